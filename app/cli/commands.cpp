@@ -1,0 +1,405 @@
+#include "app/cli/commands.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+
+#include "app/cli/args.h"
+#include "app/cli/progress.h"
+#include <set>
+
+namespace cli {
+
+namespace {
+
+// SIGINT sets the running request's cancel token (a lock-free atomic: safe in a handler);
+// a second SIGINT exits at once.
+ds::CancelToken* g_cancel = nullptr;
+volatile std::sig_atomic_t g_interrupts = 0;
+
+void on_sigint(int) {
+    if (++g_interrupts > 1) _exit(130);
+    if (g_cancel) g_cancel->request(ds::CancelMode::Now);
+}
+
+struct SigintScope {
+    explicit SigintScope(ds::CancelToken& token) {
+        g_cancel = &token;
+        std::signal(SIGINT, on_sigint);
+    }
+    ~SigintScope() {
+        std::signal(SIGINT, SIG_DFL);
+        g_cancel = nullptr;
+    }
+};
+
+void log_line(ds::LogLevel level, const std::string& msg) {
+    const char* tag = level == ds::LogLevel::Warning ? "warning: " : level == ds::LogLevel::Error ? "error: " : "";
+    std::cerr << "\r\033[K" << tag << msg << "\n";
+}
+
+bool wants_help(const std::vector<std::string>& a) {
+    for (const auto& s : a)
+        if (s == "--help" || s == "-h") return true;
+    return false;
+}
+
+// ---------------------------------------------------------------------------------------------
+const char* kTrainHelp = R"(usage: dstudio train --kind KIND --out DIR [options]
+
+Trains a Part B model with the course hyperparameters as defaults (course_spec §3.3-3.6).
+KIND: denoiser | time-ddpm | class-ddpm | time-fm | class-fm | classifier
+The run folder gets checkpoint.safetensors (every epoch, atomic), epochs/epoch_NNN.safetensors,
+samples/epoch_NNN.png (fixed noise), metrics.jsonl (loss and lr per step) and recipe.json.
+Ctrl+C saves a checkpoint and exits with 130; --resume continues exactly where it stopped.
+
+  --dataset NAME|DIR  mnist (default), fashion-mnist, or a folder of IDX files
+  --epochs N          default: denoiser 5, DDPM 20, FM 10, classifier 4
+  --batch N           default: denoiser 256, DDPM 128, FM 64, classifier 128
+  --hidden D          UNet width; default: denoiser 128, others 64
+  --lr X              Adam lr; default: denoiser 1e-4, DDPM 1e-3, FM 1e-2
+  --lr-decay on|off   ExponentialLR gamma = 0.1^(1/epochs) per epoch (default: on, denoiser off)
+  --sigma S           denoiser noise level (0.5)
+  --pure-noise        denoiser input is pure noise z = eps (learns the mean digit)
+  --p-uncond P        class dropout for CFG (0.1)
+  --grad-clip X       clip the global gradient norm (off)
+  --timesteps T       DDPM steps (300)
+  --guidance G        CFG scale of the per-epoch sample grids (5)
+  --sample-steps N    FM Euler steps of the grids (50 time / 300 class)
+  --seed N            seed for init, shuffling and noise (0)
+  --limit N           train on the first N images only
+  --no-grids          skip the per-epoch sample grids
+  --resume            continue the run in --out
+)";
+
+int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kTrainHelp, 0;
+    Args args(a, {"kind", "out", "dataset", "epochs", "batch", "hidden", "lr", "lr-decay", "sigma",
+                  "p-uncond", "grad-clip", "timesteps", "guidance", "sample-steps", "seed", "limit"},
+              {"pure-noise", "resume", "no-grids"});
+    if (!args.has("kind") || !args.has("out")) throw UsageError("train needs --kind and --out (see --help)");
+    ds::TrainRequest r;
+    r.kind = ds::parse_model_kind(args.str("kind"));
+    r.out_dir = args.str("out");
+    r.dataset = args.str("dataset", r.dataset);
+    r.epochs = args.integer("epochs", 0);
+    r.batch_size = args.integer("batch", 0);
+    r.hidden = args.integer("hidden", 0);
+    r.lr = args.number("lr", 0);
+    if (args.has("lr-decay")) {
+        const auto v = args.str("lr-decay");
+        if (v != "on" && v != "off") throw UsageError("--lr-decay takes on or off");
+        r.lr_decay = v == "on";
+    }
+    r.sigma = args.number("sigma", r.sigma);
+    r.pure_noise = args.has("pure-noise");
+    r.p_uncond = args.number("p-uncond", r.p_uncond);
+    r.grad_clip = args.number("grad-clip", 0);
+    r.timesteps = args.integer("timesteps", r.timesteps);
+    r.guidance = args.number("guidance", r.guidance);
+    r.sample_steps = args.integer("sample-steps", 0);
+    r.seed = args.u64("seed", 0);
+    r.limit = args.integer("limit", 0);
+    r.epoch_grids = !args.has("no-grids");
+    r.resume = args.has("resume");
+    if (r.epochs < 0 || r.batch_size < 0 || r.hidden < 0 || r.lr < 0)
+        throw UsageError("epochs, batch, hidden and lr must be positive");
+
+    ds::Engine engine(opt);
+    ProgressPrinter progress;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) { progress.update(e); };
+    r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
+    SigintScope sig(r.cancel);
+    ds::TrainResult res;
+    try {
+        res = engine.train(r);
+    } catch (...) {
+        progress.clear();
+        throw;
+    }
+    progress.clear();
+    if (res.outcome == ds::Outcome::Cancelled) {
+        std::cerr << "interrupted: checkpoint saved to " << res.checkpoint << " after " << res.steps_done
+                  << " steps; continue with --resume\n";
+        return 130;
+    }
+    std::cerr << "done: " << res.epochs_done << " epochs, " << res.steps_done << " steps, last loss "
+              << res.last_loss << "; checkpoint " << res.checkpoint << "\n";
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+const char* kSampleHelp = R"(usage: dstudio sample --model MODEL --out GRID.png [options]
+
+Samples from a bundled model id (see `dstudio models`), a model file or a training run folder.
+DDPM models run Algorithm B.2 (CFG B.4 for class models); flow models run Euler steps; a denoiser
+is applied to pure noise.
+
+  --count N            number of samples (time-only models; default 40)
+  --per-class K        class models: K samples of every digit (default 4), one column per class
+  --labels L,L,...     class models: explicit labels (-1 = unconditional)
+  --guidance G         CFG scale (5; 1 = purely conditional, 0 = unconditional)
+  --steps N            DDPM: strided steps (default all T); FM: Euler steps (50 time / 300 class)
+  --posterior-variance DDPM: sigma_t = sqrt(beta_tilde_t) instead of sqrt(beta_t)
+  --seed N             seed (0); same seed -> same bytes
+  --columns N          grid columns
+  --scale N            upscale the grid N times (nearest; default 2)
+  --raw FILE           also write samples [N,1,28,28] F32 in [0,1] and labels I64 (safetensors)
+  --gif FILE           write the denoising trajectory (x_t) as an animated GIF
+  --gif-x0             animate the x0 estimates instead of x_t
+  --gif-every N        keep every Nth step in the GIF (default: about 60 frames)
+)";
+
+int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kSampleHelp, 0;
+    Args args(a, {"model", "out", "count", "per-class", "labels", "guidance", "steps", "seed", "columns",
+                  "scale", "raw", "gif", "gif-every"},
+              {"posterior-variance", "gif-x0"});
+    if (!args.has("model") || !args.has("out")) throw UsageError("sample needs --model and --out (see --help)");
+    ds::SampleRequest r;
+    r.model = args.str("model");
+    r.count = args.integer("count", 0);
+    r.per_class = args.integer("per-class", 0);
+    r.labels = args.integers("labels", {});
+    r.guidance = args.number("guidance", r.guidance);
+    r.steps = args.integer("steps", 0);
+    r.seed = args.u64("seed", 0);
+    r.grid_columns = args.integer("columns", 0);
+    r.posterior_variance = args.has("posterior-variance");
+    r.raw_out = args.str("raw");
+    const int scale = args.integer("scale", 2);
+    if (scale < 1 || scale > 16) throw UsageError("--scale must be in 1..16");
+    const std::string gif = args.str("gif");
+    const int gif_every = args.integer("gif-every", 0);
+    const bool gif_x0 = args.has("gif-x0");
+
+    ds::Engine engine(opt);
+    std::vector<ds::Image> frames;
+    ProgressPrinter progress;
+    r.callbacks.preview_interval = 1;
+    r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
+        ds::ProgressEvent p;
+        p.phase = "sample";
+        p.step = e.step;
+        p.total = e.total;
+        progress.update(p);
+        if (gif.empty()) return;
+        const int every = gif_every > 0 ? gif_every : std::max(1, e.total / 60);
+        if (e.step % every == 0 || e.step == e.total || e.step == 1)
+            frames.push_back(ds::scale_nearest(gif_x0 ? e.x0_hat : e.x_t, scale));
+    };
+    SigintScope sig(r.cancel);
+    auto res = engine.sample(r);
+    progress.clear();
+    if (res.outcome == ds::Outcome::Cancelled) {
+        std::cerr << "interrupted; nothing written\n";
+        return 130;
+    }
+    const std::string recipe = "{\"model\":\"" + r.model + "\",\"seed\":" + std::to_string(r.seed) +
+                               ",\"guidance\":" + std::to_string(r.guidance) +
+                               ",\"steps\":" + std::to_string(r.steps) + "}";
+    ds::write_png(ds::scale_nearest(res.grid, scale), args.str("out"), {{"ds.recipe", recipe}});
+    if (!gif.empty()) ds::write_gif(frames, gif, 6, 200);
+    std::cerr << "wrote " << args.str("out") << " (" << res.images.size() << " samples, "
+              << res.seconds << " s)" << (gif.empty() ? "" : ", " + gif) << (r.raw_out.empty() ? "" : ", " + r.raw_out)
+              << "\n";
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+const char* kSweepHelp = R"(usage: dstudio %s --out FILE.png [options]
+
+%s
+  --sigmas S,S,...   noise levels (default 0,0.2,0.4,0.5,0.6,0.8,1.0)
+  --index I,I,...    test-set image indices, one row each (default 0)
+  --dataset NAME     mnist (default), fashion-mnist or a folder
+  --seed N           noise seed (0)
+)";
+
+int cmd_sweep(bool with_model, const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a)) {
+        std::printf(kSweepHelp, with_model ? "denoise" : "noise",
+                    with_model ? "Runs a denoiser (--model, e.g. mnist-denoiser) on test digits noised at each sigma:\n"
+                                 "per digit a row of noisy inputs and a row of outputs (course 1.2.2).\n"
+                                 "  --model MODEL      the denoiser"
+                               : "Shows z = x + sigma*eps for test digits (course 1.1).");
+        return 0;
+    }
+    std::set<std::string> names = {"out", "sigmas", "index", "dataset", "seed"};
+    if (with_model) names.insert("model");
+    Args args(a, names, {});
+    if (!args.has("out") || (with_model && !args.has("model")))
+        throw UsageError(with_model ? "denoise needs --model and --out" : "noise needs --out");
+    ds::DenoiseSweepRequest r;
+    r.model = args.str("model");
+    r.sigmas = args.numbers("sigmas", r.sigmas);
+    r.indices = args.integers("index", r.indices);
+    r.dataset = args.str("dataset", r.dataset);
+    r.seed = args.u64("seed", 0);
+    ds::Engine engine(opt);
+    auto res = engine.denoise_sweep(r);
+    std::string caption = "sigma:";
+    for (double s : r.sigmas) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, " %.2g", s);
+        caption += buf;
+    }
+    ds::write_png(ds::add_caption(res.grid, caption), args.str("out"));
+    std::cerr << "wrote " << args.str("out") << "\n";
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+const char* kPlotHelp = R"(usage: dstudio plot RUN [RUN...] --out LOSS.png [options]
+
+Plots metrics.jsonl of one or more training runs (run folders or files): faint raw loss per step,
+bold moving average.
+  --names A,B,...  legend names (default: folder names)
+  --linear         linear y axis (default: log)
+  --smooth N       moving-average window in steps (50)
+  --title TEXT
+)";
+
+int cmd_plot(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kPlotHelp, 0;
+    Args args(a, {"out", "names", "smooth", "title"}, {"linear"});
+    if (!args.has("out") || args.positionals().empty()) throw UsageError("plot needs runs and --out");
+    ds::LossPlotRequest r;
+    r.runs = args.positionals();
+    std::string names = args.str("names");
+    for (size_t p = 0; !names.empty();) {
+        auto q = names.find(',', p);
+        r.names.push_back(names.substr(p, q - p));
+        if (q == std::string::npos) break;
+        p = q + 1;
+    }
+    r.out_png = args.str("out");
+    r.log_scale = !args.has("linear");
+    r.smooth = args.integer("smooth", r.smooth);
+    r.title = args.str("title", r.title);
+    ds::Engine engine(opt);
+    engine.plot_losses(r);
+    std::cerr << "wrote " << r.out_png << "\n";
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+const char* kEvalHelp = R"(usage: dstudio eval --model MODEL --classifier FILE [options]
+
+Samples K digits of every class with CFG and reports the fraction the classifier recognises.
+  --per-class K   (20)   --guidance G (5)   --steps N   --seed N (0)
+)";
+
+int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kEvalHelp, 0;
+    Args args(a, {"model", "classifier", "per-class", "guidance", "steps", "seed"}, {});
+    if (!args.has("model") || !args.has("classifier")) throw UsageError("eval needs --model and --classifier");
+    ds::EvalRequest r;
+    r.model = args.str("model");
+    r.classifier = args.str("classifier");
+    r.per_class = args.integer("per-class", r.per_class);
+    r.guidance = args.number("guidance", r.guidance);
+    r.steps = args.integer("steps", 0);
+    r.seed = args.u64("seed", 0);
+    ds::Engine engine(opt);
+    ProgressPrinter progress;
+    r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
+        ds::ProgressEvent p;
+        p.phase = "sample";
+        p.step = e.step;
+        p.total = e.total;
+        progress.update(p);
+    };
+    SigintScope sig(r.cancel);
+    auto res = engine.evaluate(r);
+    progress.clear();
+    if (res.outcome == ds::Outcome::Cancelled) return 130;
+    std::cout << "{\"model\": \"" << r.model << "\", \"correct\": " << res.correct << ", \"total\": " << res.total
+              << ", \"accuracy\": " << res.accuracy() << ", \"per_class_correct\": [";
+    for (size_t i = 0; i < res.per_class_correct.size(); ++i) std::cout << (i ? ", " : "") << res.per_class_correct[i];
+    std::cout << "]}\n";
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+int cmd_models(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << "usage: dstudio models\n\nLists the bundled models.\n", 0;
+    Args args(a, {}, {});
+    ds::Engine engine(opt);
+    auto models = engine.bundled_models();
+    if (models.empty()) std::cout << "no bundled models in " << engine.assets_dir() << "/models\n";
+    for (const auto& m : models)
+        std::cout << m.id << "\t" << ds::to_string(m.kind) << " D=" << m.hidden << "\t" << m.description << "\n";
+    return 0;
+}
+
+int cmd_export(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a))
+        return std::cout << "usage: dstudio export --run RUN|FILE --out MODEL.safetensors [--fp16] "
+                            "[--description TEXT]\n\nWrites a standalone model file (no optimizer state).\n",
+               0;
+    Args args(a, {"run", "out", "description"}, {"fp16"});
+    if (!args.has("run") || !args.has("out")) throw UsageError("export needs --run and --out");
+    ds::ExportRequest r;
+    r.source = args.str("run");
+    r.out = args.str("out");
+    r.fp16 = args.has("fp16");
+    r.description = args.str("description");
+    ds::Engine engine(opt);
+    engine.export_model(r);
+    std::cerr << "wrote " << r.out << "\n";
+    return 0;
+}
+
+int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a))
+        return std::cout << "usage: dstudio bench [--quick] [--only train,sample,forward] [--out FILE]\n\n"
+                            "Speed benchmarks (JSON). Targets: docs/performance.md.\n",
+               0;
+    Args args(a, {"only", "out"}, {"quick"});
+    ds::BenchRequest r;
+    r.quick = args.has("quick");
+    std::string only = args.str("only");
+    for (size_t p = 0; !only.empty();) {
+        auto q = only.find(',', p);
+        r.only.push_back(only.substr(p, q - p));
+        if (q == std::string::npos) break;
+        p = q + 1;
+    }
+    ds::Engine engine(opt);
+    const std::string json = engine.bench(r);
+    std::cout << json << "\n";
+    if (args.has("out")) {
+        std::ofstream(args.str("out")) << json << "\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
+int run_command(const std::string& command, const std::vector<std::string>& args,
+                const ds::EngineOptions& options) {
+    static const std::map<std::string, std::function<int(const std::vector<std::string>&, const ds::EngineOptions&)>>
+        commands = {
+            {"train", cmd_train},
+            {"sample", cmd_sample},
+            {"noise", [](auto& a, auto& o) { return cmd_sweep(false, a, o); }},
+            {"denoise", [](auto& a, auto& o) { return cmd_sweep(true, a, o); }},
+            {"plot", cmd_plot},
+            {"eval", cmd_eval},
+            {"models", cmd_models},
+            {"export", cmd_export},
+            {"bench", cmd_bench},
+        };
+    auto it = commands.find(command);
+    if (it == commands.end()) throw UsageError("unknown command '" + command + "' (see dstudio --help)");
+    return it->second(args, options);
+}
+
+}  // namespace cli

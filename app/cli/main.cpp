@@ -1,0 +1,83 @@
+// dstudio: the Diffusion Studio command line. Talks to the engine facade only.
+// Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "app/cli/args.h"
+#include "app/cli/commands.h"
+#include "core/engine/engine.h"
+
+namespace {
+
+const char* kUsage = R"(dstudio — Diffusion Studio command line
+
+usage: dstudio [--threads N] [--assets DIR] [--data DIR] <command> [options]
+
+Part B (MNIST from scratch):
+  train      train a denoiser, DDPM or flow-matching model (or the scoring classifier)
+  sample     sample images / "k per digit" grids from a model; optional GIF and raw tensor
+  noise      visualise z = x + sigma*eps on test digits for a list of sigmas
+  denoise    run a denoiser over test digits noised at several sigmas (OOD sweep)
+  plot       plot training loss curves to PNG
+  eval       score class-conditioned samples with a classifier
+Models and speed:
+  models     list the bundled models
+  export     turn a training run into a standalone (optionally fp16) model file
+  bench      speed benchmarks, JSON on stdout
+
+Global options:
+  --threads N   intra-op threads (default: all cores)
+  --assets DIR  bundled models folder (default: $DS_ASSETS_DIR or the installed assets)
+  --data DIR    datasets folder (default: $DS_DATA_DIR or <source>/data)
+
+`dstudio <command> --help` describes each command.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    ds::EngineOptions options;
+    size_t i = 0;
+    try {
+        for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {
+            const std::string& a = args[i];
+            if (a == "--help" || a == "-h") {
+                std::cout << kUsage;
+                return 0;
+            }
+            if (i + 1 >= args.size()) throw cli::UsageError(a + " needs a value");
+            if (a == "--threads") {
+                cli::Args one({"--threads", args[i + 1]}, {"threads"}, {});
+                options.threads = one.integer("threads", 0);
+            } else if (a == "--assets") {
+                options.assets_dir = args[i + 1];
+            } else if (a == "--data") {
+                options.data_dir = args[i + 1];
+            } else {
+                throw cli::UsageError("unknown global option " + a);
+            }
+            ++i;
+        }
+        if (i >= args.size()) {
+            std::cerr << kUsage;
+            return 2;
+        }
+        const std::string command = args[i];
+        std::vector<std::string> rest(args.begin() + i + 1, args.end());
+        return cli::run_command(command, rest, options);
+    } catch (const cli::UsageError& e) {
+        std::cerr << "dstudio: " << e.what() << "\n";
+        return 2;
+    } catch (const ds::InvalidRequest& e) {
+        std::cerr << "dstudio: " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "dstudio: error: " << e.what() << "\n";
+        return 1;
+    }
+}

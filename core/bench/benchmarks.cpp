@@ -1,0 +1,115 @@
+#include "core/bench/benchmarks.h"
+
+#include <chrono>
+#include <functional>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/diffusion/generate.h"
+#include "core/models/model_store.h"
+#include "core/train/adam.h"
+
+using json = nlohmann::json;
+
+namespace ds::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+bool selected(const BenchRequest& r, const std::string& name) {
+    if (r.only.empty()) return true;
+    for (const auto& o : r.only)
+        if (name.rfind(o, 0) == 0) return true;
+    return false;
+}
+
+// Training throughput on random data (speed does not depend on the data) at a batch size.
+json bench_train(ModelKind kind, int batch, int steps, int warmup) {
+    torch::manual_seed(0);
+    auto spec = models::ModelSpec::defaults(kind);
+    auto model = models::build_model(spec);
+    auto& unet = model.unet;
+    unet->train();
+    std::vector<std::pair<std::string, torch::Tensor>> params;
+    for (auto& p : unet->named_parameters(true)) params.emplace_back(p.key(), p.value());
+    train::Adam adam(params, 1e-3);
+    auto x = torch::rand({batch, 1, 28, 28});
+    auto t = torch::rand({batch});
+    torch::Tensor c;
+    if (spec.is_class_conditioned())
+        c = torch::one_hot(torch::randint(0, 10, {batch}, torch::kLong), 10).to(torch::kFloat32);
+    auto one = [&] {
+        adam.zero_grad();
+        auto out = kind == ModelKind::Denoiser ? unet->forward(x) : unet->forward(x, t, c);
+        auto loss = torch::mse_loss(out, x);
+        loss.backward();
+        adam.step();
+    };
+    for (int i = 0; i < warmup; ++i) one();
+    auto t0 = Clock::now();
+    for (int i = 0; i < steps; ++i) one();
+    const double s = seconds_since(t0);
+    return {{"model", to_string(kind)}, {"hidden", spec.hidden}, {"batch", batch},
+            {"steps", steps}, {"seconds", s}, {"img_per_s", batch * steps / s}};
+}
+
+}  // namespace
+
+std::string run_benchmarks(const BenchRequest& r, int threads) {
+    json out;
+    out["threads"] = threads;
+    out["torch"] = TORCH_VERSION;
+    out["quick"] = r.quick;
+    const int steps = r.quick ? 2 : 20;
+    const int warmup = r.quick ? 1 : 3;
+
+    if (selected(r, "train")) {
+        json list = json::array();
+        list.push_back(bench_train(ModelKind::ClassDdpm, 128, steps, warmup));
+        if (!r.quick) {
+            list.push_back(bench_train(ModelKind::TimeDdpm, 128, steps, warmup));
+            list.push_back(bench_train(ModelKind::ClassFm, 64, steps, warmup));
+            list.push_back(bench_train(ModelKind::TimeFm, 64, steps, warmup));
+            list.push_back(bench_train(ModelKind::Denoiser, 256, steps / 2, 1));
+        }
+        out["train"] = list;
+    }
+    if (selected(r, "sample")) {
+        torch::manual_seed(0);
+        auto model = models::build_model(models::ModelSpec::defaults(ModelKind::ClassDdpm));
+        diffusion::GenerateOptions g;
+        for (int k = 0; k < 4; ++k)
+            for (int c = 0; c < 10; ++c) g.labels.push_back(c);
+        g.guidance = 5.0;
+        g.steps = r.quick ? 10 : 0;
+        auto t0 = Clock::now();
+        diffusion::generate(model, g);
+        const double s = seconds_since(t0);
+        out["sample_cfg_40"] = {{"model", "class-ddpm"}, {"samples", 40},
+                                {"steps", r.quick ? 10 : 300}, {"seconds", s}};
+    }
+    if (selected(r, "forward")) {
+        torch::manual_seed(0);
+        auto model = models::build_model(models::ModelSpec::defaults(ModelKind::ClassDdpm));
+        model.unet->eval();
+        c10::InferenceMode guard;
+        auto x = torch::rand({1, 1, 28, 28});
+        auto t = torch::rand({1});
+        auto c = torch::zeros({1, 10});
+        const int reps = r.quick ? 5 : 200;
+        for (int i = 0; i < 5; ++i) model.unet->forward(x, t, c);
+        auto t0 = Clock::now();
+        for (int i = 0; i < reps; ++i) model.unet->forward(x, t, c);
+        out["forward_batch1"] = {{"model", "class-ddpm"}, {"reps", reps},
+                                 {"ms", 1000.0 * seconds_since(t0) / reps}};
+    }
+    return out.dump(2);
+}
+
+}  // namespace ds::bench

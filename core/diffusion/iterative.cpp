@@ -1,0 +1,90 @@
+#include "core/diffusion/iterative.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "core/engine/errors.h"
+#include "core/diffusion/schedule.h"
+
+namespace ds::diffusion {
+
+torch::Tensor predict_x0(const torch::Tensor& x_t, const torch::Tensor& eps, double abar) {
+    return (x_t - std::sqrt(1.0 - abar) * eps) / std::sqrt(abar);
+}
+
+torch::Tensor forward_noise(const torch::Tensor& x0, const torch::Tensor& eps, double abar) {
+    return std::sqrt(abar) * x0 + std::sqrt(1.0 - abar) * eps;
+}
+
+StepMeans step_mean(const torch::Tensor& x_t, const torch::Tensor& eps, double abar_t,
+                    double abar_prev, bool clip_x0, std::pair<double, double> range) {
+    auto x0 = predict_x0(x_t, eps, abar_t);
+    if (clip_x0) x0 = x0.clamp(range.first, range.second);
+    const double alpha = abar_t / abar_prev;
+    const double beta = 1.0 - alpha;
+    const double c0 = std::sqrt(abar_prev) * beta / (1.0 - abar_t);
+    const double ct = std::sqrt(alpha) * (1.0 - abar_prev) / (1.0 - abar_t);
+    return {c0 * x0 + ct * x_t, x0};
+}
+
+torch::Tensor step_log_variance(VarianceMode mode, double abar_t, double abar_prev,
+                                const torch::Tensor& variance, const torch::Tensor& like) {
+    const double beta = 1.0 - abar_t / abar_prev;
+    // diffusers clamps the posterior variance at 1e-20 so its log stays finite at t' = -1.
+    const double posterior = std::max((1.0 - abar_prev) / (1.0 - abar_t) * beta, 1e-20);
+    switch (mode) {
+        case VarianceMode::Beta: return torch::full_like(like, std::log(beta));
+        case VarianceMode::Posterior: return torch::full_like(like, std::log(posterior));
+        case VarianceMode::None: return torch::full_like(like, -INFINITY);
+        case VarianceMode::Learned: {
+            if (!variance.defined())
+                throw InvalidRequest("learned variance requested but the model has no variance "
+                                     "channels; use the beta or posterior variance");
+            // Computed in float32 like diffusers: frac in [0,1] blends log beta and log posterior.
+            auto frac = (variance.to(torch::kFloat32) + 1.0) / 2.0;
+            return frac * float(std::log(beta)) + (1.0 - frac) * float(std::log(posterior));
+        }
+    }
+    return {};
+}
+
+torch::Tensor iterative_denoise(NoisePredictor& model, torch::Tensor x, const Conditioning& cond,
+                                const IterativeOptions& o) {
+    const auto& ts = o.timesteps;
+    check_timesteps(ts, model.num_timesteps());
+    const int n = static_cast<int>(ts.size());
+    const int last = o.to_clean ? n : n - 1;  // number of step start indices
+    if (o.i_start < 0 || o.i_start >= std::max(last, 1))
+        throw InvalidRequest("i_start " + std::to_string(o.i_start) + " is outside [0, " +
+                             std::to_string(std::max(last, 1) - 1) + "] for " + std::to_string(n) +
+                             " timesteps");
+    auto abars = model.alpha_bars().to(torch::kFloat64).contiguous();
+    const double* ab = abars.data_ptr<double>();
+    const int total = last - o.i_start;
+    for (int i = o.i_start; i < last; ++i) {
+        if (o.cancel && o.cancel->now()) throw Cancelled{};
+        const std::int64_t t = ts[i];
+        const std::int64_t t_next = i + 1 < n ? ts[i + 1] : -1;
+        const double abar_t = ab[t];
+        const double abar_prev = t_next >= 0 ? ab[t_next] : 1.0;
+        Prediction p = model.predict(x, t, cond, o.guidance);
+        StepMeans m = step_mean(x, p.eps, abar_t, abar_prev, o.clip_x0, model.value_range());
+        torch::Tensor next = m.mean;
+        // Noise on every step that starts above t = 0 (B.2's z = 0 on the final step).
+        if (t > 0 && o.variance != VarianceMode::None) {
+            auto z = torch::randn(x.sizes(), o.generator, x.options());
+            auto logvar = step_log_variance(o.variance, abar_t, abar_prev, p.variance, x);
+            next = next + torch::exp(0.5 * logvar).to(x.scalar_type()) * z;
+        }
+        x = next;
+        if (o.after_step) o.after_step(x, t_next);
+        if (o.on_step) {
+            StepInfo info{i - o.i_start + 1, total, t, t_next, &x, &m.x0};
+            o.on_step(info);
+        }
+    }
+    return x;
+}
+
+}  // namespace ds::diffusion

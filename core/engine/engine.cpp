@@ -1,0 +1,365 @@
+#include "core/engine/engine.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/data/mnist.h"
+#include "core/diffusion/generate.h"
+#include "core/bench/benchmarks.h"
+#include "core/io/plot.h"
+#include "core/io/safetensors.h"
+#include "core/io/tensor_image.h"
+#include "core/models/model_store.h"
+#include "core/train/trainer.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace ds {
+
+namespace {
+
+std::string env_or(const char* name, const std::string& fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? std::string(v) : fallback;
+}
+
+std::string default_assets_dir() {
+    std::error_code ec;
+    auto exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {  // installed layout: <prefix>/bin/dstudio -> <prefix>/share/diffusion-studio/assets
+        auto installed = exe.parent_path().parent_path() / "share" / "diffusion-studio" / "assets";
+        if (fs::exists(installed / "models")) return installed.string();
+    }
+    return std::string(DS_SOURCE_DIR) + "/assets";
+}
+
+}  // namespace
+
+struct Engine::Impl {
+    EngineOptions options;
+    std::mutex cache_mutex;
+    std::map<std::string, std::pair<fs::file_time_type, models::LoadedModel>> cache;
+
+    std::string resolve_model_path(const std::string& model) const {
+        if (model.empty())
+            throw InvalidRequest("no model given: pass a bundled id (see `dstudio models`), a "
+                                 ".safetensors file or a training run folder");
+        fs::path p(model);
+        if (fs::is_directory(p)) {
+            if (fs::exists(p / train::kCheckpointFile)) return (p / train::kCheckpointFile).string();
+            throw ModelLoadError("'" + model + "' is a folder without " + train::kCheckpointFile +
+                                 " (not a training run)");
+        }
+        if (fs::exists(p)) return p.string();
+        auto bundled = fs::path(options.assets_dir) / "models" / (model + ".safetensors");
+        if (fs::exists(bundled)) return bundled.string();
+        std::string ids;
+        for (const auto& m : list_bundled()) ids += (ids.empty() ? "" : ", ") + m.id;
+        throw ModelLoadError("unknown model '" + model + "': not a file, run folder or bundled id" +
+                             (ids.empty() ? std::string(" (no bundled models found in ") +
+                                                options.assets_dir + "/models)"
+                                          : " (bundled: " + ids + ")"));
+    }
+
+    models::LoadedModel load(const std::string& model) {
+        const std::string path = resolve_model_path(model);
+        std::error_code ec;
+        auto mtime = fs::last_write_time(path, ec);
+        std::lock_guard<std::mutex> lock(cache_mutex);
+        auto it = cache.find(path);
+        if (it != cache.end() && it->second.first == mtime) return it->second.second;
+        auto loaded = models::load_model_file(path);
+        if (cache.size() > 8) cache.clear();  // a few models at most; they are small
+        cache[path] = {mtime, loaded};
+        return loaded;
+    }
+
+    std::vector<ModelInfo> list_bundled() const {
+        std::vector<ModelInfo> out;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(fs::path(options.assets_dir) / "models", ec)) {
+            if (e.path().extension() != ".safetensors") continue;
+            try {
+                out.push_back(info_of(e.path().string(), e.path().stem().string()));
+            } catch (const std::exception&) {
+                // An unreadable file is reported when someone asks for it, not while listing.
+            }
+        }
+        std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
+        return out;
+    }
+
+    static ModelInfo info_of(const std::string& path, const std::string& id) {
+        auto file = io::SafetensorsFile::open(path);
+        auto it = file.metadata().find(models::kSpecKey);
+        if (it == file.metadata().end()) throw ModelLoadError(path + ": not a Diffusion Studio model");
+        auto spec = models::ModelSpec::from_json(it->second, path);
+        ModelInfo info;
+        info.id = id;
+        info.path = path;
+        info.kind = spec.kind;
+        info.hidden = spec.hidden;
+        info.num_classes = spec.num_classes;
+        auto d = file.metadata().find("ds.description");
+        info.description = d != file.metadata().end() ? d->second : "";
+        return info;
+    }
+};
+
+Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
+    if (options.threads < 0 || options.threads > 1024)
+        throw InvalidRequest("threads must be in 0..1024 (0 = all cores)");
+    if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (options.assets_dir.empty()) options.assets_dir = env_or("DS_ASSETS_DIR", default_assets_dir());
+    if (options.data_dir.empty())
+        options.data_dir = env_or("DS_DATA_DIR", std::string(DS_SOURCE_DIR) + "/data");
+    // Debian's torch starts with one intra-op thread; use the cores we were given.
+    at::set_num_threads(options.threads);
+    impl_->options = options;
+}
+
+Engine::~Engine() = default;
+
+int Engine::threads() const { return impl_->options.threads; }
+std::string Engine::assets_dir() const { return impl_->options.assets_dir; }
+std::string Engine::data_dir() const { return impl_->options.data_dir; }
+std::vector<ModelInfo> Engine::bundled_models() const { return impl_->list_bundled(); }
+
+ModelInfo Engine::describe(const std::string& model) const {
+    const std::string path = impl_->resolve_model_path(model);
+    return Impl::info_of(path, fs::path(path).stem().string());
+}
+
+TrainResult Engine::train(const TrainRequest& request) {
+    return train::run_training(request, impl_->options.data_dir);
+}
+
+SampleResult Engine::sample(const SampleRequest& r) {
+    const auto start = std::chrono::steady_clock::now();
+    if (!(r.guidance >= 0 && r.guidance <= 100)) throw InvalidRequest("guidance must be in [0, 100]");
+    if (r.steps < 0 || r.steps > 100000) throw InvalidRequest("steps must be in 0..100000");
+    if (r.count < 0 || r.per_class < 0 || r.per_class > 1000)
+        throw InvalidRequest("count and per_class must be >= 0 (per_class <= 1000)");
+    auto model = impl_->load(r.model);
+    const auto& spec = model.spec;
+    if (spec.kind == ModelKind::Classifier)
+        throw InvalidRequest("'" + r.model + "' is a classifier; it cannot sample images");
+
+    diffusion::GenerateOptions g;
+    g.guidance = r.guidance;
+    g.steps = r.steps;
+    g.seed = r.seed;
+    g.posterior_variance = r.posterior_variance;
+    g.cancel = &r.cancel;
+    g.preview_interval = std::max(1, r.callbacks.preview_interval);
+    int columns = r.grid_columns;
+    if (spec.is_class_conditioned()) {
+        g.labels = r.labels;
+        if (g.labels.empty()) {
+            const int k = r.per_class > 0 ? r.per_class : (r.count > 0 ? 0 : 4);
+            if (k > 0) {
+                for (int i = 0; i < k; ++i)
+                    for (int c = 0; c < spec.num_classes; ++c) g.labels.push_back(c);
+                if (columns <= 0) columns = spec.num_classes;
+            } else {
+                for (int i = 0; i < r.count; ++i) g.labels.push_back(i % spec.num_classes);
+            }
+        }
+        for (int l : g.labels)
+            if (l < -1 || l >= spec.num_classes)
+                throw InvalidRequest("class " + std::to_string(l) + " is not in 0.." +
+                                     std::to_string(spec.num_classes - 1) + " (-1 = unconditional)");
+    } else {
+        if (!r.labels.empty() || r.per_class > 0)
+            throw InvalidRequest("'" + r.model + "' is a " + to_string(spec.kind) +
+                                 " model: it takes no class labels (use --count)");
+        g.count = r.count > 0 ? r.count : 40;
+    }
+    const int n = g.labels.empty() ? g.count : static_cast<int>(g.labels.size());
+    if (columns <= 0) columns = std::min(n, 10);
+    if (r.callbacks.on_frame) {
+        g.on_frame = [&](int step, int total, double t, const torch::Tensor& x, const torch::Tensor& x0) {
+            FrameEvent e;
+            e.step = step;
+            e.total = total;
+            e.t = t;
+            e.x_t = io::tensor_grid(x, columns);
+            e.x0_hat = io::tensor_grid(x0, columns);
+            r.callbacks.on_frame(e);
+        };
+    }
+    int progress_total = 0;
+    (void)progress_total;
+    SampleResult result;
+    torch::Tensor samples;
+    try {
+        samples = diffusion::generate(model, g);
+    } catch (const Cancelled&) {
+        result.outcome = Outcome::Cancelled;
+        return result;
+    }
+    for (std::int64_t i = 0; i < samples.size(0); ++i) result.images.push_back(io::tensor_to_image(samples[i]));
+    result.labels = g.labels.empty() ? std::vector<int>(n, -1) : g.labels;
+    result.grid = io::tensor_grid(samples, columns);
+    if (!r.raw_out.empty()) {
+        std::vector<std::int64_t> lab(result.labels.begin(), result.labels.end());
+        auto labels = torch::tensor(lab, torch::kLong);
+        io::write_safetensors(r.raw_out, {{"samples", samples.contiguous()}, {"labels", labels}},
+                              {{"model", r.model}, {"seed", std::to_string(r.seed)},
+                               {"guidance", std::to_string(r.guidance)}});
+    }
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+DenoiseSweepResult Engine::denoise_sweep(const DenoiseSweepRequest& r) {
+    if (r.indices.empty() || r.sigmas.empty()) throw InvalidRequest("need at least one image and one sigma");
+    for (double s : r.sigmas)
+        if (!(s >= 0 && s <= 100)) throw InvalidRequest("sigma values must be in [0, 100]");
+    c10::InferenceMode guard;
+    auto test = data::load_mnist(r.dataset, impl_->options.data_dir, false);
+    for (int i : r.indices)
+        if (i < 0 || i >= test.images.size(0))
+            throw InvalidRequest("test image index " + std::to_string(i) + " is outside 0.." +
+                                 std::to_string(test.images.size(0) - 1));
+    std::optional<models::LoadedModel> model;
+    if (!r.model.empty()) {
+        model = impl_->load(r.model);
+        if (model->spec.kind != ModelKind::Denoiser)
+            throw InvalidRequest("'" + r.model + "' is a " + to_string(model->spec.kind) +
+                                 " model; the sweep needs a denoiser (e.g. mnist-denoiser)");
+        model->unet->eval();
+    }
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
+    DenoiseSweepResult out;
+    std::vector<torch::Tensor> rows;
+    for (int idx : r.indices) {
+        if (r.cancel.now()) break;
+        auto x = test.images[idx];
+        std::vector<torch::Tensor> noisy;
+        for (double s : r.sigmas) noisy.push_back(x + s * torch::randn(x.sizes(), gen, x.options()));
+        auto z = torch::stack(noisy);
+        rows.push_back(z.clamp(0, 1));
+        for (std::int64_t k = 0; k < z.size(0); ++k) out.noisy.push_back(io::tensor_to_image(z[k].clamp(0, 1)));
+        if (model) {
+            auto d = model->unet->forward(z).clamp(0, 1);
+            rows.push_back(d);
+            for (std::int64_t k = 0; k < d.size(0); ++k) out.denoised.push_back(io::tensor_to_image(d[k]));
+        }
+    }
+    if (rows.empty()) return out;
+    out.grid = io::tensor_grid(torch::cat(rows, 0), static_cast<int>(r.sigmas.size()), 0, 1, 2, 3);
+    return out;
+}
+
+EvalResult Engine::evaluate(const EvalRequest& r) {
+    if (r.per_class < 1 || r.per_class > 10000) throw InvalidRequest("per_class must be in 1..10000");
+    auto clf = impl_->load(r.classifier);
+    if (clf.spec.kind != ModelKind::Classifier)
+        throw InvalidRequest("'" + r.classifier + "' is not a classifier checkpoint");
+    SampleRequest s;
+    s.model = r.model;
+    s.per_class = r.per_class;
+    s.guidance = r.guidance;
+    s.steps = r.steps;
+    s.seed = r.seed;
+    s.callbacks = r.callbacks;
+    s.cancel = r.cancel;
+    auto model = impl_->load(r.model);
+    if (!model.spec.is_class_conditioned())
+        throw InvalidRequest("'" + r.model + "' is not class-conditioned; nothing to score");
+    auto samples = sample(s);
+    EvalResult out;
+    if (samples.outcome == Outcome::Cancelled) {
+        out.outcome = Outcome::Cancelled;
+        return out;
+    }
+    c10::InferenceMode guard;
+    clf.classifier->eval();
+    std::vector<torch::Tensor> xs;
+    for (const auto& img : samples.images) xs.push_back(io::image_to_tensor(img));
+    auto pred = clf.classifier->forward(torch::stack(xs)).argmax(1);
+    out.per_class_correct.assign(model.spec.num_classes, 0);
+    for (size_t i = 0; i < samples.labels.size(); ++i) {
+        ++out.total;
+        if (pred[i].item<int>() == samples.labels[i]) {
+            ++out.correct;
+            ++out.per_class_correct[samples.labels[i]];
+        }
+    }
+    return out;
+}
+
+void Engine::plot_losses(const LossPlotRequest& r) {
+    if (r.runs.empty()) throw InvalidRequest("give at least one run folder or metrics.jsonl");
+    if (r.out_png.empty()) throw InvalidRequest("an output PNG path is required");
+    std::vector<io::Curve> curves;
+    for (size_t i = 0; i < r.runs.size(); ++i) {
+        fs::path p(r.runs[i]);
+        if (fs::is_directory(p)) p /= train::kMetricsFile;
+        std::ifstream in(p);
+        if (!in) throw IoError("cannot read metrics '" + p.string() + "' (a run folder holds metrics.jsonl)");
+        io::Curve raw, smooth;
+        std::string name = i < r.names.size() ? r.names[i] : p.parent_path().filename().string();
+        raw.name = name + " (raw)";
+        raw.faint = true;
+        smooth.name = name;
+        int line_no = 0;
+        for (std::string line; std::getline(in, line);) {
+            ++line_no;
+            if (line.empty()) continue;
+            try {
+                auto j = json::parse(line);
+                raw.x.push_back(j.at("step").get<double>());
+                raw.y.push_back(j.at("loss").get<double>());
+            } catch (const std::exception& e) {
+                throw DataError(p.string() + ":" + std::to_string(line_no) + ": not a metrics line");
+            }
+        }
+        if (raw.x.empty()) throw DataError(p.string() + " has no loss values yet");
+        const int w = std::max(1, r.smooth);
+        double acc = 0;
+        for (size_t k = 0; k < raw.y.size(); ++k) {
+            acc += raw.y[k];
+            if (k >= size_t(w)) acc -= raw.y[k - w];
+            smooth.x.push_back(raw.x[k]);
+            smooth.y.push_back(acc / std::min<size_t>(k + 1, w));
+        }
+        curves.push_back(raw);
+        curves.push_back(smooth);
+    }
+    io::PlotOptions opt;
+    opt.title = r.title;
+    opt.log_y = r.log_scale;
+    opt.width = r.width;
+    opt.height = r.height;
+    write_png(io::plot_curves(curves, opt), r.out_png);
+}
+
+void Engine::export_model(const ExportRequest& r) {
+    if (r.out.empty()) throw InvalidRequest("an output file is required");
+    const std::string path = impl_->resolve_model_path(r.source);
+    auto model = models::load_model_file(path);
+    std::map<std::string, std::string> meta;
+    for (const auto& key : {"ds.recipe", "ds.train", "epoch"}) {
+        auto it = model.metadata.find(key);
+        if (it != model.metadata.end()) meta[key] = it->second;
+    }
+    if (!r.description.empty()) meta["ds.description"] = r.description;
+    models::save_model_file(r.out, model, r.fp16, {}, meta);
+}
+
+std::string Engine::bench(const BenchRequest& request) {
+    return bench::run_benchmarks(request, threads());
+}
+
+}  // namespace ds

@@ -1,0 +1,46 @@
+#pragma once
+// The engine facade: everything the CLI and the GUI may call. Standard library types only.
+// Methods run synchronously on the calling thread (the GUI calls them from its worker thread);
+// callbacks in each request run on that same thread. Cancellation returns Outcome::Cancelled.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/engine/errors.h"
+#include "core/engine/requests.h"
+
+namespace ds {
+
+struct EngineOptions {
+    int threads = 0;         // intra-op threads; 0 = number of cores
+    std::string assets_dir;  // bundled models; "" = $DS_ASSETS_DIR or the installed/source assets/
+    std::string data_dir;    // datasets; "" = $DS_DATA_DIR or <source>/data
+};
+
+class Engine {
+public:
+    explicit Engine(EngineOptions options = {});
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    TrainResult train(const TrainRequest& request);
+    SampleResult sample(const SampleRequest& request);
+    DenoiseSweepResult denoise_sweep(const DenoiseSweepRequest& request);
+    EvalResult evaluate(const EvalRequest& request);
+    void plot_losses(const LossPlotRequest& request);
+    std::string bench(const BenchRequest& request);  // JSON text
+    void export_model(const ExportRequest& request);
+
+    std::vector<ModelInfo> bundled_models() const;
+    ModelInfo describe(const std::string& model) const;  // id or path; throws ModelLoadError
+    int threads() const;
+    std::string assets_dir() const;
+    std::string data_dir() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ds

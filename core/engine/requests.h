@@ -1,0 +1,146 @@
+#pragma once
+// Requests and results of the engine facade: plain structs with defaulted, commented fields.
+// A field left at 0 / empty takes the course default for the model kind (docs/part-b.md).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/engine/cancel.h"
+#include "core/engine/events.h"
+#include "core/engine/image.h"
+
+namespace ds {
+
+// The Part B model families (course_spec §3). Strings: "denoiser", "time-ddpm", "class-ddpm",
+// "time-fm", "class-fm"; plus "classifier", the small CNN used to score samples.
+enum class ModelKind { Denoiser, TimeDdpm, ClassDdpm, TimeFm, ClassFm, Classifier };
+std::string to_string(ModelKind kind);
+ModelKind parse_model_kind(const std::string& text);  // throws InvalidRequest listing valid names
+
+struct TrainRequest {
+    ModelKind kind = ModelKind::ClassDdpm;
+    std::string dataset = "mnist";  // "mnist", "fashion-mnist", or a folder holding IDX files
+    std::string out_dir;            // run folder (created): checkpoint, metrics, sample grids
+    int epochs = 0;                 // 0 = course default (denoiser 5, DDPM 20, FM 10)
+    int batch_size = 0;             // 0 = course default (denoiser 256, DDPM 128, FM 64)
+    int hidden = 0;                 // UNet width D; 0 = course default (denoiser 128, else 64)
+    double lr = 0;                  // Adam lr; 0 = course default (1e-4, 1e-3, 1e-2)
+    int lr_decay = -1;              // -1 default; 0 constant lr; 1 ExponentialLR 0.1^(1/epochs)
+    double sigma = 0.5;             // denoiser: noise level of z = x + sigma*eps
+    bool pure_noise = false;        // denoiser: input z = eps (learns the data mean)
+    double p_uncond = 0.1;          // class models: probability of dropping the class (CFG)
+    double grad_clip = 0;           // max global L2 norm of gradients; 0 = off
+    int timesteps = 300;            // DDPM: T of the linear beta schedule 1e-4..0.02
+    int sample_steps = 0;           // FM: Euler steps of the per-epoch grid (0 = 50 time / 300 class)
+    double guidance = 5.0;          // class models: CFG scale of the per-epoch grid
+    std::uint64_t seed = 0;         // drives init, shuffling, noise and the fixed grid noise
+    bool resume = false;            // continue from out_dir/checkpoint.safetensors
+    int limit = 0;                  // use only the first N training images (0 = all)
+    bool epoch_grids = true;        // write samples/epoch_NNN.png after every epoch
+    int debug_nan_at_step = 0;      // testing only: treat the loss of this step as NaN
+    Callbacks callbacks;
+    CancelToken cancel;             // AfterCurrent: finish epoch + save; Now: save at next batch
+};
+
+struct TrainResult {
+    Outcome outcome = Outcome::Completed;
+    int epochs_done = 0;            // completed epochs, resumed ones included
+    std::int64_t steps_done = 0;    // optimizer steps, resumed ones included
+    double last_loss = 0;
+    std::string checkpoint;         // path of the checkpoint written last
+};
+
+struct SampleRequest {
+    std::string model;              // bundled id ("mnist-class-ddpm"), .safetensors file or run folder
+    int count = 0;                  // unconditional/time models: number of samples (0 = 40)
+    int per_class = 0;              // class models: k samples of every class, class-major
+    std::vector<int> labels;        // class models: explicit labels (overrides per_class)
+    double guidance = 5.0;          // CFG scale (class models); 1 = conditional only
+    int steps = 0;                  // DDPM: 0 = all T steps; FM: Euler steps (0 = 50 time / 300 class)
+    std::uint64_t seed = 0;         // initial noise and every step's noise
+    bool posterior_variance = false;// DDPM: sigma_t = sqrt(beta_tilde_t) instead of sqrt(beta_t)
+    int grid_columns = 0;           // 0 = auto (number of classes for per-class grids)
+    std::string raw_out;            // optional .safetensors: samples [N,C,H,W] F32 in [0,1], labels I64
+    Callbacks callbacks;
+    CancelToken cancel;
+};
+
+struct SampleResult {
+    Outcome outcome = Outcome::Completed;
+    std::vector<Image> images;      // one per sample
+    std::vector<int> labels;        // class per sample (-1 for unconditional models)
+    Image grid;                     // all samples tiled
+    double seconds = 0;
+};
+
+// Noising visualisation (no model) and the denoiser's out-of-distribution sweep.
+struct DenoiseSweepRequest {
+    std::string model;              // denoiser id/path; empty = only show the noisy images
+    std::string dataset = "mnist";  // test split images are used
+    std::vector<int> indices = {0};     // test-set image indices (rows)
+    std::vector<double> sigmas = {0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0};  // columns
+    std::uint64_t seed = 0;
+    CancelToken cancel;
+};
+
+struct DenoiseSweepResult {
+    Image grid;                     // per index: noisy row, then denoised row (if a model)
+    std::vector<Image> noisy;       // index-major, sigma-minor
+    std::vector<Image> denoised;    // same order; empty without a model
+};
+
+struct LossPlotRequest {
+    std::vector<std::string> runs;  // run folders or metrics.jsonl files (one curve each)
+    std::vector<std::string> names; // legend names (default: folder names)
+    std::string out_png;
+    bool log_scale = true;
+    int smooth = 50;                // moving-average window (steps) of the bold curve; raw drawn faint
+    int width = 900;
+    int height = 520;
+    std::string title = "Training loss";
+};
+
+// Scores class-conditioned samples with a classifier checkpoint.
+struct EvalRequest {
+    std::string model;              // class-conditioned model id/path
+    std::string classifier;         // classifier checkpoint (.safetensors)
+    int per_class = 20;
+    double guidance = 5.0;
+    int steps = 0;
+    std::uint64_t seed = 0;
+    Callbacks callbacks;
+    CancelToken cancel;
+};
+
+struct EvalResult {
+    Outcome outcome = Outcome::Completed;
+    int total = 0;
+    int correct = 0;
+    std::vector<int> per_class_correct;
+    double accuracy() const { return total ? double(correct) / total : 0.0; }
+};
+
+struct BenchRequest {
+    bool quick = false;             // fewer repetitions (smoke test)
+    std::vector<std::string> only;  // subset of benchmark names; empty = all
+};
+
+// Copies a trained model (run folder, checkpoint or epoch file) into a standalone model file,
+// dropping optimizer state; optionally fp16 weights (half the size, for bundling).
+struct ExportRequest {
+    std::string source;             // run folder, checkpoint.safetensors or epochs/epoch_NNN.safetensors
+    std::string out;                // destination .safetensors (written atomically)
+    bool fp16 = false;
+    std::string description;        // stored as metadata "ds.description" (how it was trained)
+};
+
+struct ModelInfo {
+    std::string id;                 // bundled id, or the path for files
+    std::string path;
+    ModelKind kind = ModelKind::ClassDdpm;
+    int hidden = 0;
+    int num_classes = 0;
+    std::string description;        // how it was trained
+};
+
+}  // namespace ds

@@ -1,0 +1,127 @@
+#include "core/models/model_store.h"
+
+#include <set>
+
+#include <torch/torch.h>
+
+#include "core/engine/errors.h"
+#include "core/io/safetensors.h"
+
+namespace ds::models {
+
+torch::nn::Module& LoadedModel::module() {
+    if (classifier) return *classifier;
+    return *unet;
+}
+
+LoadedModel build_model(const ModelSpec& spec) {
+    LoadedModel m;
+    m.spec = spec;
+    if (spec.kind == ModelKind::Classifier) {
+        m.classifier = MnistClassifier(spec.in_channels, spec.num_classes, spec.image_size);
+    } else {
+        m.unet = MnistUNet(spec.unet_config());
+    }
+    return m;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> state_tensors(const torch::nn::Module& module) {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (const auto& p : module.named_parameters(true)) out.emplace_back(p.key(), p.value());
+    for (const auto& b : module.named_buffers(true)) out.emplace_back(b.key(), b.value());
+    return out;
+}
+
+namespace {
+std::string shape_str(c10::IntArrayRef s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+    return r + "]";
+}
+}  // namespace
+
+void load_state(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& source,
+                const std::string& where, const std::string& skip_prefix) {
+    torch::NoGradGuard no_grad;
+    std::set<std::string> used;
+    std::vector<std::string> missing, mismatched;
+    for (auto& [name, dst] : state_tensors(module)) {
+        auto it = source.find(name);
+        if (it == source.end()) {
+            missing.push_back(name);
+            continue;
+        }
+        used.insert(name);
+        if (it->second.sizes() != dst.sizes()) {
+            mismatched.push_back(name + " " + shape_str(it->second.sizes()) + " (model expects " +
+                                 shape_str(dst.sizes()) + ")");
+            continue;
+        }
+        dst.copy_(it->second.to(dst.scalar_type()));
+    }
+    std::vector<std::string> unexpected;
+    for (const auto& [name, t] : source) {
+        if (!used.count(name) && (skip_prefix.empty() || name.rfind(skip_prefix, 0) != 0))
+            unexpected.push_back(name);
+    }
+    if (missing.empty() && mismatched.empty() && unexpected.empty()) return;
+    auto list = [](const std::vector<std::string>& v) {
+        std::string r;
+        for (size_t i = 0; i < v.size() && i < 8; ++i) r += (i ? ", " : "") + v[i];
+        if (v.size() > 8) r += ", ... (" + std::to_string(v.size()) + " in all)";
+        return r;
+    };
+    std::string msg = where + ": weights do not match the model";
+    if (!missing.empty()) msg += "; missing: " + list(missing);
+    if (!mismatched.empty()) msg += "; wrong shape: " + list(mismatched);
+    if (!unexpected.empty()) msg += "; unexpected: " + list(unexpected);
+    msg += ". Is this a checkpoint of the same model kind and width?";
+    throw ModelLoadError(msg);
+}
+
+LoadedModel load_model_file(const std::string& path) {
+    io::SafetensorsFile file = [&] {
+        try {
+            return io::SafetensorsFile::open(path);
+        } catch (const DataError& e) {
+            throw ModelLoadError(std::string("cannot load model: ") + e.what());
+        } catch (const IoError& e) {
+            throw ModelLoadError(std::string("cannot load model: ") + e.what());
+        }
+    }();
+    auto it = file.metadata().find(kSpecKey);
+    if (it == file.metadata().end()) {
+        throw ModelLoadError(path + ": not a Diffusion Studio model (no '" + std::string(kSpecKey) +
+                             "' metadata). Train one with `dstudio train` or pick a bundled id "
+                             "(`dstudio models`).");
+    }
+    LoadedModel m = build_model(ModelSpec::from_json(it->second, path));
+    m.path = path;
+    m.metadata = file.metadata();
+    std::map<std::string, torch::Tensor> tensors;
+    for (const auto& info : file.tensors()) {
+        if (info.name.rfind("train.", 0) == 0) continue;
+        tensors[info.name] = file.tensor(info.name);
+    }
+    load_state(m.module(), tensors, path);
+    m.module().eval();
+    return m;
+}
+
+void save_model_file(const std::string& path, const LoadedModel& model, bool fp16,
+                     const std::vector<std::pair<std::string, torch::Tensor>>& extra,
+                     const std::map<std::string, std::string>& metadata) {
+    auto& module = const_cast<LoadedModel&>(model).module();
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (auto& [name, t] : state_tensors(module)) {
+        auto v = t.detach();
+        if (fp16 && v.is_floating_point()) v = v.to(torch::kFloat16);
+        tensors.emplace_back(name, v);
+    }
+    for (const auto& e : extra) tensors.push_back(e);
+    auto meta = metadata;
+    meta[kSpecKey] = model.spec.to_json();
+    io::write_safetensors(path, tensors, meta);
+}
+
+}  // namespace ds::models

@@ -1,0 +1,46 @@
+#pragma once
+// Loading and saving Part B models as safetensors (weights + "ds.spec" metadata), strictly:
+// every missing, unexpected or mis-shaped tensor is reported by name.
+#include <map>
+#include <string>
+
+#include <torch/nn/module.h>
+
+#include "core/models/mnist_classifier.h"
+#include "core/models/mnist_unet.h"
+#include "core/models/model_spec.h"
+
+namespace ds::models {
+
+struct LoadedModel {
+    ModelSpec spec;
+    MnistUNet unet{nullptr};              // all kinds but the classifier
+    MnistClassifier classifier{nullptr};  // kind == Classifier
+    std::string path;
+    std::map<std::string, std::string> metadata;
+
+    torch::nn::Module& module();
+};
+
+// A freshly initialised model for `spec` (init drawn from torch's global generator).
+LoadedModel build_model(const ModelSpec& spec);
+
+// Loads a .safetensors model file. Tensors whose names start with "train." are training state
+// and are ignored here. Throws ModelLoadError with the file and tensor names on any mismatch.
+LoadedModel load_model_file(const std::string& path);
+
+// Copies `source` tensors into `module` (parameters and buffers), strictly. `where` names the
+// source in errors; keys with `skip_prefix` are ignored.
+void load_state(torch::nn::Module& module, const std::map<std::string, torch::Tensor>& source,
+                const std::string& where, const std::string& skip_prefix = "train.");
+
+// Named parameters + buffers of a module (what gets saved).
+std::vector<std::pair<std::string, torch::Tensor>> state_tensors(const torch::nn::Module& module);
+
+// Writes weights (optionally as fp16) and the spec atomically; `extra` tensors (training state)
+// and metadata are added as given.
+void save_model_file(const std::string& path, const LoadedModel& model, bool fp16 = false,
+                     const std::vector<std::pair<std::string, torch::Tensor>>& extra = {},
+                     const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace ds::models

@@ -1,0 +1,396 @@
+#include "core/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/data/mnist.h"
+#include "core/diffusion/generate.h"
+#include "core/engine/errors.h"
+#include "core/io/atomic_file.h"
+#include "core/io/safetensors.h"
+#include "core/io/tensor_image.h"
+#include "core/models/model_store.h"
+#include "core/train/adam.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace ds::train {
+
+TrainRequest with_defaults(const TrainRequest& in) {
+    TrainRequest r = in;
+    const bool ddpm = r.kind == ModelKind::TimeDdpm || r.kind == ModelKind::ClassDdpm;
+    const bool flow = r.kind == ModelKind::TimeFm || r.kind == ModelKind::ClassFm;
+    if (r.epochs <= 0) r.epochs = ddpm ? 20 : flow ? 10 : r.kind == ModelKind::Classifier ? 4 : 5;
+    if (r.batch_size <= 0) r.batch_size = ddpm || r.kind == ModelKind::Classifier ? 128 : flow ? 64 : 256;
+    if (r.hidden <= 0) r.hidden = r.kind == ModelKind::Denoiser ? 128 : 64;
+    if (r.lr <= 0) r.lr = ddpm || r.kind == ModelKind::Classifier ? 1e-3 : flow ? 1e-2 : 1e-4;
+    if (r.lr_decay < 0) r.lr_decay = (ddpm || flow || r.kind == ModelKind::Classifier) ? 1 : 0;
+    if (r.sample_steps <= 0) r.sample_steps = diffusion::default_flow_steps(r.kind);
+    return r;
+}
+
+void validate(const TrainRequest& r) {
+    auto bad = [](const std::string& m) { throw InvalidRequest("invalid training request: " + m); };
+    if (r.out_dir.empty()) bad("an output folder is required (--out DIR)");
+    if (r.epochs < 1 || r.epochs > 10000) bad("epochs must be in 1..10000");
+    if (r.batch_size < 1 || r.batch_size > 65536) bad("batch size must be in 1..65536");
+    if (r.hidden < 1 || r.hidden > 1024) bad("hidden width D must be in 1..1024");
+    if (!(r.lr > 0 && r.lr < 10)) bad("learning rate must be in (0, 10)");
+    if (!(std::isfinite(r.sigma) && r.sigma >= 0 && r.sigma <= 100)) bad("sigma must be in [0, 100]");
+    if (!(r.p_uncond >= 0 && r.p_uncond <= 1)) bad("p_uncond must be in [0, 1]");
+    if (!(std::isfinite(r.grad_clip) && r.grad_clip >= 0)) bad("grad clip must be >= 0");
+    if (r.timesteps < 2 || r.timesteps > 10000) bad("timesteps must be in 2..10000");
+    if (r.limit < 0) bad("limit must be >= 0");
+    if (!std::isfinite(r.guidance)) bad("guidance must be finite");
+}
+
+namespace {
+
+json recipe_json(const TrainRequest& r) {
+    return {{"kind", to_string(r.kind)}, {"dataset", r.dataset},   {"epochs", r.epochs},
+            {"batch_size", r.batch_size}, {"hidden", r.hidden},    {"lr", r.lr},
+            {"lr_decay", r.lr_decay},   {"sigma", r.sigma},        {"pure_noise", r.pure_noise},
+            {"p_uncond", r.p_uncond},   {"grad_clip", r.grad_clip}, {"timesteps", r.timesteps},
+            {"sample_steps", r.sample_steps}, {"guidance", r.guidance},
+            {"seed", r.seed},           {"limit", r.limit}};
+}
+
+struct Progress {
+    int epoch = 0;            // completed epochs
+    std::int64_t batch = 0;   // batches done inside epoch `epoch` (mid-epoch save on cancel)
+    std::int64_t step = 0;    // optimizer steps overall
+    double lr = 0;
+};
+
+class Run {
+public:
+    Run(const TrainRequest& r, const std::string& data_dir) : r_(r), data_dir_(data_dir) {}
+    TrainResult execute();
+
+private:
+    void prepare_folder();
+    void build_or_resume();
+    torch::Tensor batch_loss(const torch::Tensor& x, const torch::Tensor& labels);
+    void save_checkpoint();
+    void end_epoch(int epoch);
+    void write_grid(int epoch);
+    void log(LogLevel level, const std::string& msg) const {
+        if (r_.callbacks.on_log) r_.callbacks.on_log(level, msg);
+    }
+
+    TrainRequest r_;
+    std::string data_dir_;
+    fs::path dir_;
+    data::MnistSplit data_;
+    models::LoadedModel model_;
+    std::unique_ptr<Adam> adam_;
+    diffusion::Schedule schedule_;
+    at::Generator gen_;
+    Progress prog_;
+    std::ofstream metrics_;
+    double last_loss_ = 0;
+    std::string last_checkpoint_;
+};
+
+void Run::prepare_folder() {
+    dir_ = r_.out_dir;
+    std::error_code ec;
+    fs::create_directories(dir_ / "epochs", ec);
+    fs::create_directories(dir_ / "samples", ec);
+    if (ec) throw IoError("cannot create output folder '" + r_.out_dir + "': " + ec.message());
+    // Probe writability now rather than after an epoch of work.
+    io::write_file_atomic((dir_ / ".write-test").string(), std::string("ok"));
+    fs::remove(dir_ / ".write-test", ec);
+    const bool has_ckpt = fs::exists(dir_ / kCheckpointFile);
+    if (has_ckpt && !r_.resume)
+        throw InvalidRequest("'" + r_.out_dir + "' already holds a training run; pass --resume to "
+                             "continue it or choose another output folder");
+    if (!has_ckpt && r_.resume)
+        throw InvalidRequest("nothing to resume: no " + std::string(kCheckpointFile) + " in '" +
+                             r_.out_dir + "'");
+}
+
+void Run::build_or_resume() {
+    models::ModelSpec spec = models::ModelSpec::defaults(r_.kind);
+    spec.hidden = r_.hidden;
+    spec.in_channels = static_cast<int>(data_.images.size(1));
+    spec.image_size = static_cast<int>(data_.images.size(2));
+    spec.num_classes = (spec.is_class_conditioned() || r_.kind == ModelKind::Classifier)
+                           ? static_cast<int>(data_.class_names.size()) : 0;
+    spec.timesteps = r_.timesteps;
+    spec.sigma = r_.sigma;
+    spec.pure_noise = r_.pure_noise;
+    spec.dataset = r_.dataset;
+    spec.class_names = data_.class_names;
+    if (spec.image_size % 4)
+        throw DataError("images of " + std::to_string(spec.image_size) +
+                        " px: the UNet needs a size divisible by 4");
+
+    torch::manual_seed(r_.seed);  // parameter initialisation
+    model_ = models::build_model(spec);
+    gen_ = at::make_generator<at::CPUGeneratorImpl>(r_.seed * 2654435761ULL + 1);
+    std::vector<std::pair<std::string, torch::Tensor>> params;
+    for (auto& p : model_.module().named_parameters(true)) params.emplace_back(p.key(), p.value());
+    adam_ = std::make_unique<Adam>(params, r_.lr);
+    prog_.lr = r_.lr;
+    if (spec.is_ddpm()) schedule_ = diffusion::linear_schedule(spec.timesteps, spec.beta1, spec.beta2);
+    if (!r_.resume) return;
+
+    const std::string path = (dir_ / kCheckpointFile).string();
+    auto file = io::SafetensorsFile::open(path);
+    auto it = file.metadata().find(models::kSpecKey);
+    auto tr = file.metadata().find("ds.train");
+    if (it == file.metadata().end() || tr == file.metadata().end())
+        throw ModelLoadError(path + ": not a Diffusion Studio training checkpoint");
+    auto saved = models::ModelSpec::from_json(it->second, path);
+    if (saved.kind != spec.kind || saved.hidden != spec.hidden ||
+        saved.num_classes != spec.num_classes || saved.image_size != spec.image_size)
+        throw ModelLoadError(path + ": checkpoint is a " + to_string(saved.kind) + " D=" +
+                             std::to_string(saved.hidden) + " model, but this run asks for " +
+                             to_string(spec.kind) + " D=" + std::to_string(spec.hidden) +
+                             "; resume with the same --kind and --hidden");
+    std::map<std::string, torch::Tensor> weights;
+    for (const auto& info : file.tensors())
+        if (info.name.rfind("train.", 0) != 0) weights[info.name] = file.tensor(info.name);
+    models::load_state(model_.module(), weights, path);
+    auto t = json::parse(tr->second);
+    prog_.epoch = t.at("epoch");
+    prog_.batch = t.at("batch");
+    prog_.step = t.at("step");
+    prog_.lr = t.at("lr");
+    adam_->load_state([&](const std::string& k) {
+        return file.contains(k) ? file.tensor(k) : torch::Tensor(); }, "train.adam.", prog_.step, path);
+    adam_->set_lr(prog_.lr);
+    gen_.set_state(file.tensor("train.rng"));
+    log(LogLevel::Info, "resuming at epoch " + std::to_string(prog_.epoch + 1) + ", step " +
+                            std::to_string(prog_.step));
+}
+
+torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& labels) {
+    auto& unet = model_.unet;
+    const auto n = x.size(0);
+    auto class_input = [&]() {
+        auto c = torch::one_hot(labels, model_.spec.num_classes).to(torch::kFloat32);
+        auto keep = (torch::rand({n, 1}, gen_) >= r_.p_uncond).to(torch::kFloat32);
+        return c * keep;  // dropped rows become the zero vector (unconditional)
+    };
+    switch (r_.kind) {
+        case ModelKind::Denoiser: {
+            auto eps = torch::randn(x.sizes(), gen_, x.options());
+            auto z = r_.pure_noise ? eps : x + r_.sigma * eps;
+            return torch::mse_loss(unet->forward(z), x);
+        }
+        case ModelKind::TimeDdpm:
+        case ModelKind::ClassDdpm: {
+            auto t = torch::randint(0, schedule_.size(), {n}, gen_, torch::kLong);
+            auto eps = torch::randn(x.sizes(), gen_, x.options());
+            auto ab = schedule_.alpha_bars.index_select(0, t).view({n, 1, 1, 1});
+            auto xt = ab.sqrt() * x + (1 - ab).sqrt() * eps;
+            auto tn = t.to(torch::kFloat32) / double(schedule_.size());
+            auto c = r_.kind == ModelKind::ClassDdpm ? class_input() : torch::Tensor();
+            return torch::mse_loss(unet->forward(xt, tn, c), eps);
+        }
+        case ModelKind::TimeFm:
+        case ModelKind::ClassFm: {
+            auto t = torch::rand({n}, gen_);
+            auto x0 = torch::randn(x.sizes(), gen_, x.options());
+            auto tv = t.view({n, 1, 1, 1});
+            auto xt = (1 - tv) * x0 + tv * x;
+            auto c = r_.kind == ModelKind::ClassFm ? class_input() : torch::Tensor();
+            return torch::mse_loss(unet->forward(xt, t, c), x - x0);
+        }
+        case ModelKind::Classifier:
+            return torch::nn::functional::cross_entropy(model_.classifier->forward(x), labels);
+    }
+    return {};
+}
+
+void Run::save_checkpoint() {
+    json t = {{"epoch", prog_.epoch}, {"batch", prog_.batch}, {"step", prog_.step},
+              {"lr", prog_.lr}, {"recipe", recipe_json(r_)}};
+    auto extra = adam_->state("train.adam.");
+    extra.emplace_back("train.rng", gen_.get_state());
+    const std::string path = (dir_ / kCheckpointFile).string();
+    models::save_model_file(path, model_, false, extra, {{"ds.train", t.dump()}});
+    last_checkpoint_ = path;
+    metrics_.flush();
+}
+
+void Run::write_grid(int epoch) {
+    if (!r_.epoch_grids || r_.kind == ModelKind::Classifier) return;
+    diffusion::GenerateOptions g;
+    g.seed = r_.seed + 0x5eed;  // the same noise every epoch: grids are comparable
+    g.guidance = r_.guidance;
+    g.steps = model_.spec.is_flow() ? r_.sample_steps : 0;
+    g.cancel = &r_.cancel;
+    int columns = 10;
+    if (model_.spec.is_class_conditioned()) {
+        for (int k = 0; k < 4; ++k)
+            for (int c = 0; c < model_.spec.num_classes; ++c) g.labels.push_back(c);
+        columns = model_.spec.num_classes;
+    } else {
+        g.count = 40;
+    }
+    torch::Tensor samples;
+    if (r_.kind == ModelKind::Denoiser) {  // test-set denoising at the training sigma
+        c10::InferenceMode guard;
+        model_.unet->eval();
+        auto test = data::load_mnist(r_.dataset, data_dir_, false, 10).images;
+        auto tgen = at::make_generator<at::CPUGeneratorImpl>(g.seed);
+        auto eps = torch::randn(test.sizes(), tgen, test.options());
+        auto z = r_.pure_noise ? eps : test + r_.sigma * eps;
+        samples = torch::cat({test, z.clamp(0, 1), model_.unet->forward(z).clamp(0, 1)}, 0);
+    } else {
+        samples = diffusion::generate(model_, g);
+    }
+    model_.module().train();
+    char name[32];
+    std::snprintf(name, sizeof name, "epoch_%03d.png", epoch);
+    write_png(io::tensor_grid(samples, columns, 0, 1, 2, 2), (dir_ / "samples" / name).string(),
+              {{"ds.recipe", recipe_json(r_).dump()}, {"epoch", std::to_string(epoch)}});
+}
+
+void Run::end_epoch(int epoch) {
+    prog_.epoch = epoch;
+    prog_.batch = 0;
+    if (r_.lr_decay == 1) {  // ExponentialLR(gamma = 0.1^(1/epochs)), stepped per epoch
+        prog_.lr = r_.lr * std::pow(0.1, double(epoch) / r_.epochs);
+        adam_->set_lr(prog_.lr);
+    }
+    save_checkpoint();
+    char name[40];
+    std::snprintf(name, sizeof name, "epoch_%03d.safetensors", epoch);
+    models::save_model_file((dir_ / "epochs" / name).string(), model_, false, {},
+                            {{"ds.recipe", recipe_json(r_).dump()}, {"epoch", std::to_string(epoch)}});
+    write_grid(epoch);
+}
+
+TrainResult Run::execute() {
+    r_ = with_defaults(r_);
+    validate(r_);
+    prepare_folder();
+    data_ = data::load_mnist(r_.dataset, data_dir_, true, r_.limit);
+    build_or_resume();
+    io::write_file_atomic((dir_ / kRecipeFile).string(), recipe_json(r_).dump(2) + "\n");
+
+    // Metrics: keep lines up to the resumed step, then append.
+    const fs::path mpath = dir_ / kMetricsFile;
+    {
+        std::vector<std::string> keep;
+        std::ifstream in(mpath);
+        for (std::string line; std::getline(in, line);) {
+            try {
+                if (json::parse(line).at("step").get<std::int64_t>() <= prog_.step) keep.push_back(line);
+            } catch (...) {
+            }
+        }
+        std::string text;
+        for (auto& l : keep) text += l + "\n";
+        io::write_file_atomic(mpath.string(), text);
+    }
+    metrics_.open(mpath, std::ios::app);
+
+    TrainResult result;
+    const std::int64_t n = data_.images.size(0);
+    const std::int64_t batches = (n + r_.batch_size - 1) / r_.batch_size;
+    const std::int64_t total_steps = batches * r_.epochs;
+    model_.module().train();
+    std::vector<torch::Tensor> params = model_.module().parameters();
+    auto t0 = std::chrono::steady_clock::now();
+    double rate = 0;  // images/s, smoothed
+    std::int64_t steps_this_run = 0;
+
+    for (int epoch = prog_.epoch + 1; epoch <= r_.epochs; ++epoch) {
+        // Shuffle from a per-epoch seed so a resumed epoch visits the same batches.
+        auto pgen = at::make_generator<at::CPUGeneratorImpl>(r_.seed * 1000003ULL + epoch);
+        auto perm = torch::randperm(n, pgen, torch::kLong);
+        for (std::int64_t b = prog_.batch; b < batches; ++b) {
+            if (r_.cancel.now()) {
+                save_checkpoint();
+                log(LogLevel::Info, "stopped; checkpoint saved at epoch " + std::to_string(epoch) +
+                                        " batch " + std::to_string(b));
+                result.outcome = Outcome::Cancelled;
+                goto done;
+            }
+            auto tb = std::chrono::steady_clock::now();
+            auto idx = perm.narrow(0, b * r_.batch_size, std::min<std::int64_t>(r_.batch_size, n - b * r_.batch_size));
+            auto x = data_.images.index_select(0, idx);
+            auto labels = data_.labels.index_select(0, idx);
+            adam_->zero_grad();
+            auto loss = batch_loss(x, labels);
+            const double lv = prog_.step + 1 == r_.debug_nan_at_step ? NAN : loss.item<double>();
+            if (!std::isfinite(lv)) {
+                metrics_.flush();
+                throw TrainingDiverged(
+                    "loss became " + std::to_string(lv) + " at epoch " + std::to_string(epoch) +
+                    ", step " + std::to_string(prog_.step + 1) + "; training stopped. " +
+                    (last_checkpoint_.empty() && prog_.epoch == 0 && !r_.resume
+                         ? std::string("No checkpoint was written yet.")
+                         : "The last good checkpoint (" + (dir_ / kCheckpointFile).string() +
+                               ", epoch " + std::to_string(prog_.epoch) + ") is kept.") +
+                    " Try a lower --lr or --grad-clip.");
+            }
+            loss.backward();
+            if (r_.grad_clip > 0) clip_grad_norm(params, r_.grad_clip);
+            adam_->step();
+            ++prog_.step;
+            prog_.batch = b + 1;
+            ++steps_this_run;
+            last_loss_ = lv;
+            const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count();
+            const double inst = x.size(0) / std::max(dt, 1e-9);
+            rate = steps_this_run == 1 ? inst : 0.95 * rate + 0.05 * inst;
+            metrics_ << json{{"step", prog_.step}, {"epoch", epoch}, {"loss", lv}, {"lr", prog_.lr},
+                             {"time", elapsed}}.dump() << "\n";
+            if (r_.callbacks.on_progress) {
+                ProgressEvent e;
+                e.phase = "train";
+                e.step = prog_.step;
+                e.total = total_steps;
+                e.epoch = epoch;
+                e.epochs = r_.epochs;
+                e.loss = lv;
+                e.lr = prog_.lr;
+                e.items_per_sec = rate;
+                e.eta_seconds = rate > 0 ? double(total_steps - prog_.step) * r_.batch_size / rate : -1;
+                r_.callbacks.on_progress(e);
+            }
+        }
+        try {
+            end_epoch(epoch);
+        } catch (const Cancelled&) {  // grid sampling interrupted: the checkpoint is saved
+            result.outcome = Outcome::Cancelled;
+            goto done;
+        }
+        log(LogLevel::Info, "epoch " + std::to_string(epoch) + "/" + std::to_string(r_.epochs) +
+                                " done, loss " + std::to_string(last_loss_));
+        if (r_.cancel.any() && epoch < r_.epochs) {
+            result.outcome = Outcome::Cancelled;
+            break;
+        }
+    }
+done:
+    metrics_.flush();
+    result.epochs_done = prog_.epoch;
+    result.steps_done = prog_.step;
+    result.last_loss = last_loss_;
+    result.checkpoint = last_checkpoint_;
+    return result;
+}
+
+}  // namespace
+
+TrainResult run_training(const TrainRequest& request, const std::string& data_dir) {
+    Run run(request, data_dir);
+    return run.execute();
+}
+
+}  // namespace ds::train

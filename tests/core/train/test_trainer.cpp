@@ -1,0 +1,171 @@
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/engine/engine.h"
+#include "core/io/safetensors.h"
+#include "core/models/model_store.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+fs::path fresh_dir(const std::string& name) {
+    auto d = fs::temp_directory_path() / ("ds_test_train_" + name);
+    fs::remove_all(d);
+    return d;
+}
+
+ds::TrainRequest tiny(ds::ModelKind kind, const fs::path& out) {
+    ds::TrainRequest r;
+    r.kind = kind;
+    r.out_dir = out.string();
+    r.epochs = 2;
+    r.batch_size = 32;
+    r.hidden = 4;
+    r.limit = 96;  // 3 batches per epoch
+    r.timesteps = 20;
+    r.sample_steps = 3;
+    r.seed = 3;
+    return r;
+}
+
+int count_lines(const fs::path& p) {
+    std::ifstream in(p);
+    int n = 0;
+    for (std::string l; std::getline(in, l);) n += !l.empty();
+    return n;
+}
+
+bool same_weights(const fs::path& a, const fs::path& b) {
+    auto fa = ds::io::SafetensorsFile::open(a.string());
+    auto fb = ds::io::SafetensorsFile::open(b.string());
+    if (fa.tensors().size() != fb.tensors().size()) return false;
+    for (const auto& t : fa.tensors()) {
+        if (!torch::equal(fa.tensor(t.name), fb.tensor(t.name))) return false;
+    }
+    return true;
+}
+}  // namespace
+
+TEST_CASE("every Part B model kind trains and writes its run folder", "[train]") {
+    ds::Engine engine({2});
+    for (auto kind : {ds::ModelKind::Denoiser, ds::ModelKind::TimeDdpm, ds::ModelKind::ClassDdpm,
+                      ds::ModelKind::TimeFm, ds::ModelKind::ClassFm, ds::ModelKind::Classifier}) {
+        auto dir = fresh_dir(ds::to_string(kind));
+        auto r = tiny(kind, dir);
+        int progress_calls = 0;
+        r.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+            ++progress_calls;
+            CHECK(e.total == 6);
+            CHECK(std::isfinite(e.loss));
+        };
+        auto res = engine.train(r);
+        INFO(ds::to_string(kind));
+        CHECK(res.outcome == ds::Outcome::Completed);
+        CHECK(res.epochs_done == 2);
+        CHECK(res.steps_done == 6);
+        CHECK(progress_calls == 6);
+        CHECK(fs::exists(dir / "checkpoint.safetensors"));
+        CHECK(fs::exists(dir / "epochs" / "epoch_002.safetensors"));
+        CHECK(fs::exists(dir / "recipe.json"));
+        CHECK(count_lines(dir / "metrics.jsonl") == 6);
+        if (kind != ds::ModelKind::Classifier) CHECK(fs::exists(dir / "samples" / "epoch_002.png"));
+        auto m = ds::models::load_model_file((dir / "checkpoint.safetensors").string());
+        CHECK(m.spec.kind == kind);
+        CHECK(m.spec.hidden == 4);
+    }
+}
+
+TEST_CASE("same seed gives identical weights; resume equals an uninterrupted run", "[train]") {
+    ds::Engine engine({2});
+    auto a = fresh_dir("full"), b = fresh_dir("split"), c = fresh_dir("other_seed");
+    auto ra = tiny(ds::ModelKind::ClassDdpm, a);
+    ra.epoch_grids = false;
+    ra.epochs = 3;
+    engine.train(ra);
+
+    // Interrupt mid-epoch (Now) after step 4, then resume.
+    auto rb = ra;
+    rb.out_dir = b.string();
+    rb.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        if (e.step == 4) rb.cancel.request(ds::CancelMode::Now);
+    };
+    auto part = engine.train(rb);
+    CHECK(part.outcome == ds::Outcome::Cancelled);
+    CHECK(part.steps_done == 4);
+    auto rb2 = ra;
+    rb2.out_dir = b.string();
+    rb2.resume = true;
+    auto rest = engine.train(rb2);
+    CHECK(rest.outcome == ds::Outcome::Completed);
+    CHECK(rest.steps_done == 9);
+    CHECK(same_weights(a / "epochs" / "epoch_003.safetensors", b / "epochs" / "epoch_003.safetensors"));
+    CHECK(count_lines(b / "metrics.jsonl") == 9);
+
+    auto rc = ra;
+    rc.out_dir = c.string();
+    rc.seed = 4;
+    engine.train(rc);
+    CHECK_FALSE(same_weights(a / "epochs" / "epoch_003.safetensors", c / "epochs" / "epoch_003.safetensors"));
+}
+
+TEST_CASE("finish-current-epoch cancel saves at the epoch boundary", "[train]") {
+    ds::Engine engine({2});
+    auto d = fresh_dir("after_current");
+    auto r = tiny(ds::ModelKind::TimeFm, d);
+    r.epoch_grids = false;
+    r.epochs = 3;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        if (e.step == 2) r.cancel.request(ds::CancelMode::AfterCurrent);
+    };
+    auto res = engine.train(r);
+    CHECK(res.outcome == ds::Outcome::Cancelled);
+    CHECK(res.epochs_done == 1);
+    CHECK(res.steps_done == 3);
+}
+
+TEST_CASE("training errors: bad hyperparameters, wrong resume, NaN loss", "[train]") {
+    ds::Engine engine({2});
+    auto d = fresh_dir("errors");
+    auto r = tiny(ds::ModelKind::ClassDdpm, d);
+    r.epochs = 1;
+    r.epoch_grids = false;
+    auto bad = r;
+    bad.lr = 50;
+    CHECK_THROWS_AS(engine.train(bad), ds::InvalidRequest);
+    bad = r;
+    bad.p_uncond = 1.5;
+    CHECK_THROWS_AS(engine.train(bad), ds::InvalidRequest);
+    bad = r;
+    bad.out_dir = "";
+    CHECK_THROWS_AS(engine.train(bad), ds::InvalidRequest);
+    bad = r;
+    bad.resume = true;
+    CHECK_THROWS_AS(engine.train(bad), ds::InvalidRequest);  // nothing to resume
+
+    engine.train(r);
+    CHECK_THROWS_AS(engine.train(r), ds::InvalidRequest);  // would overwrite a run
+    auto wrong = r;
+    wrong.resume = true;
+    wrong.kind = ds::ModelKind::TimeDdpm;
+    CHECK_THROWS_AS(engine.train(wrong), ds::ModelLoadError);
+    wrong.kind = ds::ModelKind::ClassDdpm;
+    wrong.hidden = 8;
+    CHECK_THROWS_WITH(engine.train(wrong), Catch::Contains("D=4"));
+
+    // NaN at step 2 of a resumed run: the epoch-1 checkpoint must survive untouched.
+    auto before = ds::io::SafetensorsFile::open((d / "checkpoint.safetensors").string()).metadata();
+    auto nan = r;
+    nan.resume = true;
+    nan.epochs = 2;
+    nan.debug_nan_at_step = 5;
+    CHECK_THROWS_AS(engine.train(nan), ds::TrainingDiverged);
+    auto after = ds::io::SafetensorsFile::open((d / "checkpoint.safetensors").string()).metadata();
+    CHECK(before == after);
+
+    auto unwritable = r;
+    unwritable.out_dir = "/proc/ds_no_such_dir/run";
+    CHECK_THROWS_AS(engine.train(unwritable), ds::IoError);
+}
