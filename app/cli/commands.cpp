@@ -41,7 +41,8 @@ struct SigintScope {
 
 void log_line(ds::LogLevel level, const std::string& msg) {
     const char* tag = level == ds::LogLevel::Warning ? "warning: " : level == ds::LogLevel::Error ? "error: " : "";
-    std::cerr << "\r\033[K" << tag << msg << "\n";
+    if (isatty(2)) std::cerr << "\r\033[K";
+    std::cerr << tag << msg << "\n";
 }
 
 bool wants_help(const std::vector<std::string>& a) {

@@ -34,7 +34,7 @@ void write_gif(const std::vector<Image>& frames, const std::string& path, int de
 // Layout helpers for figures.
 Image make_grid(const std::vector<Image>& tiles, int columns, int padding = 2, int scale = 1);
 Image scale_nearest(const Image& image, int factor);
-// Adds a caption strip above the image (uses a built-in bitmap font; ASCII only).
+// Adds a caption strip above the image (OpenCV Hershey font; ASCII only).
 Image add_caption(const Image& image, const std::string& caption);
 // Row labels to the left of a grid with `rows` equal-height rows.
 Image add_row_labels(const Image& grid, const std::vector<std::string>& labels);

@@ -40,6 +40,7 @@ struct TrainRequest {
     int debug_nan_at_step = 0;      // testing only: treat the loss of this step as NaN
     Callbacks callbacks;
     CancelToken cancel;             // AfterCurrent: finish epoch + save; Now: save at next batch
+                                    // (copies of a request share the token)
 };
 
 struct TrainResult {

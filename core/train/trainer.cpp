@@ -11,6 +11,7 @@
 
 #include "core/data/mnist.h"
 #include "core/diffusion/generate.h"
+#include "core/diffusion/schedule.h"
 #include "core/engine/errors.h"
 #include "core/io/atomic_file.h"
 #include "core/io/safetensors.h"

@@ -1,5 +1,6 @@
-#include <catch2/catch.hpp>
+// torch first: glog (via torch) defines CHECK; Catch's definition must be the last one.
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include <thread>
 
@@ -136,6 +137,6 @@ TEST_CASE("after_step hook sees the new timestep (inpainting hook)", "[diffusion
         x.fill_(0.25);
     };
     auto y = iterative_denoise(model, torch::randn({1, 1, 4, 4}), {}, o);
-    CHECK(seen == std::vector<std::int64_t>{100, 0, -1});
+    CHECK((seen == std::vector<std::int64_t>{100, 0, -1}));
     CHECK(torch::allclose(y, torch::full_like(y, 0.25)));
 }

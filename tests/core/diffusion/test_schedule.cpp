@@ -1,5 +1,6 @@
-#include <catch2/catch.hpp>
+// torch first: glog (via torch) defines CHECK; Catch's definition must be the last one.
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include "core/diffusion/schedule.h"
 #include "core/engine/errors.h"

@@ -1,6 +1,8 @@
-#include <catch2/catch.hpp>
+// torch first: glog (via torch) defines CHECK; Catch's definition must be the last one.
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
+#include "core/engine/errors.h"
 #include "core/models/mnist_unet.h"
 #include "core/models/model_spec.h"
 
@@ -102,4 +104,14 @@ TEST_CASE("model spec JSON round trip and validation", "[models]") {
     CHECK_THROWS_AS(ModelSpec::from_json("{\"kind\":\"denoiser\",\"hidden\":-3}", "x"),
                     ds::ModelLoadError);
     CHECK_THROWS_AS(ds::parse_model_kind("ddpm"), ds::InvalidRequest);
+}
+
+TEST_CASE("Unflatten's matmul form equals the 7x7 stride-7 transposed convolution", "[models]") {
+    torch::manual_seed(5);
+    Unflatten u(16, 7);
+    u->eval();
+    torch::NoGradGuard ng;
+    auto x = torch::randn({3, 16, 1, 1});
+    auto ref = torch::gelu(u->bn(torch::conv_transpose2d(x, u->conv->weight, u->conv->bias, 7)));
+    CHECK(torch::allclose(u->forward(x), ref, 1e-5, 1e-5));
 }

@@ -1,5 +1,6 @@
-#include <catch2/catch.hpp>
+// torch first: glog (via torch) defines CHECK; Catch's definition must be the last one.
 #include <torch/torch.h>
+#include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -89,6 +90,7 @@ TEST_CASE("same seed gives identical weights; resume equals an uninterrupted run
     // Interrupt mid-epoch (Now) after step 4, then resume.
     auto rb = ra;
     rb.out_dir = b.string();
+    rb.cancel = ds::CancelToken();  // copies share a token; this run gets its own
     rb.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
         if (e.step == 4) rb.cancel.request(ds::CancelMode::Now);
     };
@@ -98,6 +100,7 @@ TEST_CASE("same seed gives identical weights; resume equals an uninterrupted run
     auto rb2 = ra;
     rb2.out_dir = b.string();
     rb2.resume = true;
+    rb2.cancel = ds::CancelToken();
     auto rest = engine.train(rb2);
     CHECK(rest.outcome == ds::Outcome::Completed);
     CHECK(rest.steps_done == 9);
@@ -107,6 +110,7 @@ TEST_CASE("same seed gives identical weights; resume equals an uninterrupted run
     auto rc = ra;
     rc.out_dir = c.string();
     rc.seed = 4;
+    rc.cancel = ds::CancelToken();
     engine.train(rc);
     CHECK_FALSE(same_weights(a / "epochs" / "epoch_003.safetensors", c / "epochs" / "epoch_003.safetensors"));
 }
