@@ -6,7 +6,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 pkgs=(build-essential cmake ninja-build pkg-config
       libtorch-dev libopenblas0-openmp
-      qt6-base-dev qt6-charts-dev libqt6svg6
+      qt6-base-dev qt6-charts-dev libqt6opengl6-dev libqt6svg6
       libopencv-dev libsentencepiece-dev catch2 nlohmann-json3-dev
       dataset-fashion-mnist xvfb xauth zlib1g-dev)
 # npm may come from a non-Debian node install (its npm conflicts with Debian's): only add it if absent.

@@ -1,0 +1,134 @@
+#include <torch/torch.h>
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "core/engine/engine.h"
+#include "core/io/safetensors.h"
+#include "core/models/model_store.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+// A random-initialised small model saved as a model file (speed: D=4, T=30).
+std::string make_model(ds::ModelKind kind, const std::string& name) {
+    auto dir = fs::temp_directory_path() / "ds_engine_models";
+    fs::create_directories(dir);
+    auto spec = ds::models::ModelSpec::defaults(kind);
+    spec.hidden = 4;
+    spec.timesteps = 30;
+    torch::manual_seed(11);
+    auto m = ds::models::build_model(spec);
+    const auto path = (dir / (name + ".safetensors")).string();
+    ds::models::save_model_file(path, m);
+    return path;
+}
+}  // namespace
+
+TEST_CASE("sampling is deterministic per seed and writes raw tensors", "[engine]") {
+    ds::Engine engine({2});
+    const auto model = make_model(ds::ModelKind::ClassDdpm, "class");
+    ds::SampleRequest r;
+    r.model = model;
+    r.per_class = 1;
+    r.seed = 3;
+    auto a = engine.sample(r);
+    auto b = engine.sample(r);
+    REQUIRE(a.images.size() == 10);
+    CHECK(a.labels == std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(a.grid.pixels == b.grid.pixels);
+    r.seed = 4;
+    CHECK(engine.sample(r).grid.pixels != a.grid.pixels);
+
+    r.raw_out = (fs::temp_directory_path() / "ds_engine_raw.safetensors").string();
+    r.labels = {7, 7, -1};
+    engine.sample(r);
+    auto f = ds::io::SafetensorsFile::open(r.raw_out);
+    CHECK(f.tensor("samples").sizes() == std::vector<std::int64_t>({3, 1, 28, 28}));
+    CHECK(torch::equal(f.tensor("labels"), torch::tensor({7, 7, -1}, torch::kLong)));
+    CHECK(f.tensor("samples").min().item<float>() >= 0.0f);
+    CHECK(f.tensor("samples").max().item<float>() <= 1.0f);
+}
+
+TEST_CASE("every generative kind samples; frames stream per step", "[engine]") {
+    ds::Engine engine({2});
+    for (auto kind : {ds::ModelKind::Denoiser, ds::ModelKind::TimeDdpm, ds::ModelKind::TimeFm,
+                      ds::ModelKind::ClassFm}) {
+        ds::SampleRequest r;
+        r.model = make_model(kind, ds::to_string(kind));
+        r.count = 3;
+        r.steps = 5;
+        int frames = 0;
+        r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
+            ++frames;
+            CHECK(!e.x_t.empty());
+            CHECK(e.x_t.width == e.x0_hat.width);
+        };
+        auto res = engine.sample(r);
+        INFO(ds::to_string(kind));
+        CHECK(res.outcome == ds::Outcome::Completed);
+        CHECK(res.images.size() == 3);
+        CHECK(frames == (kind == ds::ModelKind::Denoiser ? 1 : kind == ds::ModelKind::TimeDdpm ? 6 : 5));
+    }
+}
+
+TEST_CASE("sampling cancels within one step", "[engine]") {
+    ds::Engine engine({2});
+    ds::SampleRequest r;
+    r.model = make_model(ds::ModelKind::ClassDdpm, "class_cancel");
+    r.per_class = 1;
+    int frames = 0;
+    r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
+        ++frames;
+        if (e.step == 2) r.cancel.request(ds::CancelMode::Now);
+    };
+    auto res = engine.sample(r);
+    CHECK(res.outcome == ds::Outcome::Cancelled);
+    CHECK(frames == 2);
+    CHECK(res.images.empty());
+}
+
+TEST_CASE("bad sample requests get clear errors", "[engine]") {
+    ds::Engine engine({2});
+    const auto cls = make_model(ds::ModelKind::ClassDdpm, "class_bad");
+    const auto tim = make_model(ds::ModelKind::TimeDdpm, "time_bad");
+    ds::SampleRequest r;
+    r.model = cls;
+    r.labels = {3, 10};
+    CHECK_THROWS_WITH(engine.sample(r), Catch::Contains("class 10"));
+    r.labels = {};
+    r.guidance = -1;
+    CHECK_THROWS_AS(engine.sample(r), ds::InvalidRequest);
+    r = {};
+    r.model = tim;
+    r.per_class = 2;
+    CHECK_THROWS_WITH(engine.sample(r), Catch::Contains("takes no class labels"));
+    r = {};
+    r.model = "no/such/model";
+    CHECK_THROWS_AS(engine.sample(r), ds::ModelLoadError);
+    // A file that is not a model
+    const auto junk = (fs::temp_directory_path() / "ds_engine_junk.safetensors").string();
+    ds::io::write_safetensors(junk, {{"x", torch::ones({1})}});
+    r.model = junk;
+    CHECK_THROWS_WITH(engine.sample(r), Catch::Contains("not a Diffusion Studio model"));
+    // Truncated model file
+    const auto cut = (fs::temp_directory_path() / "ds_engine_cut.safetensors").string();
+    fs::copy_file(cls, cut, fs::copy_options::overwrite_existing);
+    fs::resize_file(cut, fs::file_size(cut) / 2);
+    r.model = cut;
+    CHECK_THROWS_AS(engine.sample(r), ds::ModelLoadError);
+}
+
+TEST_CASE("export drops training state and can halve the size", "[engine]") {
+    ds::Engine engine({2});
+    const auto src = make_model(ds::ModelKind::ClassDdpm, "class_export");
+    const auto out = (fs::temp_directory_path() / "ds_engine_export.safetensors").string();
+    engine.export_model({src, out, true, "test model"});
+    CHECK(fs::file_size(out) < fs::file_size(src) * 0.8);  // tiny model: the JSON header is a large share
+    auto info = engine.describe(out);
+    CHECK(info.kind == ds::ModelKind::ClassDdpm);
+    CHECK(info.description == "test model");
+    auto a = ds::models::load_model_file(src), b = ds::models::load_model_file(out);
+    auto wa = a.unet->enc1->conv1->conv->weight, wb = b.unet->enc1->conv1->conv->weight;
+    CHECK(torch::allclose(wa, wb, 1e-3, 1e-3));
+}
