@@ -311,7 +311,7 @@ void Engine::plot_losses(const LossPlotRequest& r) {
         if (!in) throw IoError("cannot read metrics '" + p.string() + "' (a run folder holds metrics.jsonl)");
         io::Curve raw, smooth;
         std::string name = i < r.names.size() ? r.names[i] : p.parent_path().filename().string();
-        raw.name = name + " (raw)";
+        raw.name = name;  // same name: the faint raw curve shares the colour and legend entry
         raw.faint = true;
         smooth.name = name;
         int line_no = 0;
