@@ -1,3 +1,5 @@
+// Memory-mapped safetensors reader, sharded sets and the atomic writer. Validation lives in
+// safetensors_parse.cpp (torch-free, fuzzed); this file only maps, copies and writes.
 #include "core/io/safetensors.h"
 
 #include <fcntl.h>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -18,12 +21,14 @@
 #include "core/engine/errors.h"
 #include "core/io/atomic_file.h"
 
-namespace ds::io {
+// Stored data is little-endian and is copied verbatim into tensors.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assumes little-endian");
 
+namespace ds::io {
 namespace {
 
-c10::ScalarType to_scalar(DType d) {
-    switch (d) {
+c10::ScalarType to_scalar_type(DType dtype) {
+    switch (dtype) {
         case DType::F64: return torch::kFloat64;
         case DType::F32: return torch::kFloat32;
         case DType::F16: return torch::kFloat16;
@@ -38,8 +43,8 @@ c10::ScalarType to_scalar(DType d) {
     return torch::kFloat32;
 }
 
-DType from_scalar(c10::ScalarType s, const std::string& name) {
-    switch (s) {
+DType to_dtype(c10::ScalarType type, const std::string& name, const std::string& path) {
+    switch (type) {
         case torch::kFloat64: return DType::F64;
         case torch::kFloat32: return DType::F32;
         case torch::kFloat16: return DType::F16;
@@ -51,69 +56,100 @@ DType from_scalar(c10::ScalarType s, const std::string& name) {
         case torch::kUInt8: return DType::U8;
         case torch::kBool: return DType::Bool;
         default:
-            throw InvalidRequest("cannot store tensor '" + name + "' of type " +
-                                 std::string(c10::toString(s)) + " in safetensors");
+            throw InvalidRequest("cannot write '" + path + "': tensor '" + name + "' has type " +
+                                 c10::toString(type) +
+                                 ", which safetensors cannot hold; convert it to a float, "
+                                 "integer or bool type first");
     }
 }
 
+bool ends_with(const std::string& text, const std::string& suffix) {
+    return text.size() >= suffix.size() &&
+           text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 }  // namespace
+
+// ---- SafetensorsFile ------------------------------------------------------------------------
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
     SafetensorsFile f;
     f.path_ = path;
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw IoError("cannot open '" + path + "': " + std::strerror(errno));
+    if (fd < 0)
+        throw IoError("cannot open '" + path + "': " + std::strerror(errno) +
+                      "; check the path and its permissions");
     struct stat st {};
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         ::close(fd);
-        throw IoError("'" + path + "' is not a regular file");
+        throw IoError("cannot open '" + path + "': not a regular file");
     }
     f.size_ = static_cast<std::uint64_t>(st.st_size);
+    if (f.size_ > std::numeric_limits<std::size_t>::max()) {
+        ::close(fd);
+        throw IoError("cannot map '" + path + "': file is larger than the address space");
+    }
+    // An empty file cannot be mapped; the parser reports it as too short.
     if (f.size_ > 0) {
-        void* p = mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        void* p = ::mmap(nullptr, f.size_, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
+            const int err = errno;
             ::close(fd);
-            throw IoError("cannot map '" + path + "': " + std::strerror(errno));
+            throw IoError("cannot map '" + path + "': " + std::strerror(err));
         }
         f.base_ = static_cast<const std::uint8_t*>(p);
     }
-    ::close(fd);  // the mapping stays valid
-    f.header_ = parse_safetensors(f.base_, f.size_, path);
-    for (std::size_t i = 0; i < f.header_.tensors.size(); ++i) f.index_[f.header_.tensors[i].name] = i;
+    ::close(fd);  // the mapping keeps the file open
+    f.header_ = parse_safetensors(f.base_, f.size_, path);  // f unmaps if this throws
+    for (std::size_t i = 0; i < f.header_.tensors.size(); ++i)
+        f.index_.emplace(f.header_.tensors[i].name, i);
     return f;
 }
 
-SafetensorsFile::SafetensorsFile(SafetensorsFile&& o) noexcept { *this = std::move(o); }
+SafetensorsFile::SafetensorsFile(SafetensorsFile&& other) noexcept {
+    *this = std::move(other);
+}
 
-SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& o) noexcept {
-    if (this != &o) {
-        if (base_) munmap(const_cast<std::uint8_t*>(base_), size_);
-        path_ = std::move(o.path_);
-        base_ = o.base_;
-        size_ = o.size_;
-        header_ = std::move(o.header_);
-        index_ = std::move(o.index_);
-        o.base_ = nullptr;
-        o.size_ = 0;
+SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&& other) noexcept {
+    if (this != &other) {
+        unmap();
+        path_ = std::move(other.path_);
+        base_ = std::exchange(other.base_, nullptr);
+        size_ = std::exchange(other.size_, 0);
+        header_ = std::move(other.header_);
+        index_ = std::move(other.index_);
     }
     return *this;
 }
 
 SafetensorsFile::~SafetensorsFile() {
-    if (base_) munmap(const_cast<std::uint8_t*>(base_), size_);
+    unmap();
+}
+
+void SafetensorsFile::unmap() noexcept {
+    if (base_)
+        ::munmap(const_cast<std::uint8_t*>(base_), size_);
+    base_ = nullptr;
+    size_ = 0;
 }
 
 const TensorInfo& SafetensorsFile::info(const std::string& name) const {
-    auto it = index_.find(name);
-    if (it == index_.end()) throw DataError(path_ + ": no tensor named '" + name + "'");
+    const auto it = index_.find(name);
+    if (it == index_.end())
+        throw DataError(path_ + ": no tensor named '" + name + "' (the file holds " +
+                        std::to_string(header_.tensors.size()) +
+                        "); is this the right checkpoint?");
     return header_.tensors[it->second];
 }
 
 at::Tensor SafetensorsFile::tensor(const std::string& name) const {
-    const auto& t = info(name);
-    auto out = torch::empty(t.shape, torch::TensorOptions().dtype(to_scalar(t.dtype)));
-    if (t.end > t.begin) std::memcpy(out.data_ptr(), base_ + t.begin, t.end - t.begin);
-    return out;
+    const TensorInfo& t = info(name);
+    // Bools travel as bytes: a file byte other than 0/1 must not become an invalid torch bool.
+    const auto type = t.dtype == DType::Bool ? torch::kUInt8 : to_scalar_type(t.dtype);
+    auto out = torch::empty(t.shape, torch::TensorOptions().dtype(type));
+    if (t.end > t.begin)
+        std::memcpy(out.data_ptr(), base_ + t.begin, t.end - t.begin);
+    return t.dtype == DType::Bool ? out.ne(0) : out;
 }
 
 at::Tensor SafetensorsFile::tensor(const std::string& name, c10::ScalarType as) const {
@@ -121,91 +157,167 @@ at::Tensor SafetensorsFile::tensor(const std::string& name, c10::ScalarType as) 
     return t.scalar_type() == as ? t : t.to(as);
 }
 
-SafetensorsSet SafetensorsSet::open(const std::string& path) {
-    SafetensorsSet set;
-    const std::string suffix = ".json";
-    if (path.size() < suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) {
-        set.files_.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open(path)));
-        for (const auto& t : set.files_[0]->tensors()) set.where_[t.name] = 0;
-        return set;
-    }
-    std::ifstream in(path);
-    if (!in) throw IoError("cannot open shard index '" + path + "'");
+// ---- SafetensorsSet -------------------------------------------------------------------------
+
+namespace {
+
+nlohmann::json read_index(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw IoError("cannot open shard index '" + path + "': " + std::strerror(errno));
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(in);
-    } catch (const std::exception& e) {
-        throw DataError(path + ": shard index is not valid JSON: " + e.what());
+    } catch (const nlohmann::json::exception& e) {
+        throw DataError(path + ": shard index is not valid JSON (" + e.what() +
+                        "); re-download the checkpoint");
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-        throw DataError(path + ": shard index has no \"weight_map\" object");
-    const auto dir = std::filesystem::path(path).parent_path();
-    std::map<std::string, std::size_t> shard_index;
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-        if (!it.value().is_string()) throw DataError(path + ": weight_map entry '" + it.key() + "' is not a file name");
-        const std::string shard = it.value().get<std::string>();
-        if (shard.find('/') != std::string::npos || shard == ".." )
-            throw DataError(path + ": shard name '" + shard + "' must be a plain file name");
-        auto s = shard_index.find(shard);
-        if (s == shard_index.end()) {
-            const auto shard_path = (dir / shard).string();
-            if (!std::filesystem::exists(shard_path))
-                throw IoError(path + ": shard '" + shard + "' is missing (needed for '" + it.key() + "')");
-            set.files_.push_back(std::make_unique<SafetensorsFile>(SafetensorsFile::open(shard_path)));
-            s = shard_index.emplace(shard, set.files_.size() - 1).first;
+        throw DataError(path + ": shard index has no \"weight_map\" object; is this a "
+                               "*.safetensors.index.json file?");
+    return j;
+}
+
+// Shards sit next to their index; anything that could point elsewhere is refused.
+std::string shard_path(const std::string& index, const std::string& key,
+                       const nlohmann::json& value) {
+    if (!value.is_string())
+        throw DataError(index + ": weight_map entry '" + key + "' is not a file name");
+    const auto& shard = value.get_ref<const std::string&>();
+    if (shard.empty() || shard == "." || shard == ".." || shard.find('/') != std::string::npos)
+        throw DataError(index + ": weight_map entry '" + key + "' names '" + shard +
+                        "', not a plain file name next to the index");
+    return (std::filesystem::path(index).parent_path() / shard).string();
+}
+
+}  // namespace
+
+SafetensorsSet SafetensorsSet::open(const std::string& path) {
+    SafetensorsSet set;
+    set.path_ = path;
+    if (!ends_with(path, ".json")) {
+        set.files_.push_back(SafetensorsFile::open(path));
+        for (const auto& t : set.files_.front().tensors())
+            set.where_.emplace(t.name, 0);
+        return set;
+    }
+    const nlohmann::json index = read_index(path);
+    std::map<std::string, std::size_t> opened;  // shard path -> position in files_
+    for (const auto& [key, value] : index["weight_map"].items()) {
+        const std::string shard = shard_path(path, key, value);
+        auto it = opened.find(shard);
+        if (it == opened.end()) {
+            set.files_.push_back(SafetensorsFile::open(shard));
+            it = opened.emplace(shard, set.files_.size() - 1).first;
         }
-        if (!set.files_[s->second]->contains(it.key()))
-            throw DataError(path + ": tensor '" + it.key() + "' is mapped to '" + shard + "' but is not in it");
-        set.where_[it.key()] = s->second;
+        if (!set.files_[it->second].contains(key))
+            throw DataError(path + ": tensor '" + key + "' is mapped to '" + shard +
+                            "', which does not hold it; the index and shards do not match");
+        set.where_.emplace(key, it->second);
     }
     return set;
 }
 
 std::vector<std::string> SafetensorsSet::names() const {
     std::vector<std::string> out;
-    for (const auto& [k, v] : where_) out.push_back(k);
+    out.reserve(where_.size());
+    for (const auto& entry : where_)
+        out.push_back(entry.first);
     return out;
 }
 
 const SafetensorsFile& SafetensorsSet::file_of(const std::string& name) const {
-    auto it = where_.find(name);
-    if (it == where_.end()) throw DataError("no tensor named '" + name + "' in the checkpoint");
-    return *files_[it->second];
+    const auto it = where_.find(name);
+    if (it == where_.end())
+        throw DataError(path_ + ": no tensor named '" + name + "' in this checkpoint (" +
+                        std::to_string(where_.size()) + " tensors); is this the right model?");
+    return files_[it->second];
 }
-const TensorInfo& SafetensorsSet::info(const std::string& n) const { return file_of(n).info(n); }
-at::Tensor SafetensorsSet::tensor(const std::string& n) const { return file_of(n).tensor(n); }
-at::Tensor SafetensorsSet::tensor(const std::string& n, c10::ScalarType as) const { return file_of(n).tensor(n, as); }
 
-void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
-    std::vector<std::pair<std::string, at::Tensor>> sorted;
+const TensorInfo& SafetensorsSet::info(const std::string& name) const {
+    return file_of(name).info(name);
+}
+
+at::Tensor SafetensorsSet::tensor(const std::string& name) const {
+    return file_of(name).tensor(name);
+}
+
+at::Tensor SafetensorsSet::tensor(const std::string& name, c10::ScalarType as) const {
+    return file_of(name).tensor(name, as);
+}
+
+// ---- writer ---------------------------------------------------------------------------------
+
+namespace {
+
+// Checks names and types before anything touches the disk, then returns CPU contiguous copies
+// in sorted-name order (the order of the data section).
+std::vector<std::pair<std::string, at::Tensor>> prepare_tensors(
+    const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+    std::vector<std::pair<std::string, at::Tensor>> out;
     std::set<std::string> seen;
     for (const auto& [name, t] : tensors) {
-        if (name.empty() || name == "__metadata__") throw InvalidRequest("invalid tensor name '" + name + "'");
-        if (!seen.insert(name).second) throw InvalidRequest("tensor name '" + name + "' given twice");
-        from_scalar(t.scalar_type(), name);  // validate before touching the disk
-        sorted.emplace_back(name, t.detach().cpu().contiguous());
+        if (name.empty() || name == "__metadata__")
+            throw InvalidRequest("cannot write '" + path + "': invalid tensor name '" + name +
+                                 "'");
+        if (!seen.insert(name).second)
+            throw InvalidRequest("cannot write '" + path + "': tensor name '" + name +
+                                 "' is given twice");
+        if (!t.defined())
+            throw InvalidRequest("cannot write '" + path + "': tensor '" + name +
+                                 "' is undefined");
+        to_dtype(t.scalar_type(), name, path);
+        out.emplace_back(name, t.detach().cpu().contiguous());
     }
-    std::sort(sorted.begin(), sorted.end(), [](auto& a, auto& b) { return a.first < b.first; });
+    std::sort(out.begin(), out.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    return out;
+}
+
+std::string make_header(const std::string& path,
+                        const std::vector<std::pair<std::string, at::Tensor>>& sorted,
+                        const std::map<std::string, std::string>& metadata) {
     nlohmann::json header = nlohmann::json::object();
     std::uint64_t offset = 0;
     for (const auto& [name, t] : sorted) {
         const std::uint64_t bytes = t.numel() * t.element_size();
-        header[name] = {{"dtype", dtype_name(from_scalar(t.scalar_type(), name))},
+        header[name] = {{"dtype", dtype_name(to_dtype(t.scalar_type(), name, path))},
                         {"shape", t.sizes().vec()},
                         {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
-    if (!metadata.empty()) header["__metadata__"] = metadata;
-    std::string text = header.dump();
-    text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-    std::uint8_t len[8];
-    for (int i = 0; i < 8; ++i) len[i] = static_cast<std::uint8_t>(std::uint64_t(text.size()) >> (8 * i));
-    AtomicWriter w(path);
-    w.write(len, 8);
-    w.write(text);
-    for (const auto& [name, t] : sorted) w.write(t.data_ptr(), t.numel() * t.element_size());
-    w.commit();
+    if (!metadata.empty())
+        header["__metadata__"] = metadata;
+    std::string text;
+    try {
+        text = header.dump();
+    } catch (const nlohmann::json::exception& e) {
+        throw InvalidRequest("cannot write '" + path +
+                             "': a tensor name or metadata string is not valid UTF-8 (" +
+                             e.what() + ")");
+    }
+    // Spaces are valid JSON whitespace; padding to 8 keeps the data section 8-byte aligned.
+    text.append((8 - text.size() % 8) % 8, ' ');
+    return text;
+}
+
+}  // namespace
+
+void write_safetensors(const std::string& path,
+                       const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+    const auto sorted = prepare_tensors(path, tensors);
+    const std::string header = make_header(path, sorted, metadata);
+    std::uint8_t length[8];
+    for (int i = 0; i < 8; ++i)
+        length[i] = static_cast<std::uint8_t>(std::uint64_t(header.size()) >> (8 * i));
+    AtomicWriter writer(path);  // removes its temp file if anything below throws
+    writer.write(length, sizeof length);
+    writer.write(header);
+    for (const auto& [name, t] : sorted)
+        if (t.numel() > 0)
+            writer.write(t.data_ptr(), t.numel() * t.element_size());
+    writer.commit();
 }
 
 }  // namespace ds::io

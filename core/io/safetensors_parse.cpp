@@ -1,6 +1,8 @@
-// Torch-free validation of a safetensors header (shared by the reader and the fuzz target).
+// Torch-free validation of a safetensors header, shared by SafetensorsFile and the fuzz target.
+// The input is untrusted (downloaded checkpoints): every length and offset is checked before it
+// is used, and no byte outside [data, data + size) is ever read.
 #include <algorithm>
-#include <cstring>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -9,127 +11,289 @@
 #include "core/io/safetensors.h"
 
 namespace ds::io {
-
 namespace {
-struct DTypeName {
+
+using Json = nlohmann::json;
+
+struct DTypeEntry {
     const char* name;
     DType dtype;
     std::size_t size;
 };
-constexpr DTypeName kDTypes[] = {{"F64", DType::F64, 8}, {"F32", DType::F32, 4}, {"F16", DType::F16, 2},
-                                 {"BF16", DType::BF16, 2}, {"I64", DType::I64, 8}, {"I32", DType::I32, 4},
-                                 {"I16", DType::I16, 2}, {"I8", DType::I8, 1}, {"U8", DType::U8, 1},
-                                 {"BOOL", DType::Bool, 1}};
-constexpr std::uint64_t kMaxHeader = 100ull << 20;  // 100 MB: real headers are < 1 MB
+constexpr DTypeEntry kDTypes[] = {
+    {"F64", DType::F64, 8}, {"F32", DType::F32, 4}, {"F16", DType::F16, 2},
+    {"BF16", DType::BF16, 2}, {"I64", DType::I64, 8}, {"I32", DType::I32, 4},
+    {"I16", DType::I16, 2}, {"I8", DType::I8, 1}, {"U8", DType::U8, 1},
+    {"BOOL", DType::Bool, 1}};
+
+// Real headers are well under 1 MB (IF-I-XL: ~60 KB); the cap stops a corrupt length field from
+// making us parse (and allocate for) gigabytes of "JSON".
+constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
+// Names and parser messages come from the file; long ones are cut so an error stays readable.
+constexpr std::size_t kMaxQuotedChars = 120;
+constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
+
+const char* const kCorruptAdvice =
+    " (the file is corrupt, truncated or not a safetensors file; re-download or re-export it)";
+
+// Quotes untrusted text for a message: control and non-ASCII bytes become '?', long text is cut.
+std::string printable(const std::string& text) {
+    std::string out = "'";
+    for (std::size_t i = 0; i < text.size() && i < kMaxQuotedChars; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        out += (c < 0x20 || c >= 0x7f) ? '?' : static_cast<char>(c);
+    }
+    if (text.size() > kMaxQuotedChars)
+        out += "...";
+    return out + "'";
+}
+
+[[noreturn]] void fail(const std::string& what, const std::string& problem) {
+    throw DataError(what + ": " + problem + kCorruptAdvice);
+}
+
+[[noreturn]] void fail_tensor(const std::string& what, const std::string& name,
+                              const std::string& problem) {
+    fail(what, "tensor " + printable(name) + ": " + problem);
+}
+
+std::uint64_t read_u64_le(const std::uint8_t* p) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+// Returns the offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, no
+// surrogates, nothing above U+10FFFF), or `size` when the text is valid.
+std::uint64_t first_invalid_utf8(const std::uint8_t* s, std::uint64_t size) {
+    std::uint64_t i = 0;
+    while (i < size) {
+        const std::uint8_t c = s[i];
+        int extra = 0;
+        std::uint8_t lo = 0x80, hi = 0xbf;  // allowed range of the first continuation byte
+        if (c < 0x80) {
+            ++i;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            extra = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            extra = 2;
+            lo = c == 0xe0 ? 0xa0 : 0x80;
+            hi = c == 0xed ? 0x9f : 0xbf;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            extra = 3;
+            lo = c == 0xf0 ? 0x90 : 0x80;
+            hi = c == 0xf4 ? 0x8f : 0xbf;
+        } else {
+            return i;
+        }
+        if (size - i <= static_cast<std::uint64_t>(extra))
+            return i;
+        if (s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (int k = 2; k <= extra; ++k)
+            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
+                return i;
+        i += 1 + extra;
+    }
+    return size;
+}
+
+struct HeaderJson {
+    Json json;
+    std::vector<std::string> key_order;  // top-level keys in file order
+};
+
+// Parses the header text. nlohmann keeps the last of duplicate keys silently (a duplicated
+// tensor name would hide a tensor) and iterates objects in sorted order, so the top-level keys
+// are recorded while parsing: duplicates are rejected and tensors() can keep file order.
+// (ordered_json would also keep the order, but its inserts are linear: quadratic on a big header.)
+HeaderJson parse_json(const std::uint8_t* first, std::uint64_t n, const std::string& what) {
+    const std::uint64_t bad = first_invalid_utf8(first, n);
+    if (bad != n)
+        fail(what, "header is not valid UTF-8 (byte " + std::to_string(bad) + " of the header)");
+    HeaderJson out;
+    std::set<std::string> keys;
+    std::string duplicate;
+    auto on_event = [&](int depth, Json::parse_event_t event, Json& parsed) {
+        if (depth == 1 && event == Json::parse_event_t::key && duplicate.empty()) {
+            auto key = parsed.get<std::string>();
+            if (keys.insert(key).second)
+                out.key_order.push_back(std::move(key));
+            else
+                duplicate = std::move(key);
+        }
+        return true;
+    };
+    try {
+        out.json = Json::parse(first, first + n, on_event);
+    } catch (const Json::exception& e) {
+        fail(what, "header is not valid JSON: " + printable(e.what()));
+    }
+    if (!duplicate.empty())
+        fail(what, "tensor name " + printable(duplicate) + " appears twice in the header");
+    if (!out.json.is_object())
+        fail(what, "header is not a JSON object");
+    return out;
+}
+
+const DTypeEntry& parse_dtype(const Json& entry, const std::string& what, const std::string& name) {
+    const auto it = entry.find("dtype");
+    if (it == entry.end() || !it->is_string())
+        fail_tensor(what, name, "\"dtype\" is missing or not a string");
+    const auto& text = it->get_ref<const std::string&>();
+    for (const auto& d : kDTypes)
+        if (text == d.name)
+            return d;
+    throw DataError(what + ": tensor " + printable(name) + " has unsupported dtype " + printable(text) +
+                    " (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL); convert the "
+                    "checkpoint to one of these, e.g. with the Python safetensors package");
+}
+
+// Fills t.shape and returns the element count. The count is checked against int64 over the
+// non-zero dimensions, so the verdict does not depend on where a zero dimension sits.
+std::uint64_t parse_shape(const Json& entry, TensorInfo& t, const std::string& what) {
+    const auto it = entry.find("shape");
+    if (it == entry.end() || !it->is_array())
+        fail_tensor(what, t.name, "\"shape\" is missing or not an array");
+    std::uint64_t nonzero_product = 1;
+    bool has_zero = false;
+    for (const auto& d : *it) {
+        if (d.is_number_integer() && !d.is_number_unsigned())
+            fail_tensor(what, t.name, "shape has a negative dimension " + d.dump());
+        if (!d.is_number_unsigned() || d.get<std::uint64_t>() > std::uint64_t(kMaxInt64))
+            fail_tensor(what, t.name, "shape holds " + printable(d.dump()) + ", not a dimension");
+        const auto dim = d.get<std::uint64_t>();
+        t.shape.push_back(static_cast<std::int64_t>(dim));
+        if (dim == 0) {
+            has_zero = true;
+        } else {
+            if (nonzero_product > std::uint64_t(kMaxInt64) / dim)
+                fail_tensor(what, t.name, "shape product overflows 64 bits");
+            nonzero_product *= dim;
+        }
+    }
+    return has_zero ? 0 : nonzero_product;
+}
+
+// Returns [begin, end) relative to the data section.
+std::pair<std::uint64_t, std::uint64_t> parse_offsets(const Json& entry, const std::string& what,
+                                                      const std::string& name) {
+    const auto it = entry.find("data_offsets");
+    if (it == entry.end() || !it->is_array() || it->size() != 2)
+        fail_tensor(what, name, "\"data_offsets\" is missing or not a [begin, end] pair");
+    const Json& b = (*it)[0];
+    const Json& e = (*it)[1];
+    if (!b.is_number_unsigned() || !e.is_number_unsigned())
+        fail_tensor(what, name, "data_offsets " + printable(it->dump()) +
+                                    " are not non-negative integers");
+    return {b.get<std::uint64_t>(), e.get<std::uint64_t>()};
+}
+
+TensorInfo parse_entry(const std::string& name, const Json& entry, std::uint64_t data_start,
+                       std::uint64_t data_size, const std::string& what) {
+    if (!entry.is_object())
+        fail_tensor(what, name, "entry is not an object");
+    TensorInfo t;
+    t.name = name;
+    const DTypeEntry& dtype = parse_dtype(entry, what, name);
+    t.dtype = dtype.dtype;
+    const std::uint64_t count = parse_shape(entry, t, what);
+    const auto [begin, end] = parse_offsets(entry, what, name);
+    if (begin > end)
+        fail_tensor(what, name, "data_offsets begin " + std::to_string(begin) + " > end " +
+                                    std::to_string(end));
+    if (end > data_size)
+        fail_tensor(what, name, "data_offsets [" + std::to_string(begin) + ", " +
+                                    std::to_string(end) + ") run past the end of the " +
+                                    std::to_string(data_size) + "-byte data section");
+    // end - begin <= data_size, so a count too large for this multiplication mismatches anyway.
+    const bool fits = count <= std::numeric_limits<std::uint64_t>::max() / dtype.size;
+    if (!fits || count * dtype.size != end - begin)
+        fail_tensor(what, name, "shape x " + std::string(dtype.name) + " needs " +
+                                    (fits ? std::to_string(count * dtype.size) : "too many") +
+                                    " bytes but data_offsets span " +
+                                    std::to_string(end - begin));
+    t.begin = data_start + begin;
+    t.end = data_start + end;
+    return t;
+}
+
+void parse_metadata(const Json& value, std::map<std::string, std::string>& out,
+                    const std::string& what) {
+    if (!value.is_object())
+        fail(what, "__metadata__ is not an object of strings");
+    for (auto it = value.begin(); it != value.end(); ++it) {
+        if (!it.value().is_string())
+            fail(what, "__metadata__ value for key " + printable(it.key()) + " is not a string");
+        out[it.key()] = it.value().get<std::string>();
+    }
+}
+
+// Two tensors sharing bytes would alias once loaded; empty tensors own no bytes.
+void check_overlaps(const std::vector<TensorInfo>& tensors, const std::string& what) {
+    std::vector<const TensorInfo*> by_begin;
+    for (const auto& t : tensors)
+        if (t.end > t.begin)
+            by_begin.push_back(&t);
+    std::sort(by_begin.begin(), by_begin.end(),
+              [](const TensorInfo* a, const TensorInfo* b) { return a->begin < b->begin; });
+    for (std::size_t i = 1; i < by_begin.size(); ++i)
+        if (by_begin[i]->begin < by_begin[i - 1]->end)
+            fail(what, "tensors " + printable(by_begin[i - 1]->name) + " and " +
+                           printable(by_begin[i]->name) + " overlap in the data section");
+}
+
 }  // namespace
 
-std::size_t dtype_size(DType d) {
-    for (const auto& e : kDTypes)
-        if (e.dtype == d) return e.size;
+std::size_t dtype_size(DType dtype) {
+    for (const auto& d : kDTypes)
+        if (d.dtype == dtype)
+            return d.size;
     return 0;
 }
 
-const char* dtype_name(DType d) {
-    for (const auto& e : kDTypes)
-        if (e.dtype == d) return e.name;
+const char* dtype_name(DType dtype) {
+    for (const auto& d : kDTypes)
+        if (d.dtype == dtype)
+            return d.name;
     return "?";
 }
 
 std::int64_t TensorInfo::numel() const {
     std::int64_t n = 1;
-    for (auto d : shape) n *= d;
+    for (const auto d : shape)
+        n *= d;
     return n;
 }
 
-ParsedHeader parse_safetensors(const std::uint8_t* data, std::uint64_t size, const std::string& what) {
-    auto fail = [&](const std::string& m) {
-        return DataError(what + ": " + m + " (corrupt or not a safetensors file)");
-    };
-    if (size < 8) throw fail("file is shorter than the 8-byte header length");
-    std::uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
-    if (n == 0) throw fail("header length is 0");
-    if (n > kMaxHeader) throw fail("header length " + std::to_string(n) + " exceeds 100 MB");
-    if (n > size - 8) throw fail("header length " + std::to_string(n) + " runs past the end of the file");
+ParsedHeader parse_safetensors(const std::uint8_t* data, std::uint64_t size,
+                               const std::string& what) {
+    if (size < 8)
+        fail(what, "file has " + std::to_string(size) +
+                       " bytes, shorter than the 8-byte header length");
+    const std::uint64_t n = read_u64_le(data);
+    if (n == 0)
+        fail(what, "header length is 0");
+    if (n > kMaxHeaderBytes)
+        fail(what, "header length " + std::to_string(n) + " exceeds the 100 MB limit");
+    if (n > size - 8)
+        fail(what, "header length " + std::to_string(n) + " runs past the end of the " +
+                       std::to_string(size) + "-byte file");
     ParsedHeader out;
     out.data_start = 8 + n;
     const std::uint64_t data_size = size - out.data_start;
-    nlohmann::json j;
-    try {
-        std::set<std::string> keys;
-        bool duplicate = false;
-        std::string dup_name;
-        auto on_event = [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-            if (depth == 1 && ev == nlohmann::json::parse_event_t::key) {
-                auto k = parsed.get<std::string>();
-                if (!keys.insert(k).second && !duplicate) {
-                    duplicate = true;
-                    dup_name = k;
-                }
-            }
-            return true;
-        };
-        j = nlohmann::json::parse(data + 8, data + 8 + n, on_event);
-        if (duplicate) throw fail("tensor name '" + dup_name + "' appears twice");
-    } catch (const DataError&) {
-        throw;
-    } catch (const std::exception& e) {
-        throw fail(std::string("header is not valid JSON: ") + e.what());
+    const HeaderJson header = parse_json(data + 8, n, what);
+    out.tensors.reserve(header.key_order.size());
+    for (const auto& key : header.key_order) {
+        const Json& value = header.json.at(key);
+        if (key == "__metadata__")
+            parse_metadata(value, out.metadata, what);
+        else
+            out.tensors.push_back(parse_entry(key, value, out.data_start, data_size, what));
     }
-    if (!j.is_object()) throw fail("header is not a JSON object");
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges;
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        const std::string& name = it.key();
-        const auto& v = it.value();
-        if (name == "__metadata__") {
-            if (!v.is_object()) throw fail("__metadata__ is not an object");
-            for (auto m = v.begin(); m != v.end(); ++m) {
-                if (!m.value().is_string()) throw fail("__metadata__ value '" + m.key() + "' is not a string");
-                out.metadata[m.key()] = m.value().get<std::string>();
-            }
-            continue;
-        }
-        auto bad = [&](const std::string& m) { return fail("tensor '" + name + "': " + m); };
-        if (!v.is_object()) throw bad("entry is not an object");
-        if (!v.contains("dtype") || !v["dtype"].is_string()) throw bad("missing dtype");
-        if (!v.contains("shape") || !v["shape"].is_array()) throw bad("missing shape");
-        if (!v.contains("data_offsets") || !v["data_offsets"].is_array() || v["data_offsets"].size() != 2)
-            throw bad("missing data_offsets [begin, end]");
-        TensorInfo t;
-        t.name = name;
-        const std::string dt = v["dtype"].get<std::string>();
-        std::size_t esize = 0;
-        for (const auto& e : kDTypes)
-            if (dt == e.name) {
-                t.dtype = e.dtype;
-                esize = e.size;
-            }
-        if (!esize) throw bad("unsupported dtype '" + dt + "'");
-        std::uint64_t count = 1;
-        for (const auto& d : v["shape"]) {
-            if (!d.is_number_integer() || d.get<std::int64_t>() < 0) throw bad("shape has a negative or non-integer dimension");
-            const auto dim = d.get<std::uint64_t>();
-            if (dim && count > (std::uint64_t(1) << 62) / dim) throw bad("shape is too large");
-            count *= dim;
-            t.shape.push_back(static_cast<std::int64_t>(dim));
-        }
-        const auto& off = v["data_offsets"];
-        if (!off[0].is_number_unsigned() || !off[1].is_number_unsigned()) throw bad("offsets must be non-negative integers");
-        const auto b = off[0].get<std::uint64_t>(), e = off[1].get<std::uint64_t>();
-        if (b > e) throw bad("begin offset is after end offset");
-        if (e > data_size) throw bad("data range [" + std::to_string(b) + ", " + std::to_string(e) +
-                                     ") lies outside the " + std::to_string(data_size) + "-byte data section");
-        if (count > (std::uint64_t(1) << 62) / esize || count * esize != e - b)
-            throw bad("shape x dtype needs " + std::to_string(count * esize) + " bytes but the offsets give " +
-                      std::to_string(e - b));
-        t.begin = out.data_start + b;
-        t.end = out.data_start + e;
-        if (b != e) ranges.emplace_back(b, e);
-        out.tensors.push_back(std::move(t));
-    }
-    std::sort(ranges.begin(), ranges.end());
-    for (std::size_t i = 1; i < ranges.size(); ++i)
-        if (ranges[i].first < ranges[i - 1].second) throw fail("two tensors overlap in the data section");
+    check_overlaps(out.tensors, what);
     return out;
 }
 
