@@ -15,8 +15,8 @@
 #include <limits>
 #include <set>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/engine/errors.h"
 #include "core/io/atomic_file.h"
@@ -27,40 +27,29 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors I/O assume
 namespace ds::io {
 namespace {
 
+// One row per supported type: the mapping in both directions.
+constexpr std::pair<DType, c10::ScalarType> kScalarTypes[] = {
+    {DType::F64, c10::ScalarType::Double}, {DType::F32, c10::ScalarType::Float},
+    {DType::F16, c10::ScalarType::Half},   {DType::BF16, c10::ScalarType::BFloat16},
+    {DType::I64, c10::ScalarType::Long},   {DType::I32, c10::ScalarType::Int},
+    {DType::I16, c10::ScalarType::Short},  {DType::I8, c10::ScalarType::Char},
+    {DType::U8, c10::ScalarType::Byte},    {DType::Bool, c10::ScalarType::Bool}};
+
 c10::ScalarType to_scalar_type(DType dtype) {
-    switch (dtype) {
-        case DType::F64: return torch::kFloat64;
-        case DType::F32: return torch::kFloat32;
-        case DType::F16: return torch::kFloat16;
-        case DType::BF16: return torch::kBFloat16;
-        case DType::I64: return torch::kInt64;
-        case DType::I32: return torch::kInt32;
-        case DType::I16: return torch::kInt16;
-        case DType::I8: return torch::kInt8;
-        case DType::U8: return torch::kUInt8;
-        case DType::Bool: return torch::kBool;
-    }
-    return torch::kFloat32;
+    for (const auto& [d, s] : kScalarTypes)
+        if (d == dtype)
+            return s;
+    return c10::ScalarType::Float;  // unreachable: every DType has a row
 }
 
 DType to_dtype(c10::ScalarType type, const std::string& name, const std::string& path) {
-    switch (type) {
-        case torch::kFloat64: return DType::F64;
-        case torch::kFloat32: return DType::F32;
-        case torch::kFloat16: return DType::F16;
-        case torch::kBFloat16: return DType::BF16;
-        case torch::kInt64: return DType::I64;
-        case torch::kInt32: return DType::I32;
-        case torch::kInt16: return DType::I16;
-        case torch::kInt8: return DType::I8;
-        case torch::kUInt8: return DType::U8;
-        case torch::kBool: return DType::Bool;
-        default:
-            throw InvalidRequest("cannot write '" + path + "': tensor '" + name + "' has type " +
-                                 c10::toString(type) +
-                                 ", which safetensors cannot hold; convert it to a float, "
-                                 "integer or bool type first");
-    }
+    for (const auto& [d, s] : kScalarTypes)
+        if (s == type)
+            return d;
+    throw InvalidRequest("cannot write '" + path + "': tensor '" + name + "' has type " +
+                         c10::toString(type) +
+                         ", which safetensors cannot hold; convert it to a float, integer or "
+                         "bool type first");
 }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -99,7 +88,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
         }
         f.base_ = static_cast<const std::uint8_t*>(p);
     }
-    ::close(fd);  // the mapping keeps the file open
+    ::close(fd);                                            // the mapping keeps the file open
     f.header_ = parse_safetensors(f.base_, f.size_, path);  // f unmaps if this throws
     for (std::size_t i = 0; i < f.header_.tensors.size(); ++i)
         f.index_.emplace(f.header_.tensors[i].name, i);
@@ -173,13 +162,15 @@ nlohmann::json read_index(const std::string& path) {
                         "); re-download the checkpoint");
     }
     if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object())
-        throw DataError(path + ": shard index has no \"weight_map\" object; is this a "
-                               "*.safetensors.index.json file?");
+        throw DataError(path +
+                        ": shard index has no \"weight_map\" object; is this a "
+                        "*.safetensors.index.json file?");
     return j;
 }
 
 // Shards sit next to their index; anything that could point elsewhere is refused.
-std::string shard_path(const std::string& index, const std::string& key,
+std::string shard_path(const std::string& index,
+                       const std::string& key,
                        const nlohmann::json& value) {
     if (!value.is_string())
         throw DataError(index + ": weight_map entry '" + key + "' is not a file name");
@@ -253,19 +244,18 @@ namespace {
 // Checks names and types before anything touches the disk, then returns CPU contiguous copies
 // in sorted-name order (the order of the data section).
 std::vector<std::pair<std::string, at::Tensor>> prepare_tensors(
-    const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+    const std::string& path,
+    const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
     std::vector<std::pair<std::string, at::Tensor>> out;
     std::set<std::string> seen;
     for (const auto& [name, t] : tensors) {
         if (name.empty() || name == "__metadata__")
-            throw InvalidRequest("cannot write '" + path + "': invalid tensor name '" + name +
-                                 "'");
+            throw InvalidRequest("cannot write '" + path + "': invalid tensor name '" + name + "'");
         if (!seen.insert(name).second)
             throw InvalidRequest("cannot write '" + path + "': tensor name '" + name +
                                  "' is given twice");
         if (!t.defined())
-            throw InvalidRequest("cannot write '" + path + "': tensor '" + name +
-                                 "' is undefined");
+            throw InvalidRequest("cannot write '" + path + "': tensor '" + name + "' is undefined");
         to_dtype(t.scalar_type(), name, path);
         out.emplace_back(name, t.detach().cpu().contiguous());
     }
@@ -293,8 +283,8 @@ std::string make_header(const std::string& path,
         text = header.dump();
     } catch (const nlohmann::json::exception& e) {
         throw InvalidRequest("cannot write '" + path +
-                             "': a tensor name or metadata string is not valid UTF-8 (" +
-                             e.what() + ")");
+                             "': a tensor name or metadata string is not valid UTF-8 (" + e.what() +
+                             ")");
     }
     // Spaces are valid JSON whitespace; padding to 8 keeps the data section 8-byte aligned.
     text.append((8 - text.size() % 8) % 8, ' ');

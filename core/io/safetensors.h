@@ -47,7 +47,8 @@ struct ParsedHeader {
 // Validating parser over bytes [data, data + size) (torch-free; the fuzz target calls it). After
 // it returns, every tensor's [begin, end) lies inside the buffer, matches shape x dtype and
 // overlaps no other tensor. `what` names the source in error messages. Throws ds::DataError.
-ParsedHeader parse_safetensors(const std::uint8_t* data, std::uint64_t size,
+ParsedHeader parse_safetensors(const std::uint8_t* data,
+                               std::uint64_t size,
                                const std::string& what);
 
 // A read-only memory mapping of one .safetensors file. Movable, not copyable; unmaps on

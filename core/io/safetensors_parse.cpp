@@ -20,39 +20,61 @@ struct DTypeEntry {
     DType dtype;
     std::size_t size;
 };
-constexpr DTypeEntry kDTypes[] = {
-    {"F64", DType::F64, 8}, {"F32", DType::F32, 4}, {"F16", DType::F16, 2},
-    {"BF16", DType::BF16, 2}, {"I64", DType::I64, 8}, {"I32", DType::I32, 4},
-    {"I16", DType::I16, 2}, {"I8", DType::I8, 1}, {"U8", DType::U8, 1},
-    {"BOOL", DType::Bool, 1}};
+constexpr DTypeEntry kDTypes[] = {{"F64", DType::F64, 8}, {"F32", DType::F32, 4},
+                                  {"F16", DType::F16, 2}, {"BF16", DType::BF16, 2},
+                                  {"I64", DType::I64, 8}, {"I32", DType::I32, 4},
+                                  {"I16", DType::I16, 2}, {"I8", DType::I8, 1},
+                                  {"U8", DType::U8, 1},   {"BOOL", DType::Bool, 1}};
 
 // Real headers are well under 1 MB (IF-I-XL: ~60 KB); the cap stops a corrupt length field from
 // making us parse (and allocate for) gigabytes of "JSON".
 constexpr std::uint64_t kMaxHeaderBytes = 100ull * 1000 * 1000;
-// Names and parser messages come from the file; long ones are cut so an error stays readable.
-constexpr std::size_t kMaxQuotedChars = 120;
+// Names and parser messages quote the file; long ones are cut so an error stays readable.
+constexpr std::size_t kMaxNameChars = 120;
+constexpr std::size_t kMaxParserMessageChars = 400;
 constexpr std::int64_t kMaxInt64 = std::numeric_limits<std::int64_t>::max();
 
 const char* const kCorruptAdvice =
     " (the file is corrupt, truncated or not a safetensors file; re-download or re-export it)";
 
 // Quotes untrusted text for a message: control and non-ASCII bytes become '?', long text is cut.
-std::string printable(const std::string& text) {
+std::string printable(const std::string& text, std::size_t max_chars = kMaxNameChars) {
     std::string out = "'";
-    for (std::size_t i = 0; i < text.size() && i < kMaxQuotedChars; ++i) {
+    for (std::size_t i = 0; i < text.size() && i < max_chars; ++i) {
         const auto c = static_cast<unsigned char>(text[i]);
         out += (c < 0x20 || c >= 0x7f) ? '?' : static_cast<char>(c);
     }
-    if (text.size() > kMaxQuotedChars)
+    if (text.size() > max_chars)
         out += "...";
     return out + "'";
+}
+
+// Shapes come from the file too: a header can hold millions of dimensions.
+constexpr std::size_t kMaxShapeDims = 8;
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < shape.size() && i < kMaxShapeDims; ++i)
+        out += (i ? ", " : "") + std::to_string(shape[i]);
+    return out + (shape.size() > kMaxShapeDims ? ", ...]" : "]");
+}
+
+// Names a JSON value for a message. Arrays and objects are never dumped: nlohmann's serializer
+// recurses, so a deeply nested value from a hostile header would overflow the stack.
+std::string describe(const Json& value) {
+    if (value.is_string())
+        return printable(value.get_ref<const std::string&>());
+    if (value.is_primitive())
+        return value.dump();  // number, boolean or null: flat
+    return std::string("an ") + value.type_name();
 }
 
 [[noreturn]] void fail(const std::string& what, const std::string& problem) {
     throw DataError(what + ": " + problem + kCorruptAdvice);
 }
 
-[[noreturn]] void fail_tensor(const std::string& what, const std::string& name,
+[[noreturn]] void fail_tensor(const std::string& what,
+                              const std::string& name,
                               const std::string& problem) {
     fail(what, "tensor " + printable(name) + ": " + problem);
 }
@@ -129,7 +151,7 @@ HeaderJson parse_json(const std::uint8_t* first, std::uint64_t n, const std::str
     try {
         out.json = Json::parse(first, first + n, on_event);
     } catch (const Json::exception& e) {
-        fail(what, "header is not valid JSON: " + printable(e.what()));
+        fail(what, "header is not valid JSON: " + printable(e.what(), kMaxParserMessageChars));
     }
     if (!duplicate.empty())
         fail(what, "tensor name " + printable(duplicate) + " appears twice in the header");
@@ -146,7 +168,8 @@ const DTypeEntry& parse_dtype(const Json& entry, const std::string& what, const 
     for (const auto& d : kDTypes)
         if (text == d.name)
             return d;
-    throw DataError(what + ": tensor " + printable(name) + " has unsupported dtype " + printable(text) +
+    throw DataError(what + ": tensor " + printable(name) + " has unsupported dtype " +
+                    printable(text) +
                     " (supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL); convert the "
                     "checkpoint to one of these, e.g. with the Python safetensors package");
 }
@@ -161,9 +184,9 @@ std::uint64_t parse_shape(const Json& entry, TensorInfo& t, const std::string& w
     bool has_zero = false;
     for (const auto& d : *it) {
         if (d.is_number_integer() && !d.is_number_unsigned())
-            fail_tensor(what, t.name, "shape has a negative dimension " + d.dump());
+            fail_tensor(what, t.name, "shape has a negative dimension " + describe(d));
         if (!d.is_number_unsigned() || d.get<std::uint64_t>() > std::uint64_t(kMaxInt64))
-            fail_tensor(what, t.name, "shape holds " + printable(d.dump()) + ", not a dimension");
+            fail_tensor(what, t.name, "shape holds " + describe(d) + ", not a dimension");
         const auto dim = d.get<std::uint64_t>();
         t.shape.push_back(static_cast<std::int64_t>(dim));
         if (dim == 0) {
@@ -178,7 +201,8 @@ std::uint64_t parse_shape(const Json& entry, TensorInfo& t, const std::string& w
 }
 
 // Returns [begin, end) relative to the data section.
-std::pair<std::uint64_t, std::uint64_t> parse_offsets(const Json& entry, const std::string& what,
+std::pair<std::uint64_t, std::uint64_t> parse_offsets(const Json& entry,
+                                                      const std::string& what,
                                                       const std::string& name) {
     const auto it = entry.find("data_offsets");
     if (it == entry.end() || !it->is_array() || it->size() != 2)
@@ -186,13 +210,17 @@ std::pair<std::uint64_t, std::uint64_t> parse_offsets(const Json& entry, const s
     const Json& b = (*it)[0];
     const Json& e = (*it)[1];
     if (!b.is_number_unsigned() || !e.is_number_unsigned())
-        fail_tensor(what, name, "data_offsets " + printable(it->dump()) +
-                                    " are not non-negative integers");
+        fail_tensor(what, name,
+                    "data_offsets [" + describe(b) + ", " + describe(e) +
+                        "] are not non-negative integers");
     return {b.get<std::uint64_t>(), e.get<std::uint64_t>()};
 }
 
-TensorInfo parse_entry(const std::string& name, const Json& entry, std::uint64_t data_start,
-                       std::uint64_t data_size, const std::string& what) {
+TensorInfo parse_entry(const std::string& name,
+                       const Json& entry,
+                       std::uint64_t data_start,
+                       std::uint64_t data_size,
+                       const std::string& what) {
     if (!entry.is_object())
         fail_tensor(what, name, "entry is not an object");
     TensorInfo t;
@@ -202,25 +230,29 @@ TensorInfo parse_entry(const std::string& name, const Json& entry, std::uint64_t
     const std::uint64_t count = parse_shape(entry, t, what);
     const auto [begin, end] = parse_offsets(entry, what, name);
     if (begin > end)
-        fail_tensor(what, name, "data_offsets begin " + std::to_string(begin) + " > end " +
-                                    std::to_string(end));
+        fail_tensor(
+            what, name,
+            "data_offsets begin " + std::to_string(begin) + " > end " + std::to_string(end));
     if (end > data_size)
-        fail_tensor(what, name, "data_offsets [" + std::to_string(begin) + ", " +
-                                    std::to_string(end) + ") run past the end of the " +
-                                    std::to_string(data_size) + "-byte data section");
+        fail_tensor(what, name,
+                    "data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) +
+                        ") run past the end of the " + std::to_string(data_size) +
+                        "-byte data section");
     // end - begin <= data_size, so a count too large for this multiplication mismatches anyway.
     const bool fits = count <= std::numeric_limits<std::uint64_t>::max() / dtype.size;
-    if (!fits || count * dtype.size != end - begin)
-        fail_tensor(what, name, "shape x " + std::string(dtype.name) + " needs " +
-                                    (fits ? std::to_string(count * dtype.size) : "too many") +
-                                    " bytes but data_offsets span " +
-                                    std::to_string(end - begin));
+    if (!fits || count * dtype.size != end - begin) {
+        const std::string needed = fits ? std::to_string(count * dtype.size) : "too many";
+        fail_tensor(what, name,
+                    "shape " + shape_text(t.shape) + " x " + dtype.name + " needs " + needed +
+                        " bytes but data_offsets span " + std::to_string(end - begin));
+    }
     t.begin = data_start + begin;
     t.end = data_start + end;
     return t;
 }
 
-void parse_metadata(const Json& value, std::map<std::string, std::string>& out,
+void parse_metadata(const Json& value,
+                    std::map<std::string, std::string>& out,
                     const std::string& what) {
     if (!value.is_object())
         fail(what, "__metadata__ is not an object of strings");
@@ -268,11 +300,12 @@ std::int64_t TensorInfo::numel() const {
     return n;
 }
 
-ParsedHeader parse_safetensors(const std::uint8_t* data, std::uint64_t size,
+ParsedHeader parse_safetensors(const std::uint8_t* data,
+                               std::uint64_t size,
                                const std::string& what) {
     if (size < 8)
-        fail(what, "file has " + std::to_string(size) +
-                       " bytes, shorter than the 8-byte header length");
+        fail(what,
+             "file has " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
     const std::uint64_t n = read_u64_le(data);
     if (n == 0)
         fail(what, "header length is 0");

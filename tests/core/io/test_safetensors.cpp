@@ -7,29 +7,44 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <system_error>
 
 #include "core/engine/errors.h"
 #include "core/io/safetensors.h"
 
 namespace fs = std::filesystem;
+using Catch::Contains;
 using ds::io::parse_safetensors;
 using ds::io::SafetensorsFile;
 using ds::io::SafetensorsSet;
 using ds::io::write_safetensors;
-using Catch::Contains;
 
 namespace {
 
 const std::string kFixtures = DS_FIXTURES_DIR;
 
-// A fresh, empty folder per test so directory listings see only what the test wrote.
-fs::path fresh_dir(const std::string& name) {
-    auto dir = fs::temp_directory_path() /
-               ("ds_safetensors_" + std::to_string(::getpid()) + "_" + name);
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
-}
+// A fresh, empty folder per test (so listings see only what the test wrote), removed after it.
+class TempDir {
+public:
+    explicit TempDir(const std::string& name)
+        : path_(fs::temp_directory_path() /
+                ("ds_safetensors_" + std::to_string(::getpid()) + "_" + name)) {
+        fs::remove_all(path_);
+        fs::create_directories(path_);
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        fs::remove_all(path_, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const fs::path& path() const { return path_; }
+    fs::path operator/(const std::string& file) const { return path_ / file; }
+
+private:
+    fs::path path_;
+};
 
 std::vector<std::uint8_t> u64_le(std::uint64_t n) {
     std::vector<std::uint8_t> out(8);
@@ -63,7 +78,8 @@ std::string error_of(const std::vector<std::uint8_t>& bytes) {
 
 // Every validation error is a DataError naming the source, the problem and (where there is
 // one) the tensor.
-void expect_invalid(const std::vector<std::uint8_t>& bytes, const std::string& problem,
+void expect_invalid(const std::vector<std::uint8_t>& bytes,
+                    const std::string& problem,
                     const std::string& tensor = "") {
     const std::string message = error_of(bytes);
     INFO(message);
@@ -73,8 +89,10 @@ void expect_invalid(const std::vector<std::uint8_t>& bytes, const std::string& p
         CHECK_THAT(message, Contains("'" + tensor + "'"));
 }
 
-void expect_invalid_header(const std::string& header, std::size_t data_bytes,
-                           const std::string& problem, const std::string& tensor = "") {
+void expect_invalid_header(const std::string& header,
+                           std::size_t data_bytes,
+                           const std::string& problem,
+                           const std::string& tensor = "") {
     INFO(header);
     expect_invalid(make_file(header, data_bytes), problem, tensor);
 }
@@ -91,7 +109,8 @@ TEST_CASE("dtype sizes and names", "[io][safetensors]") {
 }
 
 TEST_CASE("round trip of every dtype, 0-d and empty shapes, metadata", "[io][safetensors]") {
-    const auto path = (fresh_dir("roundtrip") / "all.safetensors").string();
+    const TempDir dir("roundtrip");
+    const auto path = (dir / "all.safetensors").string();
     const std::vector<std::pair<std::string, at::Tensor>> ts = {
         {"f32", torch::randn({2, 3})},
         {"f64", torch::randn({4}, torch::kFloat64)},
@@ -107,8 +126,8 @@ TEST_CASE("round trip of every dtype, 0-d and empty shapes, metadata", "[io][saf
         {"empty", torch::zeros({0, 4})},
         {"strided", torch::arange(12, torch::kFloat32).view({3, 4}).t()},
     };
-    const std::map<std::string, std::string> meta = {{"format", "pt"}, {"json", "{\"a\":1}"},
-                                                     {"unicode", "λ—✓"}};
+    const std::map<std::string, std::string> meta = {
+        {"format", "pt"}, {"json", "{\"a\":1}"}, {"unicode", "λ—✓"}};
     write_safetensors(path, ts, meta);
     const auto f = SafetensorsFile::open(path);
     CHECK(f.path() == path);
@@ -132,7 +151,8 @@ TEST_CASE("round trip of every dtype, 0-d and empty shapes, metadata", "[io][saf
 
 TEST_CASE("writer pads the header to 8 bytes and stores tensors in sorted order",
           "[io][safetensors]") {
-    const auto path = fresh_dir("layout") / "layout.safetensors";
+    const TempDir dir("layout");
+    const auto path = dir / "layout.safetensors";
     write_safetensors(path.string(), {{"zeta", torch::tensor({1, 256}, torch::kInt32)},
                                       {"alpha", torch::tensor({7}, torch::kUInt8)},
                                       {"mid", torch::tensor({true})}});
@@ -155,7 +175,7 @@ TEST_CASE("writer pads the header to 8 bytes and stores tensors in sorted order"
 
 TEST_CASE("tensors() keeps header order; bool bytes other than 0/1 read as true",
           "[io][safetensors]") {
-    const auto dir = fresh_dir("order");
+    const TempDir dir("order");
     auto bytes = make_file(R"({"b":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]},)"
                            R"("a":{"dtype":"U8","shape":[],"data_offsets":[2,3]}})",
                            3);
@@ -202,11 +222,12 @@ TEST_CASE("reads the IF stage I cases fixture (F32 and I64)", "[io][safetensors]
 }
 
 TEST_CASE("64-bit offsets: a tensor stored past 4 GiB (sparse file)", "[io][safetensors]") {
-    const auto path = fresh_dir("far") / "far.safetensors";
+    const TempDir dir("far");
+    const auto path = dir / "far.safetensors";
     constexpr std::uint64_t kFar = 5ull << 30;  // past any 32-bit offset
-    const std::string header =
-        R"({"far":{"dtype":"F32","shape":[2],"data_offsets":[)" + std::to_string(kFar) + "," +
-        std::to_string(kFar + 8) + R"(]},"near":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})";
+    const std::string header = R"({"far":{"dtype":"F32","shape":[2],"data_offsets":[)" +
+                               std::to_string(kFar) + "," + std::to_string(kFar + 8) +
+                               R"(]},"near":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})";
     const auto head = make_file(header, 0);
     const float values[2] = {1.5f, -2.0f};
     {
@@ -219,11 +240,10 @@ TEST_CASE("64-bit offsets: a tensor stored past 4 GiB (sparse file)", "[io][safe
     CHECK(f.info("far").begin == head.size() + kFar);
     CHECK(torch::equal(f.tensor("far"), torch::tensor({1.5f, -2.0f})));
     CHECK(f.tensor("near").item<std::uint8_t>() == 0);
-    fs::remove(path);
 }
 
 TEST_CASE("sharded sets via index.json, both namings, and single files", "[io][safetensors]") {
-    const auto dir = fresh_dir("sharded");
+    const TempDir dir("sharded");
     write_safetensors((dir / "model-00001-of-00002.safetensors").string(),
                       {{"x", torch::ones({2})}, {"extra", torch::ones({1})}});
     write_safetensors((dir / "model-00002-of-00002.safetensors").string(),
@@ -251,7 +271,7 @@ TEST_CASE("sharded sets via index.json, both namings, and single files", "[io][s
 }
 
 TEST_CASE("sharded set errors", "[io][safetensors]") {
-    const auto dir = fresh_dir("shard_errors");
+    const TempDir dir("shard_errors");
     write_safetensors((dir / "a.safetensors").string(), {{"x", torch::ones({2})}});
     const auto open_with = [&](const std::string& text) {
         std::ofstream(dir / "m.safetensors.index.json") << text;
@@ -269,9 +289,9 @@ TEST_CASE("sharded set errors", "[io][safetensors]") {
 }
 
 TEST_CASE("open errors name the file; info names the missing tensor", "[io][safetensors]") {
-    const auto dir = fresh_dir("open_errors");
+    const TempDir dir("open_errors");
     CHECK_THROWS_AS(SafetensorsFile::open((dir / "missing.safetensors").string()), ds::IoError);
-    CHECK_THROWS_AS(SafetensorsFile::open(dir.string()), ds::IoError);  // a folder
+    CHECK_THROWS_AS(SafetensorsFile::open(dir.path().string()), ds::IoError);  // a folder
     std::ofstream(dir / "empty.safetensors").close();
     CHECK_THROWS_AS(SafetensorsFile::open((dir / "empty.safetensors").string()), ds::DataError);
     std::ofstream(dir / "text.safetensors") << "hello, this is not a checkpoint";
@@ -285,7 +305,8 @@ TEST_CASE("open errors name the file; info names the missing tensor", "[io][safe
 }
 
 TEST_CASE("SafetensorsFile moves keep the mapping alive", "[io][safetensors]") {
-    const auto path = (fresh_dir("move") / "m.safetensors").string();
+    const TempDir dir("move");
+    const auto path = (dir / "m.safetensors").string();
     write_safetensors(path, {{"a", torch::arange(4, torch::kFloat32)}});
     auto first = SafetensorsFile::open(path);
     SafetensorsFile second = std::move(first);
@@ -350,8 +371,8 @@ TEST_CASE("invalid: missing or ill-typed dtype", "[io][safetensors]") {
 
 TEST_CASE("invalid: missing or ill-typed shape", "[io][safetensors]") {
     expect_invalid_header(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", 4, "\"shape\"", "a");
-    expect_invalid_header(R"({"a":{"dtype":"F32","shape":4,"data_offsets":[0,4]}})", 4,
-                          "\"shape\"", "a");
+    expect_invalid_header(R"({"a":{"dtype":"F32","shape":4,"data_offsets":[0,4]}})", 4, "\"shape\"",
+                          "a");
     expect_invalid_header(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", 4,
                           "not a dimension", "a");
     expect_invalid_header(R"({"a":{"dtype":"F32","shape":["1"],"data_offsets":[0,4]}})", 4,
@@ -370,8 +391,7 @@ TEST_CASE("invalid: missing or ill-typed data_offsets", "[io][safetensors]") {
                           "not non-negative integers", "a");
 }
 
-TEST_CASE("invalid: unknown dtype names the dtype, the tensor and the file",
-          "[io][safetensors]") {
+TEST_CASE("invalid: unknown dtype names the dtype, the tensor and the file", "[io][safetensors]") {
     expect_invalid_header(R"({"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}})", 2,
                           "unsupported dtype 'F8_E4M3'", "a");
     expect_invalid_header(R"({"a":{"dtype":"f32","shape":[2],"data_offsets":[0,8]}})", 8,
@@ -408,10 +428,9 @@ TEST_CASE("invalid: begin offset after end offset", "[io][safetensors]") {
 TEST_CASE("invalid: offsets beyond the data section", "[io][safetensors]") {
     expect_invalid_header(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8,
                           "run past the end of the 8-byte data section", "a");
-    expect_invalid_header(
-        R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[18446744073709551615,)"
-        R"(18446744073709551615]}})",
-        8, "run past the end", "a");
+    expect_invalid_header(R"({"a":{"dtype":"U8","shape":[0],"data_offsets":[18446744073709551615,)"
+                          R"(18446744073709551615]}})",
+                          8, "run past the end", "a");
 }
 
 TEST_CASE("invalid: shape x dtype size differs from the byte range", "[io][safetensors]") {
@@ -442,6 +461,18 @@ TEST_CASE("invalid: __metadata__ not an object of strings", "[io][safetensors]")
     expect_invalid_header(R"({"__metadata__":["k"]})", 0, "__metadata__ is not an object");
 }
 
+TEST_CASE("invalid: deeply nested values are reported, not recursed into", "[io][safetensors]") {
+    // Deep enough to overflow an 8 MB stack if anything walked it recursively.
+    constexpr std::size_t kDepth = 200'000;
+    const std::string deep = std::string(kDepth, '[') + std::string(kDepth, ']');
+    expect_invalid_header(R"({"a":{"dtype":"F32","shape":[)" + deep + R"(],"data_offsets":[0,4]}})",
+                          4, "shape holds an array", "a");
+    expect_invalid_header(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[)" + deep + ",4]}}", 4,
+                          "data_offsets [an array, 4]", "a");
+    expect_invalid_header(R"({"__metadata__":{"k":)" + deep + "}}", 0, "is not a string");
+    expect_invalid_header(deep, 0, "not a JSON object");
+}
+
 TEST_CASE("valid edge cases parse", "[io][safetensors]") {
     // No tensors at all; a header padded with spaces; empty tensors anywhere; gaps in the data.
     const auto only_meta = make_file(R"({"__metadata__":{"k":"v"}}      )", 0);
@@ -461,7 +492,7 @@ TEST_CASE("valid edge cases parse", "[io][safetensors]") {
 // ---- atomic writer -------------------------------------------------------------------------
 
 TEST_CASE("a failed write keeps the old file and leaves no temp file", "[io][safetensors]") {
-    const auto dir = fresh_dir("atomic");
+    const TempDir dir("atomic");
     const auto path = dir / "model.safetensors";
     write_safetensors(path.string(), {{"a", torch::ones({2})}});
     const std::string before = read_all(path);
@@ -473,20 +504,19 @@ TEST_CASE("a failed write keeps the old file and leaves no temp file", "[io][saf
     CHECK_THROWS_AS(write_safetensors(path.string(), {{"a", torch::ones({1})}},
                                       {{"bad", std::string("\xff\xfe")}}),
                     ds::InvalidRequest);
-    CHECK_THROWS_AS(write_safetensors(path.string(), {{"a", torch::ones({1})},
-                                                      {"a", torch::ones({1})}}),
-                    ds::InvalidRequest);
+    CHECK_THROWS_AS(
+        write_safetensors(path.string(), {{"a", torch::ones({1})}, {"a", torch::ones({1})}}),
+        ds::InvalidRequest);
     CHECK_THROWS_AS(write_safetensors(path.string(), {{"__metadata__", torch::ones({1})}}),
                     ds::InvalidRequest);
     CHECK(read_all(path) == before);
     std::vector<std::string> entries;
-    for (const auto& e : fs::directory_iterator(dir))
+    for (const auto& e : fs::directory_iterator(dir.path()))
         entries.push_back(e.path().filename().string());
     CHECK(entries == std::vector<std::string>{"model.safetensors"});
     CHECK(torch::equal(SafetensorsFile::open(path.string()).tensor("a"), torch::ones({2})));
     // Writing into a missing folder is an OS error, not a data error.
-    CHECK_THROWS_AS(write_safetensors((dir / "no" / "x.safetensors").string(),
-                                      {{"a", torch::ones({1})}}),
-                    ds::IoError);
-    fs::remove_all(dir);
+    CHECK_THROWS_AS(
+        write_safetensors((dir / "no/x.safetensors").string(), {{"a", torch::ones({1})}}),
+        ds::IoError);
 }
