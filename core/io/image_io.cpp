@@ -16,6 +16,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/engine/errors.h"
+#include "core/io/image_check.h"
 #include "core/engine/image.h"
 #include "core/io/atomic_file.h"
 
@@ -171,18 +172,6 @@ Image mat_to_image(cv::Mat m, int channels) {
     return image;
 }
 
-void validate_image(const Image& image, const char* what) {
-    const bool ok = image.width > 0 && image.height > 0 &&
-                    (image.channels == 1 || image.channels == 3 || image.channels == 4) &&
-                    image.pixels.size() == std::size_t(image.width) * image.height * image.channels;
-    if (!ok) {
-        throw InvalidRequest(std::string(what) + ": invalid image " + std::to_string(image.width) +
-                             "x" + std::to_string(image.height) + "x" +
-                             std::to_string(image.channels) + " with " +
-                             std::to_string(image.pixels.size()) +
-                             " bytes (need channels 1/3/4 and width*height*channels bytes)");
-    }
-}
 
 // Decodes UTF-8 into code points; false on malformed input (overlongs, surrogates, > U+10FFFF).
 bool decode_utf8(const std::string& s, std::vector<std::uint32_t>* out) {
@@ -390,7 +379,7 @@ Image read_image(const std::string& path, int channels) {
 }
 
 void write_png(const Image& image, const std::string& path, const TextPairs& text) {
-    validate_image(image, "write_png");
+    io::validate_image(image, "write_png");
     std::vector<std::string> chunks;
     for (const auto& [key, value] : text)
         chunks.push_back(make_text_chunk(key, value));
@@ -460,4 +449,20 @@ TextPairs read_png_text(const std::string& path) {
     }
 }
 
+namespace io {
+
+void validate_image(const Image& image, const char* what) {
+    const bool ok = image.width > 0 && image.height > 0 &&
+                    (image.channels == 1 || image.channels == 3 || image.channels == 4) &&
+                    image.pixels.size() == std::size_t(image.width) * image.height * image.channels;
+    if (!ok) {
+        throw InvalidRequest(std::string(what) + ": invalid image " + std::to_string(image.width) +
+                             "x" + std::to_string(image.height) + "x" +
+                             std::to_string(image.channels) + " with " +
+                             std::to_string(image.pixels.size()) +
+                             " bytes (need channels 1/3/4 and width*height*channels bytes)");
+    }
+}
+
+}  // namespace io
 }  // namespace ds

@@ -9,6 +9,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "core/engine/errors.h"
+#include "core/io/image_check.h"
 #include "core/engine/image.h"
 
 namespace ds {
@@ -32,17 +33,6 @@ constexpr double kLabelScale = 0.45;
 // Space around text, in pixels.
 constexpr int kTextMargin = 6;
 
-void validate(const Image& image, const char* what) {
-    const bool ok = image.width > 0 && image.height > 0 &&
-                    (image.channels == 1 || image.channels == 3 || image.channels == 4) &&
-                    image.pixels.size() == std::size_t(image.width) * image.height * image.channels;
-    if (!ok) {
-        throw InvalidRequest(std::string(what) + ": invalid image " + std::to_string(image.width) +
-                             "x" + std::to_string(image.height) + "x" +
-                             std::to_string(image.channels) +
-                             " (need channels 1/3/4 and width*height*channels bytes)");
-    }
-}
 
 Image blank(long width, long height, int channels, std::uint8_t value, const char* what) {
     // Each side is checked first so that the product cannot overflow.
@@ -156,7 +146,7 @@ TextBlock fit_caption(const std::string& text, int width) {
 }  // namespace
 
 Image scale_nearest(const Image& image, int factor) {
-    validate(image, "scale_nearest");
+    io::validate_image(image, "scale_nearest");
     if (factor < 1 || factor > kMaxScale) {
         throw InvalidRequest("scale_nearest: factor must be 1.." + std::to_string(kMaxScale) +
                              ", got " + std::to_string(factor));
@@ -177,7 +167,7 @@ Image make_grid(const std::vector<Image>& tiles, int columns, int padding, int s
     }
     const Image& first = tiles.front();
     for (std::size_t i = 0; i < tiles.size(); ++i) {
-        validate(tiles[i], "make_grid");
+        io::validate_image(tiles[i], "make_grid");
         const Image& t = tiles[i];
         if (t.width != first.width || t.height != first.height || t.channels != first.channels) {
             throw InvalidRequest("make_grid: tile " + std::to_string(i) + " is " +
@@ -202,7 +192,7 @@ Image make_grid(const std::vector<Image>& tiles, int columns, int padding, int s
 }
 
 Image add_caption(const Image& image, const std::string& caption) {
-    validate(image, "add_caption");
+    io::validate_image(image, "add_caption");
     const std::string text = printable_ascii(caption);
     if (text.empty())
         return image;
@@ -226,7 +216,7 @@ Image add_caption(const Image& image, const std::string& caption) {
 }
 
 Image add_row_labels(const Image& grid, const std::vector<std::string>& labels) {
-    validate(grid, "add_row_labels");
+    io::validate_image(grid, "add_row_labels");
     if (labels.empty())
         return grid;
     if (int(labels.size()) > grid.height) {
