@@ -11,45 +11,14 @@
 #include <map>
 
 #include "app/cli/args.h"
+#include "app/cli/common.h"
+#include "app/cli/part_a_commands.h"
 #include "app/cli/progress.h"
 #include <set>
 
 namespace cli {
 
 namespace {
-
-// SIGINT sets the running request's cancel token (a lock-free atomic: safe in a handler);
-// a second SIGINT exits at once.
-ds::CancelToken* g_cancel = nullptr;
-volatile std::sig_atomic_t g_interrupts = 0;
-
-void on_sigint(int) {
-    if (++g_interrupts > 1) _exit(130);
-    if (g_cancel) g_cancel->request(ds::CancelMode::Now);
-}
-
-struct SigintScope {
-    explicit SigintScope(ds::CancelToken& token) {
-        g_cancel = &token;
-        std::signal(SIGINT, on_sigint);
-    }
-    ~SigintScope() {
-        std::signal(SIGINT, SIG_DFL);
-        g_cancel = nullptr;
-    }
-};
-
-void log_line(ds::LogLevel level, const std::string& msg) {
-    const char* tag = level == ds::LogLevel::Warning ? "warning: " : level == ds::LogLevel::Error ? "error: " : "";
-    if (isatty(2)) std::cerr << "\r\033[K";
-    std::cerr << tag << msg << "\n";
-}
-
-bool wants_help(const std::vector<std::string>& a) {
-    for (const auto& s : a)
-        if (s == "--help" || s == "-h") return true;
-    return false;
-}
 
 // ---------------------------------------------------------------------------------------------
 const char* kTrainHelp = R"(usage: dstudio train --kind KIND --out DIR [options]
@@ -386,8 +355,7 @@ int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
 
 int run_command(const std::string& command, const std::vector<std::string>& args,
                 const ds::EngineOptions& options) {
-    static const std::map<std::string, std::function<int(const std::vector<std::string>&, const ds::EngineOptions&)>>
-        commands = {
+    static std::map<std::string, CommandFn> commands = {
             {"train", cmd_train},
             {"sample", cmd_sample},
             {"noise", [](auto& a, auto& o) { return cmd_sweep(false, a, o); }},
@@ -398,6 +366,11 @@ int run_command(const std::string& command, const std::vector<std::string>& args
             {"export", cmd_export},
             {"bench", cmd_bench},
         };
+    static const bool merged = [] {
+        for (auto& [name, fn] : part_a_commands()) commands[name] = fn;
+        return true;
+    }();
+    (void)merged;
     auto it = commands.find(command);
     if (it == commands.end()) throw UsageError("unknown command '" + command + "' (see dstudio --help)");
     return it->second(args, options);

@@ -24,6 +24,16 @@ Part B (MNIST from scratch):
   denoise    run a denoiser over test digits noised at several sigmas (OOD sweep)
   plot       plot training loss curves to PNG
   eval       score class-conditioned samples with a classifier
+Part A (any noise predictor; the bundled MNIST DDPMs by default):
+  forward    the forward process x_t at a few timesteps (course 1.1)
+  blur       noisy images and their Gaussian-blur denoising (1.2)
+  one-step   noisy images and the one-step x0 estimate (1.3); `explore` shows all three
+  iterate    iterative denoising of a noised image, or sampling from pure noise (1.4-1.6)
+  sdedit     image-to-image at several noise levels, optionally with another prompt (1.7)
+  inpaint    regenerate the white part of a mask (1.7.2)
+  anagram    one image, a different prompt under each view (flip, rotate, jigsaw, ...) (1.8)
+  hybrid     one prompt from afar, another up close (1.9)
+  replay     re-run the recipe of an output and check the bytes match
 Models and speed:
   models     list the bundled models
   export     turn a training run into a standalone (optionally fp16) model file

@@ -17,10 +17,24 @@ torch::Tensor forward_noise(const torch::Tensor& x0, const torch::Tensor& eps, d
     return std::sqrt(abar) * x0 + std::sqrt(1.0 - abar) * eps;
 }
 
+torch::Tensor limit_x0(const torch::Tensor& x0, const X0Options& o, std::pair<double, double> range) {
+    if (o.mode == X0Clamp::None) return x0;
+    if (o.mode == X0Clamp::Clip) return x0.clamp(range.first, range.second);
+    if (!(o.ratio > 0 && o.ratio <= 1) || !(o.sample_max >= 1))
+        throw InvalidRequest("dynamic thresholding needs 0 < ratio <= 1 and sample_max >= 1");
+    // Centre the data range on [-1, 1], threshold as diffusers' _threshold_sample, map back.
+    const double mid = 0.5 * (range.first + range.second), half = 0.5 * (range.second - range.first);
+    auto y = ((x0 - mid) / half).to(torch::kFloat32);
+    const auto n = y.size(0);
+    auto s = torch::quantile(y.abs().reshape({n, -1}), o.ratio, 1);
+    s = s.clamp(1.0, o.sample_max).reshape({n, 1, 1, 1});
+    y = torch::max(torch::min(y, s), -s) / s;
+    return (y * half + mid).to(x0.scalar_type());
+}
+
 StepMeans step_mean(const torch::Tensor& x_t, const torch::Tensor& eps, double abar_t,
-                    double abar_prev, bool clip_x0, std::pair<double, double> range) {
-    auto x0 = predict_x0(x_t, eps, abar_t);
-    if (clip_x0) x0 = x0.clamp(range.first, range.second);
+                    double abar_prev, const X0Options& x0_options, std::pair<double, double> range) {
+    auto x0 = limit_x0(predict_x0(x_t, eps, abar_t), x0_options, range);
     const double alpha = abar_t / abar_prev;
     const double beta = 1.0 - alpha;
     const double c0 = std::sqrt(abar_prev) * beta / (1.0 - abar_t);
@@ -49,6 +63,17 @@ torch::Tensor step_log_variance(VarianceMode mode, double abar_t, double abar_pr
     return {};
 }
 
+StepMeans ddpm_step(const torch::Tensor& x_t, const Prediction& p, std::int64_t t, double abar_t,
+                    double abar_prev, VarianceMode variance, const X0Options& x0_options,
+                    std::pair<double, double> range, const torch::Tensor& noise) {
+    StepMeans m = step_mean(x_t, p.eps, abar_t, abar_prev, x0_options, range);
+    if (t > 0 && variance != VarianceMode::None && noise.defined()) {
+        auto logvar = step_log_variance(variance, abar_t, abar_prev, p.variance, x_t);
+        m.mean = m.mean + torch::exp(0.5 * logvar).to(x_t.scalar_type()) * noise;
+    }
+    return m;
+}
+
 torch::Tensor iterative_denoise(NoisePredictor& model, torch::Tensor x, const Conditioning& cond,
                                 const IterativeOptions& o) {
     const auto& ts = o.timesteps;
@@ -69,15 +94,13 @@ torch::Tensor iterative_denoise(NoisePredictor& model, torch::Tensor x, const Co
         const double abar_t = ab[t];
         const double abar_prev = t_next >= 0 ? ab[t_next] : 1.0;
         Prediction p = model.predict(x, t, cond, o.guidance);
-        StepMeans m = step_mean(x, p.eps, abar_t, abar_prev, o.clip_x0, model.value_range());
-        torch::Tensor next = m.mean;
         // Noise on every step that starts above t = 0 (B.2's z = 0 on the final step).
-        if (t > 0 && o.variance != VarianceMode::None) {
-            auto z = torch::randn(x.sizes(), o.generator, x.options());
-            auto logvar = step_log_variance(o.variance, abar_t, abar_prev, p.variance, x);
-            next = next + torch::exp(0.5 * logvar).to(x.scalar_type()) * z;
-        }
-        x = next;
+        torch::Tensor z;
+        if (t > 0 && o.variance != VarianceMode::None)
+            z = o.noise ? o.noise(i - o.i_start, x)
+                        : torch::randn(x.sizes(), o.generator, x.options());
+        StepMeans m = ddpm_step(x, p, t, abar_t, abar_prev, o.variance, o.x0, model.value_range(), z);
+        x = m.mean;
         if (o.after_step) o.after_step(x, t_next);
         if (o.on_step) {
             StepInfo info{i - o.i_start + 1, total, t, t_next, &x, &m.x0};

@@ -1,5 +1,7 @@
 #include "core/diffusion/mnist_predictor.h"
 
+#include <cctype>
+
 #include <torch/torch.h>
 
 #include "core/engine/errors.h"
@@ -42,6 +44,48 @@ torch::Tensor guided_unet_output(models::MnistUNet& unet, const torch::Tensor& x
     auto out = unet->decode(enc, torch::cat({t_norm, t_norm}, 0), c);
     auto cond = out.narrow(0, 0, n), uncond = out.narrow(0, n, n);
     return uncond + guidance * (cond - uncond);
+}
+
+std::string MnistNoisePredictor::prompt_help() const {
+    const auto& spec = model_.spec;
+    if (!is_conditional())
+        return "model '" + model_.path + "' is unconditional (" + to_string(spec.kind) +
+               "): leave the prompt empty";
+    std::string names;
+    for (size_t i = 0; i < spec.class_names.size() && i < 12; ++i)
+        names += (i ? ", " : "") + spec.class_names[i];
+    return "prompts of this " + spec.dataset + " model are class indices 0.." +
+           std::to_string(spec.num_classes - 1) + (names.empty() ? "" : " or names (" + names + ")") +
+           "; an empty prompt is unconditional";
+}
+
+Conditioning MnistNoisePredictor::encode_prompts(const std::vector<std::string>& prompts,
+                                                 const std::string& negative) {
+    if (!is_conditional()) return NoisePredictor::encode_prompts(prompts, negative);
+    if (!negative.empty())
+        throw InvalidRequest("MNIST models have no negative prompt: CFG's unconditional input is "
+                             "the zero class vector");
+    auto lower = [](std::string s) {
+        for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return s;
+    };
+    Conditioning c;
+    for (const auto& p : prompts) {
+        if (p.empty()) {
+            c.labels.push_back(-1);
+            continue;
+        }
+        int label = -1;
+        if (p.find_first_not_of("0123456789") == std::string::npos && p.size() < 6) {
+            label = std::stoi(p);
+            if (label >= model_.spec.num_classes) label = -1;
+        }
+        for (size_t i = 0; label < 0 && i < model_.spec.class_names.size(); ++i)
+            if (lower(model_.spec.class_names[i]) == lower(p)) label = static_cast<int>(i);
+        if (label < 0) throw InvalidRequest("unknown prompt '" + p + "': " + prompt_help());
+        c.labels.push_back(label);
+    }
+    return c;
 }
 
 Prediction MnistNoisePredictor::predict(const torch::Tensor& x_t, std::int64_t t,

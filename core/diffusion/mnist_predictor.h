@@ -15,8 +15,14 @@ public:
     std::vector<std::int64_t> sample_shape() const override;
     std::pair<double, double> value_range() const override { return {0.0, 1.0}; }
     bool is_conditional() const override { return model_.spec.is_class_conditioned(); }
+    double default_guidance() const override { return 5.0; }  // course §3.5 (class DDPM)
     Prediction predict(const torch::Tensor& x_t, std::int64_t t, const Conditioning& cond,
                        double guidance) override;
+    // Class models: a prompt is a class index ("7") or a class name ("sneaker", any case);
+    // "" is the zero one-hot (unconditional). There is no negative prompt.
+    Conditioning encode_prompts(const std::vector<std::string>& prompts,
+                                const std::string& negative) override;
+    std::string prompt_help() const override;
 
     const Schedule& schedule() const { return schedule_; }
     models::LoadedModel& model() { return model_; }

@@ -3,6 +3,7 @@
 // has them, learned variance channels) of x_t at an integer timestep, under some conditioning.
 // The bundled MNIST DDPM models implement it; DeepFloyd IF implements it too.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <torch/types.h>
@@ -16,6 +17,11 @@ struct Conditioning {
     torch::Tensor text;         // text models: [N, L, E] prompt embeddings
     torch::Tensor text_uncond;  // text models: [N or 1, L, E] embeddings of the negative prompt
 };
+
+// Concatenates the conditionings of several batches along the batch dimension (labels appended,
+// text embeddings cat'ed; a 1-row negative embedding is repeated to the batch it belongs to).
+Conditioning concat_conditioning(const std::vector<Conditioning>& parts,
+                                 const std::vector<std::int64_t>& batch_sizes);
 
 struct Prediction {
     torch::Tensor eps;       // [N, C, H, W]
@@ -32,11 +38,22 @@ public:
     virtual std::pair<double, double> value_range() const = 0;
     virtual bool has_learned_variance() const { return false; }
     virtual bool is_conditional() const = 0;
+    // CFG scale used when a request leaves it open (course: 7 for IF; 5 for the MNIST models).
+    virtual double default_guidance() const { return 7.0; }
     // eps at timestep t for each sample. With guidance != 1 on a conditional model this is the
     // CFG combination eps_u + g (eps_c - eps_u), computed in one batched forward; the variance
     // channels come from the conditional pass.
     virtual Prediction predict(const torch::Tensor& x_t, std::int64_t t, const Conditioning& cond,
                                double guidance) = 0;
+
+    // Conditioning of a batch with one prompt per sample. A prompt is what the model is
+    // conditioned on: a digit or class name for MNIST class models, text for IF; "" is the
+    // unconditional prompt. `negative` is CFG's unconditional prompt (text models). Throws
+    // InvalidRequest naming the valid prompts. The default accepts only empty prompts.
+    virtual Conditioning encode_prompts(const std::vector<std::string>& prompts,
+                                        const std::string& negative);
+    // One line saying what prompts mean for this model (for messages and --help).
+    virtual std::string prompt_help() const { return "this model takes no prompt"; }
 
     int num_timesteps() const { return static_cast<int>(alpha_bars().size(0)); }
 };

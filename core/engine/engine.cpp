@@ -14,10 +14,12 @@
 
 #include "core/data/mnist.h"
 #include "core/diffusion/generate.h"
+#include "core/diffusion/part_a_runner.h"
 #include "core/bench/benchmarks.h"
 #include "core/io/plot.h"
 #include "core/io/safetensors.h"
 #include "core/io/tensor_image.h"
+#include "core/models/model_registry.h"
 #include "core/models/model_store.h"
 #include "core/train/trainer.h"
 
@@ -47,73 +49,10 @@ std::string default_assets_dir() {
 
 struct Engine::Impl {
     EngineOptions options;
-    std::mutex cache_mutex;
-    std::map<std::string, std::pair<fs::file_time_type, models::LoadedModel>> cache;
-
-    std::string resolve_model_path(const std::string& model) const {
-        if (model.empty())
-            throw InvalidRequest("no model given: pass a bundled id (see `dstudio models`), a "
-                                 ".safetensors file or a training run folder");
-        fs::path p(model);
-        if (fs::is_directory(p)) {
-            if (fs::exists(p / train::kCheckpointFile)) return (p / train::kCheckpointFile).string();
-            throw ModelLoadError("'" + model + "' is a folder without " + train::kCheckpointFile +
-                                 " (not a training run)");
-        }
-        if (fs::exists(p)) return p.string();
-        auto bundled = fs::path(options.assets_dir) / "models" / (model + ".safetensors");
-        if (fs::exists(bundled)) return bundled.string();
-        std::string ids;
-        for (const auto& m : list_bundled()) ids += (ids.empty() ? "" : ", ") + m.id;
-        throw ModelLoadError("unknown model '" + model + "': not a file, run folder or bundled id" +
-                             (ids.empty() ? std::string(" (no bundled models found in ") +
-                                                options.assets_dir + "/models)"
-                                          : " (bundled: " + ids + ")"));
-    }
-
-    models::LoadedModel load(const std::string& model) {
-        const std::string path = resolve_model_path(model);
-        std::error_code ec;
-        auto mtime = fs::last_write_time(path, ec);
-        std::lock_guard<std::mutex> lock(cache_mutex);
-        auto it = cache.find(path);
-        if (it != cache.end() && it->second.first == mtime) return it->second.second;
-        auto loaded = models::load_model_file(path);
-        if (cache.size() > 8) cache.clear();  // a few models at most; they are small
-        cache[path] = {mtime, loaded};
-        return loaded;
-    }
-
-    std::vector<ModelInfo> list_bundled() const {
-        std::vector<ModelInfo> out;
-        std::error_code ec;
-        for (const auto& e : fs::directory_iterator(fs::path(options.assets_dir) / "models", ec)) {
-            if (e.path().extension() != ".safetensors") continue;
-            try {
-                out.push_back(info_of(e.path().string(), e.path().stem().string()));
-            } catch (const std::exception&) {
-                // An unreadable file is reported when someone asks for it, not while listing.
-            }
-        }
-        std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
-        return out;
-    }
-
-    static ModelInfo info_of(const std::string& path, const std::string& id) {
-        auto file = io::SafetensorsFile::open(path);
-        auto it = file.metadata().find(models::kSpecKey);
-        if (it == file.metadata().end()) throw ModelLoadError(path + ": not a Diffusion Studio model");
-        auto spec = models::ModelSpec::from_json(it->second, path);
-        ModelInfo info;
-        info.id = id;
-        info.path = path;
-        info.kind = spec.kind;
-        info.hidden = spec.hidden;
-        info.num_classes = spec.num_classes;
-        auto d = file.metadata().find("ds.description");
-        info.description = d != file.metadata().end() ? d->second : "";
-        return info;
-    }
+    std::unique_ptr<models::ModelRegistry> registry;
+    models::LoadedModel load(const std::string& model) { return registry->load(model); }
+    std::string resolve_model_path(const std::string& model) const { return registry->resolve(model); }
+    diffusion::RunContext context();
 };
 
 Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
@@ -126,6 +65,7 @@ Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
     // Debian's torch starts with one intra-op thread; use the cores we were given.
     at::set_num_threads(options.threads);
     impl_->options = options;
+    impl_->registry = std::make_unique<models::ModelRegistry>(options.assets_dir);
 }
 
 Engine::~Engine() = default;
@@ -133,11 +73,11 @@ Engine::~Engine() = default;
 int Engine::threads() const { return impl_->options.threads; }
 std::string Engine::assets_dir() const { return impl_->options.assets_dir; }
 std::string Engine::data_dir() const { return impl_->options.data_dir; }
-std::vector<ModelInfo> Engine::bundled_models() const { return impl_->list_bundled(); }
+std::vector<ModelInfo> Engine::bundled_models() const { return impl_->registry->list_bundled(); }
 
 ModelInfo Engine::describe(const std::string& model) const {
     const std::string path = impl_->resolve_model_path(model);
-    return Impl::info_of(path, fs::path(path).stem().string());
+    return models::ModelRegistry::info_of(path, fs::path(path).stem().string());
 }
 
 TrainResult Engine::train(const TrainRequest& request) {
@@ -358,6 +298,17 @@ void Engine::export_model(const ExportRequest& r) {
     if (!r.description.empty()) meta["ds.description"] = r.description;
     models::save_model_file(r.out, model, r.fp16, {}, meta);
 }
+
+diffusion::RunContext Engine::Impl::context() { return {registry.get(), options.data_dir}; }
+
+PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) {
+    return diffusion::run_explore(impl_->context(), r);
+}
+PartAResult Engine::iterate(const IterateRequest& r) { return diffusion::run_iterate(impl_->context(), r); }
+PartAResult Engine::sdedit(const SdeditRequest& r) { return diffusion::run_sdedit(impl_->context(), r); }
+PartAResult Engine::inpaint(const InpaintRequest& r) { return diffusion::run_inpaint(impl_->context(), r); }
+PartAResult Engine::anagram(const AnagramRequest& r) { return diffusion::run_anagram(impl_->context(), r); }
+PartAResult Engine::hybrid(const HybridRequest& r) { return diffusion::run_hybrid(impl_->context(), r); }
 
 std::string Engine::bench(const BenchRequest& request) {
     return bench::run_benchmarks(request, threads());

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/engine/errors.h"
+#include "core/engine/part_a_requests.h"
 #include "core/engine/requests.h"
 
 namespace ds {
@@ -29,6 +30,14 @@ public:
     DenoiseSweepResult denoise_sweep(const DenoiseSweepRequest& request);
     EvalResult evaluate(const EvalRequest& request);
     void plot_losses(const LossPlotRequest& request);
+
+    // Part A techniques on any noise predictor (course §2; docs/part-a-mnist.md).
+    PartAResult explore_noise(const NoiseExplorerRequest& request);  // forward, blur, one-step
+    PartAResult iterate(const IterateRequest& request);              // iterative denoise / sample
+    PartAResult sdedit(const SdeditRequest& request);                // image-to-image
+    PartAResult inpaint(const InpaintRequest& request);
+    PartAResult anagram(const AnagramRequest& request);
+    PartAResult hybrid(const HybridRequest& request);
     std::string bench(const BenchRequest& request);  // JSON text
     void export_model(const ExportRequest& request);
 

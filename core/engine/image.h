@@ -34,6 +34,9 @@ void write_gif(const std::vector<Image>& frames, const std::string& path, int de
 // Layout helpers for figures.
 Image make_grid(const std::vector<Image>& tiles, int columns, int padding = 2, int scale = 1);
 Image scale_nearest(const Image& image, int factor);
+// Stacks images top to bottom, centred, on white, `gap` pixels apart (gray is widened to RGB
+// when any part is colour).
+Image stack_vertical(const std::vector<Image>& parts, int gap = 6);
 // Adds a caption strip above the image (OpenCV Hershey font; ASCII only).
 Image add_caption(const Image& image, const std::string& caption);
 // Row labels to the left of a grid with `rows` equal-height rows.

@@ -250,3 +250,34 @@ Image add_row_labels(const Image& grid, const std::vector<std::string>& labels) 
 }
 
 }  // namespace ds
+
+namespace ds {
+
+Image stack_vertical(const std::vector<Image>& parts, int gap) {
+    if (parts.empty()) throw InvalidRequest("stack_vertical: no images");
+    if (gap < 0 || gap > 1000) throw InvalidRequest("stack_vertical: gap must be in 0..1000");
+    long width = 0, height = 0;
+    int channels = 1;
+    for (const auto& p : parts) {
+        io::validate_image(p, "stack_vertical");
+        width = std::max<long>(width, p.width);
+        height += p.height;
+        channels = std::max(channels, p.channels == 4 ? 3 : p.channels);
+    }
+    height += long(gap) * (long(parts.size()) - 1);
+    Image out = blank(width, height, channels, 255, "stack_vertical");
+    int y = 0;
+    for (const auto& p : parts) {
+        const int x0 = int((width - p.width) / 2);
+        for (int r = 0; r < p.height; ++r)
+            for (int c = 0; c < p.width; ++c) {
+                const std::uint8_t* s = p.at(c, r);
+                std::uint8_t* d = out.at(x0 + c, y + r);
+                for (int k = 0; k < channels; ++k) d[k] = s[p.channels == 1 ? 0 : std::min(k, 2)];
+            }
+        y += p.height + gap;
+    }
+    return out;
+}
+
+}  // namespace ds

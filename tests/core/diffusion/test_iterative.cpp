@@ -39,7 +39,7 @@ TEST_CASE("A.3 on the full list equals the DDPM posterior mean (eq. 11 form)", "
     for (int t : {299, 150, 1}) {
         const double ab = s.alpha_bars[t].item<double>(), ab_prev = s.alpha_bars[t - 1].item<double>();
         const double beta = s.betas[t].item<double>();
-        auto m = step_mean(x, eps, ab, ab_prev, false, {0, 1});
+        auto m = step_mean(x, eps, ab, ab_prev, {}, {0, 1});
         // mu = (x_t - beta / sqrt(1 - abar_t) eps) / sqrt(alpha_t)
         auto mu = (x - beta / std::sqrt(1 - ab) * eps) / std::sqrt(1 - beta);
         CHECK(torch::allclose(m.mean, mu, 1e-6, 1e-5));

@@ -1,0 +1,25 @@
+#pragma once
+// Helpers shared by the dstudio subcommands.
+#include <string>
+#include <vector>
+
+#include "core/engine/cancel.h"
+#include "core/engine/events.h"
+
+namespace cli {
+
+// While alive, SIGINT sets `token` (cancel now); a second SIGINT exits at once with 130.
+class SigintScope {
+public:
+    explicit SigintScope(ds::CancelToken& token);
+    ~SigintScope();
+    SigintScope(const SigintScope&) = delete;
+    SigintScope& operator=(const SigintScope&) = delete;
+};
+
+void log_line(ds::LogLevel level, const std::string& message);
+bool wants_help(const std::vector<std::string>& args);
+// "a,b,c" -> {"a", "b", "c"} (empty text -> {}).
+std::vector<std::string> split_list(const std::string& text, char sep = ',');
+
+}  // namespace cli

@@ -1,0 +1,430 @@
+// The Part A subcommands (course §2 on any noise predictor) and `replay`. Every output PNG carries
+// its recipe in a text chunk and in a JSON sidecar; `dstudio replay` re-runs a recipe and reports
+// whether the bytes match.
+#include "app/cli/part_a_commands.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "app/cli/args.h"
+#include "app/cli/commands.h"
+#include "app/cli/common.h"
+#include "app/cli/progress.h"
+#include "core/engine/engine.h"
+#include "core/engine/hashing.h"
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace cli {
+
+namespace {
+
+const char* kCommon = R"(
+Model and sampler (every technique):
+  --model MODEL        DDPM model id, file or run folder (default mnist-class-ddpm)
+  --prompt P           class models: a digit 0-9 or class name; "" = unconditional (default)
+  --negative P         text models: CFG's negative prompt
+  --guidance G         CFG scale (default: model's, 5 for MNIST; 1 = no CFG)
+  --timesteps LIST     decreasing timesteps "297,288,...,0" or a range "START:STOP:STEP"
+                       (default: the course's 34-entry strided list, T=300: 297:0:9)
+  --variance V         auto | beta | posterior | learned | none (default auto)
+  --x0 MODE            none | clip | dynamic: limit x0 before each update (default none)
+  --seed N             seed of every random draw (0); same seed -> same bytes
+  --count N            samples per run (1)
+  --out FILE.png       the figure; FILE.json gets the recipe (also in the PNG's text chunk)
+  --gif FILE           the trajectory as an animated GIF (x_t; --gif-x0 for the x0 estimates)
+  --gif-every N        keep every Nth step in the GIF (1)
+)";
+
+const char* kInput = R"(
+Input image:
+  --input FILE         any image (photo, web image, drawing); resized to the model's size
+  --fit MODE           auto | digit | crop | pad | stretch (auto: digit for MNIST, crop otherwise)
+  --invert MODE        auto | yes | no: dark-on-light drawings become light-on-dark (MNIST)
+)";
+
+const std::set<std::string> kSamplerOptions = {
+    "model", "prompt", "negative", "guidance", "timesteps", "variance", "x0", "seed", "count",
+    "out",   "gif",    "gif-every"};
+const std::set<std::string> kInputOptions = {"input", "fit", "invert"};
+// Options that name output files: left out of the recipe, so a replay to another file writes
+// identical bytes.
+const std::set<std::string> kOutputOptions = {"out", "gif"};
+
+std::set<std::string> merge(std::set<std::string> a, const std::set<std::string>& b) {
+    a.insert(b.begin(), b.end());
+    return a;
+}
+
+std::vector<std::int64_t> parse_timesteps(const std::string& text) {
+    std::vector<std::int64_t> ts;
+    try {
+        if (text.find(':') != std::string::npos) {
+            auto parts = split_list(text, ':');
+            if (parts.size() != 3) throw std::invalid_argument(text);
+            const long long start = std::stoll(parts[0]), stop = std::stoll(parts[1]),
+                            step = std::stoll(parts[2]);
+            if (step <= 0 || start < stop || (start - stop) / step > 100000)
+                throw UsageError("--timesteps START:STOP:STEP needs START >= STOP and STEP > 0");
+            for (long long t = start; t >= stop; t -= step) ts.push_back(t);
+        } else {
+            for (const auto& p : split_list(text)) {
+                size_t used = 0;
+                ts.push_back(std::stoll(p, &used));
+                if (used != p.size()) throw std::invalid_argument(p);
+            }
+        }
+    } catch (const UsageError&) {
+        throw;
+    } catch (const std::exception&) {
+        throw UsageError("--timesteps takes a comma list of integers or START:STOP:STEP (got '" + text + "')");
+    }
+    return ts;
+}
+
+ds::SamplerSettings sampler_from(const Args& args) {
+    ds::SamplerSettings s;
+    s.model = args.str("model", "mnist-class-ddpm");
+    s.prompt = args.str("prompt");
+    s.negative_prompt = args.str("negative");
+    s.guidance = args.number("guidance", -1);
+    if (args.has("guidance") && s.guidance < 0) throw UsageError("--guidance must be >= 0");
+    if (args.has("timesteps")) s.timesteps = parse_timesteps(args.str("timesteps"));
+    s.variance = ds::parse_variance_choice(args.str("variance", "auto"));
+    s.x0_limit = ds::parse_x0_limit(args.str("x0", "none"));
+    s.seed = args.u64("seed", 0);
+    s.count = args.integer("count", 1);
+    return s;
+}
+
+ds::ImageInput image_from(const Args& args, const std::string& key, bool required) {
+    ds::ImageInput in;
+    in.path = args.str(key);
+    if (required && in.path.empty()) throw UsageError("--" + key + " FILE is required");
+    in.fit = ds::parse_input_fit(args.str("fit", "auto"));
+    in.invert = ds::parse_invert(args.str("invert", "auto"));
+    return in;
+}
+
+std::vector<std::string> recipe_argv(const std::vector<std::string>& raw) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i].rfind("--", 0) == 0 && kOutputOptions.count(raw[i].substr(2))) {
+            ++i;  // skip its value
+            continue;
+        }
+        out.push_back(raw[i]);
+    }
+    return out;
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary);
+        out << text;
+        if (!out.flush()) throw ds::IoError("cannot write '" + path + "'");
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) throw ds::IoError("cannot write '" + path + "': " + ec.message());
+}
+
+std::string sidecar_of(const std::string& png) {
+    return fs::path(png).replace_extension(".json").string();
+}
+
+// Runs a Part A request with progress, GIF frames and Ctrl+C; writes figure, recipe and GIF.
+template <typename Request>
+int execute(const std::string& command, const std::vector<std::string>& raw, const Args& args,
+            Request& r, ds::PartAResult (ds::Engine::*method)(const Request&),
+            const ds::EngineOptions& opt) {
+    const std::string out = args.str("out");
+    if (out.empty()) throw UsageError(command + " needs --out FILE.png (see --help)");
+    const std::string gif = args.str("gif");
+    const int gif_every = args.integer("gif-every", 1);
+    if (gif_every < 1) throw UsageError("--gif-every must be >= 1");
+    const bool gif_x0 = args.has("gif-x0");
+
+    ds::Engine engine(opt);
+    ProgressPrinter progress;
+    std::vector<ds::Image> frames;
+    int frame_no = 0;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) { progress.update(e); };
+    if (!gif.empty()) {
+        r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
+            if (frame_no++ % gif_every == 0 || e.step == e.total)
+                frames.push_back(gif_x0 ? e.x0_hat : e.x_t);
+        };
+    }
+    SigintScope sig(r.cancel);
+    ds::PartAResult res;
+    try {
+        res = (engine.*method)(r);
+    } catch (...) {
+        progress.clear();
+        throw;
+    }
+    progress.clear();
+    if (res.outcome == ds::Outcome::Cancelled) {
+        std::cerr << "interrupted; nothing written\n";
+        return 130;
+    }
+    for (const auto& n : res.notes) log_line(ds::LogLevel::Info, "note: " + n);
+    json recipe = json::parse(res.recipe_json);
+    recipe["command"] = command;
+    recipe["argv"] = recipe_argv(raw);
+    const std::string text = recipe.dump(2);
+    ds::write_png(res.figure, out, {{"ds.recipe", text}});
+    recipe["output"] = {{"file", fs::path(out).filename().string()}, {"sha256", ds::sha256_file(out)}};
+    write_text_atomic(sidecar_of(out), recipe.dump(2) + "\n");
+    if (!gif.empty() && !frames.empty()) ds::write_gif(frames, gif, 8, 150);
+    std::fprintf(stderr, "wrote %s (+ %s%s%s), %.1f s\n", out.c_str(),
+                 fs::path(sidecar_of(out)).filename().c_str(), gif.empty() ? "" : ", ", gif.c_str(),
+                 res.seconds);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+int cmd_explore(const std::string& command, const std::vector<std::string>& a,
+                const ds::EngineOptions& opt) {
+    const bool blur = command == "blur" || command == "explore";
+    const bool one = command == "one-step" || command == "explore";
+    if (wants_help(a)) {
+        std::cout << "usage: dstudio " << command << " --input IMAGE --out FIG.png [options]\n\n"
+                  << (command == "forward"    ? "Forward process x_t = sqrt(abar) x0 + sqrt(1-abar) eps (course 1.1)."
+                      : command == "blur"     ? "Noisy images and their Gaussian-blur denoising (course 1.2)."
+                      : command == "one-step" ? "Noisy images and the one-step estimate x0 = (x_t - sqrt(1-abar) eps)/sqrt(abar) (1.3)."
+                                              : "Forward process, blur and one-step estimate side by side (1.1-1.3).")
+                  << "\n\n  --t LIST            timesteps (default T/4, T/2, 3T/4: 75,150,225 for MNIST)\n"
+                  << (blur ? "  --kernel K          blur kernel size, odd (5)\n  --sigma S           blur sigma (2)\n" : "")
+                  << kInput << kCommon;
+        return 0;
+    }
+    Args args(a, merge(merge(kSamplerOptions, kInputOptions), {"t", "kernel", "sigma"}), {"gif-x0"});
+    ds::NoiseExplorerRequest r;
+    r.sampler = sampler_from(args);
+    r.input = image_from(args, "input", true);
+    for (int t : args.integers("t", {})) r.t_list.push_back(t);
+    r.blur_kernel = args.integer("kernel", r.blur_kernel);
+    r.blur_sigma = args.number("sigma", r.blur_sigma);
+    r.show_blur = blur;
+    r.show_one_step = one;
+    return execute(command, a, args, r, &ds::Engine::explore_noise, opt);
+}
+
+const char* kIterateHelp = R"(usage: dstudio iterate [--input IMAGE] --out FIG.png [options]
+
+Iterative denoising on the strided timestep list (course 1.4, update A.3). With --input the image
+is noised to timesteps[i_start] and denoised; the figure shows every Nth iterate and compares the
+result with the one-step estimate and a Gaussian blur. Without --input it samples --count images
+from pure noise (1.5; with --guidance > 1, CFG as in 1.6).
+
+  --i-start I          index into the timestep list (default 10 with --input, 0 without)
+  --show-every N       figure: every Nth iterate (5)
+  --kernel K --sigma S the blur of the comparison (5, 2)
+)";
+
+int cmd_iterate(const std::string& command, const std::vector<std::string>& a,
+                const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kIterateHelp << kInput << kCommon, 0;
+    Args args(a, merge(merge(kSamplerOptions, kInputOptions), {"i-start", "show-every", "kernel", "sigma"}),
+              {"gif-x0"});
+    ds::IterateRequest r;
+    r.sampler = sampler_from(args);
+    r.input = image_from(args, "input", false);
+    r.i_start = args.integer("i-start", -1);
+    r.show_every = args.integer("show-every", r.show_every);
+    r.blur_kernel = args.integer("kernel", r.blur_kernel);
+    r.blur_sigma = args.number("sigma", r.blur_sigma);
+    return execute(command, a, args, r, &ds::Engine::iterate, opt);
+}
+
+const char* kSdeditHelp = R"(usage: dstudio sdedit --input IMAGE --out STRIP.png [options]
+
+SDEdit image-to-image (course 1.7): noise the input to timesteps[i_start] and denoise, for each
+i_start; with a --prompt other than the image's own content it is the class/text-conditional
+image-to-image of 1.7.3 (e.g. a 1 turned into a 7). Works on photos, web images and drawings
+(MNIST: dark-on-light drawings are inverted and framed like a digit).
+
+  --i-start LIST       i_start values, one column each (default 1,3,5,7,10,20)
+  --fresh-noise        a new forward noise for every i_start (default: the same noise for all)
+)";
+
+int cmd_sdedit(const std::string& command, const std::vector<std::string>& a,
+               const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kSdeditHelp << kInput << kCommon, 0;
+    Args args(a, merge(merge(kSamplerOptions, kInputOptions), {"i-start"}), {"gif-x0", "fresh-noise"});
+    ds::SdeditRequest r;
+    r.sampler = sampler_from(args);
+    r.input = image_from(args, "input", true);
+    r.i_starts = args.integers("i-start", r.i_starts);
+    r.shared_noise = !args.has("fresh-noise");
+    return execute(command, a, args, r, &ds::Engine::sdedit, opt);
+}
+
+const char* kInpaintHelp = R"(usage: dstudio inpaint --input IMAGE --mask MASK --out FIG.png [options]
+
+Inpainting (RePaint, course 1.7.2): white pixels of the mask (>= 128) are generated, black ones
+kept; after every step the kept region is replaced by the original noised to the new timestep, so
+the final image keeps it exactly. A mask of another size is resized (with a note).
+
+  --mask FILE          the mask image
+  --grow N             dilate the mask by N pixels (model resolution; 0)
+  --feather S          soften the mask edge outward, Gaussian sigma in pixels (0)
+  --i-start I          start from the original noised to timesteps[I] instead of pure noise (0)
+)";
+
+int cmd_inpaint(const std::string& command, const std::vector<std::string>& a,
+                const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kInpaintHelp << kInput << kCommon, 0;
+    Args args(a, merge(merge(kSamplerOptions, kInputOptions), {"mask", "grow", "feather", "i-start"}),
+              {"gif-x0"});
+    ds::InpaintRequest r;
+    r.sampler = sampler_from(args);
+    r.input = image_from(args, "input", true);
+    if (!args.has("mask")) throw UsageError("inpaint needs --mask FILE (white = generate)");
+    r.mask.path = args.str("mask");
+    r.mask.fit = ds::InputFit::Stretch;
+    r.mask.invert = ds::Invert::No;
+    r.grow = args.integer("grow", 0);
+    r.feather = args.number("feather", 0);
+    r.i_start = args.integer("i-start", 0);
+    return execute(command, a, args, r, &ds::Engine::inpaint, opt);
+}
+
+const char* kAnagramHelp = R"(usage: dstudio anagram --prompts P1,P2 --out FIG.png [options]
+
+Visual anagrams (course 1.8): one image that shows prompt k under view k. Each step averages
+view_k^-1(CFG-eps(view_k(x_t), prompt_k)). The figure shows every sample through every view.
+
+  --prompts LIST       one prompt per view (e.g. 6,9)
+  --views LIST         identity, flipv (upside down), fliph, rot90, rot180, rot270, transpose,
+                       jigsawN[:SEED] (N x N tiles, e.g. jigsaw4), negate
+                       (default identity,flipv)
+  --mean-variance      learned variance: average over views (default: the first view's)
+)";
+
+int cmd_anagram(const std::string& command, const std::vector<std::string>& a,
+                const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kAnagramHelp << kCommon, 0;
+    Args args(a, merge(kSamplerOptions, {"prompts", "views"}), {"gif-x0", "mean-variance"});
+    ds::AnagramRequest r;
+    r.sampler = sampler_from(args);
+    if (!args.has("prompts")) throw UsageError("anagram needs --prompts (one per view)");
+    r.prompts = split_list(args.str("prompts"));
+    if (args.has("views")) r.views = split_list(args.str("views"));
+    r.mean_variance = args.has("mean-variance");
+    return execute(command, a, args, r, &ds::Engine::anagram, opt);
+}
+
+const char* kHybridHelp = R"(usage: dstudio hybrid --far P1 --near P2 --out FIG.png [options]
+
+Hybrid images (factorized diffusion, course 1.9): eps = lowpass(eps(far)) + highpass(eps(near)).
+The figure shows the result, its low-pass part (what you see from afar) and its high-pass part.
+
+  --far P              the prompt seen from afar (low frequencies)
+  --near P             the prompt seen up close (high frequencies)
+  --kernel K           Gaussian kernel size, odd (33)
+  --sigma S            Gaussian sigma (2)
+)";
+
+int cmd_hybrid(const std::string& command, const std::vector<std::string>& a,
+               const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kHybridHelp << kCommon, 0;
+    Args args(a, merge(kSamplerOptions, {"far", "near", "kernel", "sigma"}), {"gif-x0"});
+    ds::HybridRequest r;
+    r.sampler = sampler_from(args);
+    if (!args.has("far") || !args.has("near")) throw UsageError("hybrid needs --far and --near prompts");
+    r.prompt_far = args.str("far");
+    r.prompt_near = args.str("near");
+    r.kernel = args.integer("kernel", r.kernel);
+    r.sigma = args.number("sigma", r.sigma);
+    return execute(command, a, args, r, &ds::Engine::hybrid, opt);
+}
+
+// ---------------------------------------------------------------------------------------------
+const char* kReplayHelp = R"(usage: dstudio replay RECIPE.json|FIGURE.png [--out FILE.png] [--check]
+
+Re-runs the command a recipe describes (the JSON sidecar of an output, or the PNG itself, whose
+text chunk holds the recipe) and reports whether the new figure has the same bytes. Input images
+and masks are read from their recorded paths; a changed file (SHA-256) is reported.
+
+  --out FILE     where to write the re-run (default: <recipe>.replay.png)
+  --check        exit with 1 when the bytes differ
+)";
+
+int cmd_replay(const std::string&, const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kReplayHelp, 0;
+    Args args(a, {"out"}, {"check"});
+    if (args.positionals().size() != 1) throw UsageError("replay needs one recipe (.json or .png)");
+    const std::string src = args.positionals()[0];
+    json recipe;
+    std::string expected_sha;
+    try {
+        if (fs::path(src).extension() == ".png") {
+            for (const auto& [k, v] : ds::read_png_text(src))
+                if (k == "ds.recipe") recipe = json::parse(v);
+            if (recipe.is_null()) throw ds::DataError("'" + src + "' has no ds.recipe text chunk");
+            expected_sha = ds::sha256_file(src);
+        } else {
+            std::ifstream in(src);
+            if (!in) throw ds::IoError("cannot read recipe '" + src + "'");
+            recipe = json::parse(in);
+            if (recipe.contains("output")) expected_sha = recipe["output"].value("sha256", "");
+        }
+        if (!recipe.contains("command") || !recipe.contains("argv"))
+            throw ds::DataError("'" + src + "' is not a dstudio recipe (no command/argv)");
+    } catch (const json::exception& e) {
+        throw ds::DataError("'" + src + "' is not a valid recipe: " + e.what());
+    }
+    for (const char* key : {"input", "mask"}) {
+        if (!recipe.contains(key) || !recipe[key].contains("path")) continue;
+        const std::string path = recipe[key]["path"];
+        if (!fs::exists(path)) throw ds::IoError("the recipe's " + std::string(key) + " '" + path + "' is missing");
+        if (ds::sha256_file(path) != recipe[key].value("sha256", ""))
+            log_line(ds::LogLevel::Warning, std::string(key) + " '" + path +
+                                                "' changed since the recipe was written; the result will differ");
+    }
+    std::string out = args.str("out");
+    if (out.empty()) out = (fs::path(src).parent_path() / (fs::path(src).stem().string() + ".replay.png")).string();
+    std::vector<std::string> argv = recipe["argv"].get<std::vector<std::string>>();
+    argv.push_back("--out");
+    argv.push_back(out);
+    const std::string command = recipe["command"];
+    const int rc = run_command(command, argv, opt);
+    if (rc != 0) return rc;
+    const std::string got = ds::sha256_file(out);
+    const bool same = !expected_sha.empty() && got == expected_sha;
+    std::cout << (expected_sha.empty() ? "no recorded output hash to compare with"
+                  : same               ? "identical bytes: " + got
+                                       : "bytes differ: recorded " + expected_sha + ", now " + got)
+              << "\n";
+    return same || !args.has("check") ? 0 : 1;
+}
+
+}  // namespace
+
+std::map<std::string, CommandFn> part_a_commands() {
+    auto bind = [](int (*fn)(const std::string&, const std::vector<std::string>&, const ds::EngineOptions&),
+                   std::string name) -> CommandFn {
+        return [fn, name](const std::vector<std::string>& a, const ds::EngineOptions& o) { return fn(name, a, o); };
+    };
+    std::map<std::string, CommandFn> m;
+    for (const char* n : {"forward", "blur", "one-step", "explore"}) m[n] = bind(cmd_explore, n);
+    m["iterate"] = bind(cmd_iterate, "iterate");
+    m["sdedit"] = bind(cmd_sdedit, "sdedit");
+    m["inpaint"] = bind(cmd_inpaint, "inpaint");
+    m["anagram"] = bind(cmd_anagram, "anagram");
+    m["hybrid"] = bind(cmd_hybrid, "hybrid");
+    m["replay"] = bind(cmd_replay, "replay");
+    return m;
+}
+
+}  // namespace cli

@@ -1,0 +1,517 @@
+#include "core/diffusion/part_a_runner.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/data/mnist.h"
+#include "core/diffusion/combined_predictors.h"
+#include "core/diffusion/filters.h"
+#include "core/diffusion/mnist_predictor.h"
+#include "core/diffusion/schedule.h"
+#include "core/diffusion/techniques.h"
+#include "core/diffusion/views.h"
+#include "core/engine/errors.h"
+#include "core/engine/hashing.h"
+#include "core/io/image_prep.h"
+#include "core/io/tensor_image.h"
+
+namespace ds::diffusion {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int kMaxCount = 64;          // samples per run: enough for any figure
+constexpr int kFigurePixels = 96;      // small models are upscaled so a tile is >= 96 px tall
+constexpr int kMaxColumns = 10;
+
+// Everything a technique needs, resolved from SamplerSettings.
+struct Session {
+    std::unique_ptr<NoisePredictor> model;
+    std::vector<std::int64_t> timesteps;
+    double guidance = 1;
+    VarianceMode variance = VarianceMode::Beta;
+    X0Options x0;
+    at::Generator gen;
+    std::pair<double, double> range;
+    std::vector<std::int64_t> shape;  // [C, H, W]
+    int scale = 1;                    // figure upscaling
+    json recipe;
+    std::vector<std::string> notes;
+    std::string data_dir;
+    Clock::time_point start = Clock::now();
+
+    torch::Tensor noise(std::int64_t n) {
+        return torch::randn({n, shape[0], shape[1], shape[2]}, gen, torch::kFloat32);
+    }
+    Image grid(const torch::Tensor& x, int columns = 0) const {
+        return io::tensor_grid(x, columns > 0 ? columns : std::min<int>(x.size(0), kMaxColumns),
+                               range.first, range.second, 2, scale);
+    }
+    Image tile(const torch::Tensor& chw) const {
+        return scale_nearest(io::tensor_to_image(chw, range.first, range.second), scale);
+    }
+    double abar(std::int64_t t) const { return model->alpha_bars()[t].item<double>(); }
+};
+
+VarianceMode to_mode(VarianceChoice v, const NoisePredictor& m) {
+    switch (v) {
+        case VarianceChoice::Auto:
+            // Without learned channels: the posterior variance, which on strided lists is smaller
+            // than the skipped step's beta and leaves less grain (equal to B.2 up to ~1e-4 on
+            // the full list).
+            return m.has_learned_variance() ? VarianceMode::Learned : VarianceMode::Posterior;
+        case VarianceChoice::Beta: return VarianceMode::Beta;
+        case VarianceChoice::Posterior: return VarianceMode::Posterior;
+        case VarianceChoice::None: return VarianceMode::None;
+        case VarianceChoice::Learned:
+            if (!m.has_learned_variance())
+                throw InvalidRequest("this model has no learned variance channels: use variance "
+                                     "beta, posterior or none");
+            return VarianceMode::Learned;
+    }
+    return VarianceMode::Beta;
+}
+
+Session open_session(const RunContext& ctx, const SamplerSettings& s,
+                     const std::string& technique, double guidance_default_override = -1) {
+    if (s.count < 1 || s.count > kMaxCount)
+        throw InvalidRequest("count must be in 1.." + std::to_string(kMaxCount));
+    if (s.guidance > 100 || std::isnan(s.guidance)) throw InvalidRequest("guidance must be at most 100");
+    Session ss;
+    ss.model = open_predictor(*ctx.registry, s.model);
+    ss.data_dir = ctx.data_dir;
+    auto& m = *ss.model;
+    ss.timesteps = s.timesteps.empty() ? default_strided_timesteps(m.num_timesteps()) : s.timesteps;
+    check_timesteps(ss.timesteps, m.num_timesteps());
+    const double fallback = guidance_default_override >= 0 ? guidance_default_override : m.default_guidance();
+    ss.guidance = !m.is_conditional() ? 1.0 : (s.guidance < 0 ? fallback : s.guidance);
+    ss.variance = to_mode(s.variance, m);
+    ss.x0.mode = s.x0_limit == X0Limit::Clip      ? X0Clamp::Clip
+                 : s.x0_limit == X0Limit::Dynamic ? X0Clamp::Dynamic
+                                                  : X0Clamp::None;
+    ss.gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
+    ss.range = m.value_range();
+    ss.shape = m.sample_shape();
+    ss.scale = std::max<int>(1, kFigurePixels / std::max<std::int64_t>(1, ss.shape[1]));
+    ss.recipe = {{"format", "ds.recipe/1"},
+                 {"technique", technique},
+                 {"model", s.model},
+                 {"seed", s.seed},
+                 {"guidance", ss.guidance},
+                 {"timesteps", ss.timesteps},
+                 {"variance", to_string(s.variance)},
+                 {"x0_limit", to_string(s.x0_limit)},
+                 {"count", s.count}};
+    if (!s.negative_prompt.empty()) ss.recipe["negative_prompt"] = s.negative_prompt;
+    return ss;
+}
+
+Conditioning encode(Session& ss, const std::string& prompt, int n, const SamplerSettings& s) {
+    return ss.model->encode_prompts(std::vector<std::string>(n, prompt), s.negative_prompt);
+}
+
+// "mnist:test:7" / "fashion-mnist:train:0": an image of a dataset split; empty if `path` is not
+// of that form.
+Image dataset_image(const Session& ss, const std::string& path) {
+    static const std::regex form(R"(^(mnist|fashion-mnist):(train|test):(\d{1,6})$)");
+    std::smatch m;
+    if (!std::regex_match(path, m, form)) return {};
+    auto split = data::load_mnist(m[1], ss.data_dir, m[2] == "train");
+    const long index = std::stol(m[3]);
+    if (index >= split.images.size(0))
+        throw InvalidRequest("'" + path + "': the split has " + std::to_string(split.images.size(0)) +
+                             " images");
+    return io::tensor_to_image(split.images[index]);
+}
+
+// Reads and prepares an input image; records its hash and settings in the recipe.
+torch::Tensor load_image(Session& ss, const ImageInput& in, const char* key) {
+    Image img = dataset_image(ss, in.path);
+    if (img.empty()) img = io::load_input(in, key);
+    json j = {{"fit", to_string(in.fit)}, {"invert", to_string(in.invert)}};
+    if (!in.path.empty()) {
+        j["path"] = in.path;
+        j["sha256"] = fs::exists(in.path) ? sha256_file(in.path)
+                                          : sha256_hex(std::string(img.pixels.begin(), img.pixels.end()));
+    } else {
+        j["sha256"] = sha256_hex(std::string(img.pixels.begin(), img.pixels.end()));
+        j["size"] = {img.width, img.height, img.channels};
+    }
+    ss.recipe[key] = j;
+    return io::prepare_image(img, int(ss.shape[0]), int(ss.shape[1]), int(ss.shape[2]), in.fit,
+                             in.invert, ss.range, ss.notes);
+}
+
+// Streams progress and frames of possibly several runs (SDEdit strips) as one job.
+struct Reporter {
+    const Callbacks& cb;
+    const Session& ss;
+    std::string phase;
+    int total = 0;  // steps of the whole job
+    int done = 0;
+    int columns = 0;
+
+    void on_step(const StepInfo& s) {
+        ++done;
+        const double secs = std::chrono::duration<double>(Clock::now() - ss.start).count();
+        if (cb.on_progress) {
+            ProgressEvent e;
+            e.phase = phase;
+            e.step = done;
+            e.total = total;
+            e.items_per_sec = secs > 0 ? done / secs : 0;
+            e.eta_seconds = done > 0 ? secs / done * (total - done) : -1;
+            cb.on_progress(e);
+        }
+        const int every = std::max(1, cb.preview_interval);
+        if (cb.on_frame && (s.step == s.total || s.step % every == 0)) {
+            FrameEvent f;
+            f.step = s.step;
+            f.total = s.total;
+            f.t = double(s.t_next);
+            f.x_t = ss.grid(*s.x, columns);
+            f.x0_hat = ss.grid(*s.x0, columns);
+            cb.on_frame(f);
+        }
+    }
+};
+
+IterativeOptions make_options(Session& ss, Reporter& rep, const CancelToken& cancel, int i_start) {
+    IterativeOptions o;
+    o.timesteps = ss.timesteps;
+    o.i_start = i_start;
+    o.variance = ss.variance;
+    o.x0 = ss.x0;
+    o.guidance = ss.guidance;
+    o.generator = ss.gen;
+    o.cancel = &cancel;
+    o.on_step = [&rep](const StepInfo& s) { rep.on_step(s); };
+    return o;
+}
+
+void check_i_start(const Session& ss, int i_start) {
+    const int n = static_cast<int>(ss.timesteps.size());
+    if (i_start < 0 || i_start >= n)
+        throw InvalidRequest("i_start " + std::to_string(i_start) + " is outside 0.." +
+                             std::to_string(n - 1) + " (the timestep list has " + std::to_string(n) +
+                             " entries)");
+}
+
+PartAResult finish(Session& ss, PartAResult r) {
+    r.notes.insert(r.notes.end(), ss.notes.begin(), ss.notes.end());
+    ss.recipe["notes"] = r.notes;
+    r.recipe_json = ss.recipe.dump(2);
+    r.seconds = std::chrono::duration<double>(Clock::now() - ss.start).count();
+    return r;
+}
+
+PartAResult cancelled(Session& ss) {
+    PartAResult r;
+    r.outcome = Outcome::Cancelled;
+    r.seconds = std::chrono::duration<double>(Clock::now() - ss.start).count();
+    return r;
+}
+
+std::string t_caption(const std::string& what, const std::vector<std::int64_t>& ts) {
+    std::string s = what;
+    for (size_t i = 0; i < ts.size(); ++i) s += (i ? ", " : " ") + std::to_string(ts[i]);
+    return s;
+}
+
+std::string prompt_label(const std::string& p) { return p.empty() ? "(unconditional)" : "'" + p + "'"; }
+
+}  // namespace
+
+std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model) {
+    auto loaded = registry.load(model);
+    if (!loaded.spec.is_ddpm())
+        throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +
+                             " model; the Part A techniques need a noise-predicting DDPM model "
+                             "(e.g. mnist-class-ddpm or mnist-time-ddpm)");
+    return std::make_unique<MnistNoisePredictor>(std::move(loaded));
+}
+
+PartAResult run_explore(const RunContext& ctx, const NoiseExplorerRequest& r) {
+    c10::InferenceMode guard;
+    Session ss = open_session(ctx, r.sampler, "explore", 1.0);
+    const int T = ss.model->num_timesteps();
+    std::vector<std::int64_t> ts = r.t_list;
+    if (ts.empty()) ts = {T / 4, T / 2, 3 * T / 4};
+    for (auto t : ts)
+        if (t < 0 || t >= T)
+            throw InvalidRequest("timestep " + std::to_string(t) + " is outside 0.." + std::to_string(T - 1));
+    gaussian_kernel1d(r.blur_kernel, r.blur_sigma);  // validate before any work
+    auto x0 = load_image(ss, r.input, "input");
+    auto cond = encode(ss, r.sampler.prompt, 1, r.sampler);
+    ss.recipe["prompt"] = r.sampler.prompt;
+    ss.recipe["t_list"] = ts;
+    ss.recipe["blur"] = {{"kernel", r.blur_kernel}, {"sigma", r.blur_sigma}};
+    std::vector<torch::Tensor> noisy, blurred, est;
+    for (auto t : ts) {
+        if (r.cancel.now()) return cancelled(ss);
+        auto xt = forward_at(*ss.model, x0, t, ss.noise(1));
+        noisy.push_back(xt);
+        blurred.push_back(gaussian_blur(xt, r.blur_kernel, r.blur_sigma));
+        est.push_back(one_step_x0(*ss.model, xt, t, cond, ss.guidance));
+    }
+    PartAResult res;
+    auto row = [&](const std::vector<torch::Tensor>& v) { return torch::cat(v, 0); };
+    auto blank = torch::full_like(x0, ss.range.first);
+    std::vector<torch::Tensor> rows = {x0, row(noisy)};
+    std::vector<std::string> labels = {"x_t"};
+    char blur[64];
+    std::snprintf(blur, sizeof blur, "blur k=%d s=%.3g", r.blur_kernel, r.blur_sigma);
+    if (r.show_blur) {
+        rows.insert(rows.end(), {blank, row(blurred)});
+        labels.push_back(blur);
+    }
+    if (r.show_one_step) {
+        rows.insert(rows.end(), {blank, row(est)});
+        labels.push_back("one-step");
+    }
+    auto grid = ss.grid(torch::cat(rows, 0), int(ts.size()) + 1);
+    res.figure = add_caption(labels.size() > 1 ? add_row_labels(grid, labels) : grid,
+                             t_caption("original | t =", ts));
+    res.panels.push_back({"input", ss.tile(x0[0])});
+    for (size_t i = 0; i < ts.size(); ++i) {
+        const std::string t = " t=" + std::to_string(ts[i]);
+        res.panels.push_back({"noisy" + t, ss.tile(noisy[i][0])});
+        res.panels.push_back({"blur" + t, ss.tile(blurred[i][0])});
+        res.panels.push_back({"one-step" + t, ss.tile(est[i][0])});
+        res.images.push_back(io::tensor_to_image(est[i][0], ss.range.first, ss.range.second));
+    }
+    return finish(ss, std::move(res));
+}
+
+PartAResult run_iterate(const RunContext& ctx, const IterateRequest& r) {
+    c10::InferenceMode guard;
+    Session ss = open_session(ctx, r.sampler, r.input.empty() ? "sample" : "iterate");
+    const bool from_image = !r.input.empty();
+    const int i_start = r.i_start >= 0 ? r.i_start : (from_image ? 10 : 0);
+    check_i_start(ss, i_start);
+    if (r.show_every < 1) throw InvalidRequest("show_every must be >= 1");
+    gaussian_kernel1d(r.blur_kernel, r.blur_sigma);
+    const int n = from_image ? 1 : r.sampler.count;
+    auto cond = encode(ss, r.sampler.prompt, n, r.sampler);
+    ss.recipe["prompt"] = r.sampler.prompt;
+    ss.recipe["i_start"] = i_start;
+    torch::Tensor x0, x;
+    const std::int64_t t0 = ss.timesteps[i_start];
+    if (from_image) {
+        x0 = load_image(ss, r.input, "input");
+        x = forward_at(*ss.model, x0, t0, ss.noise(1));
+    } else {
+        // Pure noise at t0 (i_start = 0: the course's sampling; > 0: the noise of that level).
+        x = ss.noise(n);
+    }
+    Reporter rep{r.callbacks, ss, from_image ? "iterate" : "sample",
+                 int(ss.timesteps.size()) - i_start, 0, std::min(n, kMaxColumns)};
+    auto o = make_options(ss, rep, r.cancel, i_start);
+    // The course figure: the noisy start, then every show_every-th iterate (t = 690, 540, ...).
+    std::vector<torch::Tensor> trajectory = {x.narrow(0, 0, 1).clone()};
+    std::vector<std::int64_t> traj_t = {t0};
+    int steps_taken = 0;
+    o.after_step = [&](torch::Tensor& xi, std::int64_t t_next) {
+        if (++steps_taken % r.show_every == 0 && t_next >= 0) {
+            trajectory.push_back(xi.narrow(0, 0, 1).clone());
+            traj_t.push_back(t_next);
+        }
+    };
+    torch::Tensor out;
+    try {
+        out = iterative_denoise(*ss.model, x, cond, o);
+    } catch (const Cancelled&) {
+        return cancelled(ss);
+    }
+    PartAResult res;
+    for (std::int64_t i = 0; i < out.size(0); ++i)
+        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    if (!from_image) {
+        res.figure = add_caption(ss.grid(out), "samples, " + prompt_label(r.sampler.prompt) +
+                                                   ", guidance " + std::to_string(ss.guidance).substr(0, 4));
+        return finish(ss, std::move(res));
+    }
+    auto one = one_step_x0(*ss.model, x, t0, cond, ss.guidance);
+    auto blur = gaussian_blur(x, r.blur_kernel, r.blur_sigma);
+    std::vector<Image> parts;
+    parts.push_back(add_caption(ss.grid(torch::cat(trajectory, 0), 0),
+                                    t_caption("every " + std::to_string(r.show_every) + "th iterate, t =", traj_t)));
+    parts.push_back(add_caption(ss.grid(torch::cat({x0, x, out, one, blur}, 0), 5),
+                                "original | noisy t=" + std::to_string(t0) +
+                                    " | iterative | one-step | blur"));
+    res.figure = stack_vertical(parts);
+    res.panels = {{"input", ss.tile(x0[0])}, {"noisy", ss.tile(x[0])}, {"one-step", ss.tile(one[0])},
+                  {"blur", ss.tile(blur[0])}};
+    return finish(ss, std::move(res));
+}
+
+PartAResult run_sdedit(const RunContext& ctx, const SdeditRequest& r) {
+    c10::InferenceMode guard;
+    Session ss = open_session(ctx, r.sampler, "sdedit");
+    if (r.i_starts.empty()) throw InvalidRequest("give at least one i_start");
+    for (int i : r.i_starts) check_i_start(ss, i);
+    const int n = r.sampler.count;
+    auto x0 = load_image(ss, r.input, "input").expand({n, -1, -1, -1}).contiguous();
+    auto cond = encode(ss, r.sampler.prompt, n, r.sampler);
+    ss.recipe["prompt"] = r.sampler.prompt;
+    ss.recipe["i_starts"] = r.i_starts;
+    ss.recipe["shared_noise"] = r.shared_noise;
+    int total = 0;
+    for (int i : r.i_starts) total += int(ss.timesteps.size()) - i;
+    Reporter rep{r.callbacks, ss, "sdedit", total, 0, std::min(n, kMaxColumns)};
+    auto shared = ss.noise(n);
+    std::vector<torch::Tensor> results;  // per i_start: [n, C, H, W]
+    try {
+        for (int i : r.i_starts) {
+            auto o = make_options(ss, rep, r.cancel, i);
+            results.push_back(sdedit(*ss.model, x0, r.shared_noise ? shared : ss.noise(n), cond, o));
+        }
+    } catch (const Cancelled&) {
+        return cancelled(ss);
+    }
+    PartAResult res;
+    // Rows = samples, columns = input then one per i_start.
+    std::vector<torch::Tensor> tiles;
+    for (int k = 0; k < n; ++k) {
+        tiles.push_back(x0.narrow(0, k, 1));
+        for (auto& y : results) tiles.push_back(y.narrow(0, k, 1));
+    }
+    for (auto& y : results)
+        for (int k = 0; k < n; ++k)
+            res.images.push_back(io::tensor_to_image(y[k], ss.range.first, ss.range.second));
+    std::string caption = "input | i_start (t):";
+    for (int i : r.i_starts)
+        caption += " " + std::to_string(i) + " (" + std::to_string(ss.timesteps[i]) + ")";
+    caption += ", prompt " + prompt_label(r.sampler.prompt);
+    res.figure = add_caption(ss.grid(torch::cat(tiles, 0), int(r.i_starts.size()) + 1), caption);
+    res.panels.push_back({"input", ss.tile(x0[0])});
+    return finish(ss, std::move(res));
+}
+
+PartAResult run_inpaint(const RunContext& ctx, const InpaintRequest& r) {
+    c10::InferenceMode guard;
+    Session ss = open_session(ctx, r.sampler, "inpaint");
+    check_i_start(ss, r.i_start);
+    const int n = r.sampler.count;
+    auto x0 = load_image(ss, r.input, "input").expand({n, -1, -1, -1}).contiguous();
+    if (r.mask.empty()) throw InvalidRequest("inpainting needs a mask (white = generate)");
+    Image mask_img = io::load_input(r.mask, "mask");
+    json mj = {{"grow", r.grow}, {"feather", r.feather}};
+    if (!r.mask.path.empty()) {
+        mj["path"] = r.mask.path;
+        mj["sha256"] = sha256_file(r.mask.path);
+    } else {
+        mj["sha256"] = sha256_hex(std::string(mask_img.pixels.begin(), mask_img.pixels.end()));
+        mj["size"] = {mask_img.width, mask_img.height, mask_img.channels};
+    }
+    ss.recipe["mask"] = mj;
+    auto mask = io::prepare_mask(mask_img, int(ss.shape[1]), int(ss.shape[2]), r.grow, r.feather, ss.notes);
+    auto cond = encode(ss, r.sampler.prompt, n, r.sampler);
+    ss.recipe["prompt"] = r.sampler.prompt;
+    ss.recipe["i_start"] = r.i_start;
+    Reporter rep{r.callbacks, ss, "inpaint", int(ss.timesteps.size()) - r.i_start, 0, std::min(n, kMaxColumns)};
+    auto o = make_options(ss, rep, r.cancel, r.i_start);
+    auto eps = ss.noise(n);
+    auto start = r.i_start == 0 ? eps : forward_at(*ss.model, x0, ss.timesteps[r.i_start], eps);
+    torch::Tensor out;
+    try {
+        out = inpaint(*ss.model, start, x0, mask, cond, o);
+    } catch (const Cancelled&) {
+        return cancelled(ss);
+    }
+    PartAResult res;
+    for (std::int64_t i = 0; i < out.size(0); ++i)
+        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    auto mask_shown = mask.expand({1, ss.shape[0], -1, -1}) * (ss.range.second - ss.range.first) + ss.range.first;
+    auto masked = x0.narrow(0, 0, 1) * (1 - mask) + ss.range.first * mask;
+    auto all = torch::cat({x0.narrow(0, 0, 1), mask_shown, masked, out}, 0);
+    res.figure = add_caption(ss.grid(all, std::min<int>(3 + n, kMaxColumns)),
+                             "original | mask used | kept | inpainted, prompt " + prompt_label(r.sampler.prompt));
+    res.panels = {{"input", ss.tile(x0[0])}, {"mask used", ss.tile(mask_shown[0])}};
+    return finish(ss, std::move(res));
+}
+
+PartAResult run_anagram(const RunContext& ctx, const AnagramRequest& r) {
+    c10::InferenceMode guard;
+    Session ss = open_session(ctx, r.sampler, "anagram");
+    if (r.views.size() < 2) throw InvalidRequest("an anagram needs at least two views");
+    if (r.views.size() != r.prompts.size())
+        throw InvalidRequest("an anagram needs one prompt per view: " + std::to_string(r.views.size()) +
+                             " views but " + std::to_string(r.prompts.size()) + " prompts");
+    const int n = r.sampler.count;
+    std::vector<View> views;
+    std::vector<Conditioning> conds;
+    for (size_t k = 0; k < r.views.size(); ++k) {
+        views.push_back(parse_view(r.views[k]));
+        conds.push_back(encode(ss, r.prompts[k], n, r.sampler));
+    }
+    ss.recipe["views"] = r.views;
+    ss.recipe["prompts"] = r.prompts;
+    ss.recipe["mean_variance"] = r.mean_variance;
+    AnagramPredictor anagram(*ss.model, views, conds, r.mean_variance);
+    Reporter rep{r.callbacks, ss, "anagram", int(ss.timesteps.size()), 0, std::min(n, kMaxColumns)};
+    auto o = make_options(ss, rep, r.cancel, 0);
+    torch::Tensor out;
+    try {
+        out = iterative_denoise(anagram, ss.noise(n), {}, o);
+    } catch (const Cancelled&) {
+        return cancelled(ss);
+    }
+    PartAResult res;
+    for (std::int64_t i = 0; i < out.size(0); ++i)
+        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    // Row k: every sample seen through view k (in data space: abar = 1).
+    const double centre = 0.5 * (ss.range.first + ss.range.second);
+    std::vector<torch::Tensor> rows;
+    std::vector<std::string> labels;
+    for (size_t k = 0; k < views.size(); ++k) {
+        auto v = apply_view(views[k], out, 1.0, centre);
+        rows.push_back(v);
+        labels.push_back(r.views[k] + ": " + (r.prompts[k].empty() ? "(uncond)" : r.prompts[k]));
+        res.panels.push_back({"view " + r.views[k], ss.tile(v[0])});
+    }
+    res.figure = add_row_labels(ss.grid(torch::cat(rows, 0), n), labels);
+    return finish(ss, std::move(res));
+}
+
+PartAResult run_hybrid(const RunContext& ctx, const HybridRequest& r) {
+    c10::InferenceMode guard;
+    Session ss = open_session(ctx, r.sampler, "hybrid");
+    const int n = r.sampler.count;
+    auto far = encode(ss, r.prompt_far, n, r.sampler);
+    auto near = encode(ss, r.prompt_near, n, r.sampler);
+    ss.recipe["prompt_far"] = r.prompt_far;
+    ss.recipe["prompt_near"] = r.prompt_near;
+    ss.recipe["kernel"] = r.kernel;
+    ss.recipe["sigma"] = r.sigma;
+    HybridPredictor hybrid(*ss.model, far, near, r.kernel, r.sigma);
+    Reporter rep{r.callbacks, ss, "hybrid", int(ss.timesteps.size()), 0, std::min(n, kMaxColumns)};
+    auto o = make_options(ss, rep, r.cancel, 0);
+    torch::Tensor out;
+    try {
+        out = iterative_denoise(hybrid, ss.noise(n), {}, o);
+    } catch (const Cancelled&) {
+        return cancelled(ss);
+    }
+    PartAResult res;
+    for (std::int64_t i = 0; i < out.size(0); ++i)
+        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    // What each reading looks like: low-pass ("from afar") and high-pass (+ mid-grey) of the result.
+    const double mid = 0.5 * (ss.range.first + ss.range.second);
+    auto low = lowpass(out, r.kernel, r.sigma);
+    auto high = highpass(out, r.kernel, r.sigma) + mid;
+    res.figure = add_row_labels(ss.grid(torch::cat({out, low, high}, 0), n),
+                                {"hybrid", "far: " + r.prompt_far, "near: " + r.prompt_near});
+    res.panels = {{"low-pass", ss.tile(low[0])}, {"high-pass", ss.tile(high[0])}};
+    return finish(ss, std::move(res));
+}
+
+}  // namespace ds::diffusion

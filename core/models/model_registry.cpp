@@ -1,0 +1,78 @@
+#include "core/models/model_registry.h"
+
+#include <algorithm>
+
+#include "core/engine/errors.h"
+#include "core/io/safetensors.h"
+#include "core/train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace ds::models {
+
+std::string ModelRegistry::resolve(const std::string& model) const {
+    if (model.empty())
+        throw InvalidRequest("no model given: pass a bundled id (see `dstudio models`), a "
+                             ".safetensors file or a training run folder");
+    fs::path p(model);
+    if (fs::is_directory(p)) {
+        if (fs::exists(p / train::kCheckpointFile)) return (p / train::kCheckpointFile).string();
+        throw ModelLoadError("'" + model + "' is a folder without " + train::kCheckpointFile +
+                             " (not a training run)");
+    }
+    if (fs::exists(p)) return p.string();
+    auto bundled = fs::path(assets_dir_) / "models" / (model + ".safetensors");
+    if (fs::exists(bundled)) return bundled.string();
+    std::string ids;
+    for (const auto& m : list_bundled()) ids += (ids.empty() ? "" : ", ") + m.id;
+    throw ModelLoadError("unknown model '" + model + "': not a file, run folder or bundled id" +
+                         (ids.empty() ? std::string(" (no bundled models found in ") +
+                                            assets_dir_ + "/models)"
+                                      : " (bundled: " + ids + ")"));
+}
+
+LoadedModel ModelRegistry::load(const std::string& model) {
+    const std::string path = resolve(model);
+    std::error_code ec;
+    auto mtime = fs::last_write_time(path, ec);
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cache_.find(path);
+    if (it != cache_.end() && it->second.first == mtime) return it->second.second;
+    auto loaded = load_model_file(path);
+    if (cache_.size() > 8) cache_.clear();  // a few models at most; they are small
+    cache_[path] = {mtime, loaded};
+    return loaded;
+}
+
+std::vector<ModelInfo> ModelRegistry::list_bundled() const {
+    std::vector<ModelInfo> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(fs::path(assets_dir_) / "models", ec)) {
+        if (e.path().extension() != ".safetensors") continue;
+        try {
+            out.push_back(info_of(e.path().string(), e.path().stem().string()));
+        } catch (const std::exception&) {
+            // An unreadable file is reported when someone asks for it, not while listing.
+        }
+    }
+    std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.id < b.id; });
+    return out;
+}
+
+ModelInfo ModelRegistry::info_of(const std::string& path, const std::string& id) {
+    auto file = io::SafetensorsFile::open(path);
+    auto it = file.metadata().find(kSpecKey);
+    if (it == file.metadata().end()) throw ModelLoadError(path + ": not a Diffusion Studio model");
+    auto spec = ModelSpec::from_json(it->second, path);
+    ModelInfo info;
+    info.id = id;
+    info.path = path;
+    info.kind = spec.kind;
+    info.hidden = spec.hidden;
+    info.num_classes = spec.num_classes;
+    auto d = file.metadata().find("ds.description");
+    info.description = d != file.metadata().end() ? d->second : "";
+    return info;
+}
+
+}  // namespace ds::models
