@@ -9,8 +9,35 @@
 
 namespace ds::diffusion {
 
+namespace {
+// Step coefficients computed in the precision of the tensors they scale, in diffusers' order of
+// operations: with float32 iterates this reproduces DDPMScheduler.step to the last bits (its
+// 1 - abar_t / abar_prev loses digits near t = 0, and matching that matters for parity).
+struct Coefficients {
+    double sqrt_one_minus_abar, sqrt_abar;  // of abar_t
+    double c0, ct;                          // mean = c0 x0 + ct x_t
+    double beta, posterior;                 // current beta and posterior variance
+};
+
+template <typename F>
+Coefficients coefficients_as(double abar_t, double abar_prev) {
+    const F ab = F(abar_t), abp = F(abar_prev);
+    const F bp = F(1) - ab, bpp = F(1) - abp;
+    const F alpha = ab / abp;
+    const F beta = F(1) - alpha;
+    return {std::sqrt(bp), std::sqrt(ab), std::sqrt(abp) * beta / bp, std::sqrt(alpha) * bpp / bp,
+            beta, bpp / bp * beta};
+}
+
+Coefficients coefficients(const torch::Tensor& like, double abar_t, double abar_prev) {
+    return like.scalar_type() == torch::kFloat64 ? coefficients_as<double>(abar_t, abar_prev)
+                                                 : coefficients_as<float>(abar_t, abar_prev);
+}
+}  // namespace
+
 torch::Tensor predict_x0(const torch::Tensor& x_t, const torch::Tensor& eps, double abar) {
-    return (x_t - std::sqrt(1.0 - abar) * eps) / std::sqrt(abar);
+    const auto c = coefficients(x_t, abar, 1.0);
+    return (x_t - c.sqrt_one_minus_abar * eps) / c.sqrt_abar;
 }
 
 torch::Tensor forward_noise(const torch::Tensor& x0, const torch::Tensor& eps, double abar) {
@@ -35,18 +62,16 @@ torch::Tensor limit_x0(const torch::Tensor& x0, const X0Options& o, std::pair<do
 StepMeans step_mean(const torch::Tensor& x_t, const torch::Tensor& eps, double abar_t,
                     double abar_prev, const X0Options& x0_options, std::pair<double, double> range) {
     auto x0 = limit_x0(predict_x0(x_t, eps, abar_t), x0_options, range);
-    const double alpha = abar_t / abar_prev;
-    const double beta = 1.0 - alpha;
-    const double c0 = std::sqrt(abar_prev) * beta / (1.0 - abar_t);
-    const double ct = std::sqrt(alpha) * (1.0 - abar_prev) / (1.0 - abar_t);
-    return {c0 * x0 + ct * x_t, x0};
+    const auto c = coefficients(x_t, abar_t, abar_prev);
+    return {c.c0 * x0 + c.ct * x_t, x0};
 }
 
 torch::Tensor step_log_variance(VarianceMode mode, double abar_t, double abar_prev,
                                 const torch::Tensor& variance, const torch::Tensor& like) {
-    const double beta = 1.0 - abar_t / abar_prev;
+    const auto c = coefficients(like, abar_t, abar_prev);
+    const double beta = c.beta;
     // diffusers clamps the posterior variance at 1e-20 so its log stays finite at t' = -1.
-    const double posterior = std::max((1.0 - abar_prev) / (1.0 - abar_t) * beta, 1e-20);
+    const double posterior = std::max(c.posterior, 1e-20);
     switch (mode) {
         case VarianceMode::Beta: return torch::full_like(like, std::log(beta));
         case VarianceMode::Posterior: return torch::full_like(like, std::log(posterior));

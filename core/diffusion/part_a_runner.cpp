@@ -65,8 +65,7 @@ VarianceMode to_mode(VarianceChoice v, const NoisePredictor& m) {
     switch (v) {
         case VarianceChoice::Auto:
             // Without learned channels: the posterior variance, which on strided lists is smaller
-            // than the skipped step's beta and leaves less grain (equal to B.2 up to ~1e-4 on
-            // the full list).
+            // than the skipped step's beta and leaves less grain.
             return m.has_learned_variance() ? VarianceMode::Learned : VarianceMode::Posterior;
         case VarianceChoice::Beta: return VarianceMode::Beta;
         case VarianceChoice::Posterior: return VarianceMode::Posterior;

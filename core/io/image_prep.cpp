@@ -54,11 +54,25 @@ cv::Mat resize_to(const cv::Mat& m, int w, int h) {
     return out;
 }
 
+cv::Mat frame_levelled(const cv::Mat& gray, int w, int h, std::vector<std::string>& notes);
+
 // MNIST framing: ink bounding box scaled to 20/28 of the frame, centred by centre of mass.
 cv::Mat frame_digit(const cv::Mat& gray, int w, int h, std::vector<std::string>& notes) {
+    // Paper is rarely pure black after inversion: map the border level to 0 and the brightest
+    // ink to 1, as MNIST's background is exactly 0.
+    cv::Mat border = cv::Mat::ones(gray.size(), CV_8U) * 255;
+    if (gray.rows > 2 && gray.cols > 2) border(cv::Rect(1, 1, gray.cols - 2, gray.rows - 2)) = 0;
+    const double paper = cv::mean(gray, border)[0];
     double lo, hi;
     cv::minMaxLoc(gray, &lo, &hi);
-    if (hi <= 0.05) throw InvalidRequest("the image is blank (no strokes found after inversion)");
+    if (hi - paper <= 0.05) throw InvalidRequest("the image is blank (no strokes found after inversion)");
+    cv::Mat levelled;
+    cv::max((gray - paper) / (hi - paper), 0.0, levelled);
+    return frame_levelled(levelled, w, h, notes);
+}
+
+cv::Mat frame_levelled(const cv::Mat& gray, int w, int h, std::vector<std::string>& notes) {
+    const double hi = 1.0;
     cv::Mat ink = gray > hi * kInkThreshold;
     cv::Rect box = cv::boundingRect(ink);
     cv::Mat crop = gray(box);

@@ -59,3 +59,41 @@ TEST_CASE("dstudio noise writes a figure", "[cli]") {
     CHECK(r.code == 0);
     CHECK(std::filesystem::exists(out));
 }
+
+TEST_CASE("Part A subcommands: help, outputs with recipes, replay gives identical bytes", "[cli][part-a]") {
+    for (auto cmd : {"forward", "blur", "one-step", "explore", "iterate", "sdedit", "inpaint", "anagram",
+                     "hybrid", "replay"}) {
+        INFO(cmd);
+        auto r = run(std::string(cmd) + " --help");
+        CHECK(r.code == 0);
+        CHECK(r.out.find("usage: dstudio") != std::string::npos);
+    }
+    const auto dir = std::filesystem::temp_directory_path() / "ds_cli_part_a";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string src = DS_SOURCE_DIR;
+    const std::string out = (dir / "strip.png").string();
+    auto r = run("sdedit --input " + src + "/assets/images/drawn-7.png --prompt 1 --i-start 3,10 --seed 4 --out " +
+                 out + " --gif " + (dir / "t.gif").string());
+    REQUIRE(r.code == 0);
+    CHECK(r.out.find("inverted the image") != std::string::npos);
+    CHECK(std::filesystem::exists(dir / "strip.json"));
+    CHECK(std::filesystem::exists(dir / "t.gif"));
+    auto again = run("replay " + (dir / "strip.json").string() + " --out " + (dir / "again.png").string() + " --check");
+    CHECK(again.code == 0);
+    CHECK(again.out.find("identical bytes") != std::string::npos);
+    // The PNG itself carries the recipe.
+    auto from_png = run("replay " + out + " --check");
+    CHECK(from_png.code == 0);
+    CHECK(std::filesystem::exists(dir / "strip.replay.png"));
+
+    // Usage errors exit 2, missing files 1.
+    CHECK(run("sdedit --out " + out).code == 2);
+    CHECK(run("sdedit --input x.png --out " + out + " --timesteps 5:10:1").code == 2);
+    CHECK(run("anagram --prompts 6,9 --views identity,sideways --out " + out).code == 2);
+    CHECK(run("inpaint --input " + src + "/assets/images/drawn-7.png --out " + out).code == 2);
+    auto missing = run("sdedit --input /nonexistent.png --out " + out);
+    CHECK(missing.code == 1);
+    CHECK(missing.out.find("/nonexistent.png") != std::string::npos);
+    CHECK(run("replay /nonexistent.json").code == 1);
+}

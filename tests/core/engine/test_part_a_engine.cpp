@@ -1,0 +1,229 @@
+// The Part A techniques through the engine facade: outputs, determinism, cancellation, recipes
+// and the bad-input messages. Small random models (D=4, T=30) keep it fast; the bundled models
+// are exercised by the CLI tests and docs figures.
+#include <torch/torch.h>
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/engine/engine.h"
+#include "core/models/model_store.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string make_model(ds::ModelKind kind, const std::string& name) {
+    auto dir = fs::temp_directory_path() / "ds_part_a_models";
+    fs::create_directories(dir);
+    auto spec = ds::models::ModelSpec::defaults(kind);
+    spec.hidden = 4;
+    spec.timesteps = 30;
+    torch::manual_seed(5);
+    auto m = ds::models::build_model(spec);
+    const auto path = (dir / (name + ".safetensors")).string();
+    ds::models::save_model_file(path, m);
+    return path;
+}
+
+// A "1": a bright vertical bar on black, 28x28 gray.
+ds::Image bar_digit() {
+    ds::Image img(28, 28, 1);
+    for (int y = 5; y < 23; ++y)
+        for (int x = 13; x < 16; ++x) *img.at(x, y) = 255;
+    return img;
+}
+
+ds::Image top_mask(int size) {
+    ds::Image m(size, size, 1);
+    for (int y = 0; y < size / 3; ++y)
+        for (int x = 0; x < size; ++x) *m.at(x, y) = 255;
+    return m;
+}
+
+ds::SamplerSettings settings(const std::string& model) {
+    ds::SamplerSettings s;
+    s.model = model;
+    s.prompt = "7";
+    s.seed = 9;
+    return s;
+}
+}  // namespace
+
+TEST_CASE("SDEdit strip: one column per i_start, deterministic per seed, recipe complete", "[engine][part-a]") {
+    ds::Engine engine({2});
+    const auto model = make_model(ds::ModelKind::ClassDdpm, "class");
+    ds::SdeditRequest r;
+    r.sampler = settings(model);
+    r.input.image = bar_digit();
+    r.i_starts = {1, 5, 20};
+    int frames = 0;
+    r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
+        ++frames;
+        CHECK(e.x_t.width == e.x0_hat.width);
+    };
+    auto a = engine.sdedit(r);
+    REQUIRE(a.outcome == ds::Outcome::Completed);
+    CHECK(a.images.size() == 3);
+    CHECK(frames == (30 - 1) + (30 - 5) + (30 - 20));
+    auto b = engine.sdedit(r);
+    CHECK(a.figure.pixels == b.figure.pixels);
+    r.sampler.seed = 10;
+    CHECK(engine.sdedit(r).figure.pixels != a.figure.pixels);
+
+    auto j = nlohmann::json::parse(a.recipe_json);
+    CHECK(j["technique"] == "sdedit");
+    CHECK(j["seed"] == 9);
+    CHECK(j["prompt"] == "7");
+    CHECK(j["guidance"] == 5.0);
+    CHECK(j["timesteps"].size() == 30);
+    CHECK(j["i_starts"] == std::vector<int>{1, 5, 20});
+    CHECK(j["input"]["sha256"].get<std::string>().size() == 64);
+
+    // Shared noise: the same forward noise for every i_start unless asked otherwise.
+    r.sampler.seed = 9;
+    r.shared_noise = false;
+    CHECK(engine.sdedit(r).figure.pixels != a.figure.pixels);
+}
+
+TEST_CASE("every technique runs on a class DDPM and returns its figure", "[engine][part-a]") {
+    ds::Engine engine({2});
+    const auto model = make_model(ds::ModelKind::ClassDdpm, "class");
+    ds::NoiseExplorerRequest ex;
+    ex.sampler = settings(model);
+    ex.input.image = bar_digit();
+    auto e = engine.explore_noise(ex);
+    CHECK(e.images.size() == 3);  // one-step estimates at T/4, T/2, 3T/4
+    CHECK(e.panels.size() == 1 + 3 * 3);
+    ex.show_blur = ex.show_one_step = false;
+    CHECK(engine.explore_noise(ex).figure.height < e.figure.height);
+
+    ds::IterateRequest it;
+    it.sampler = settings(model);
+    it.input.image = bar_digit();
+    auto i1 = engine.iterate(it);
+    CHECK(i1.images.size() == 1);
+    CHECK(nlohmann::json::parse(i1.recipe_json)["i_start"] == 10);
+    it.input = {};
+    it.sampler.count = 5;
+    auto s = engine.iterate(it);
+    CHECK(s.images.size() == 5);
+    CHECK(nlohmann::json::parse(s.recipe_json)["technique"] == "sample");
+
+    ds::InpaintRequest in;
+    in.sampler = settings(model);
+    in.input.image = bar_digit();
+    in.mask.image = top_mask(28);
+    auto p = engine.inpaint(in);
+    REQUIRE(p.images.size() == 1);
+    // Rows below the mask are the original's pixels exactly.
+    for (int y = 10; y < 28; ++y)
+        for (int x = 0; x < 28; ++x) CHECK(*p.images[0].at(x, y) == *in.input.image.at(x, y));
+
+    ds::AnagramRequest an;
+    an.sampler = settings(model);
+    an.prompts = {"6", "9"};
+    an.views = {"identity", "rot180"};
+    an.sampler.count = 2;
+    auto a = engine.anagram(an);
+    CHECK(a.images.size() == 2);
+    CHECK(a.panels.size() == 2);
+
+    ds::HybridRequest hy;
+    hy.sampler = settings(model);
+    hy.prompt_far = "0";
+    hy.prompt_near = "8";
+    auto h = engine.hybrid(hy);
+    CHECK(h.images.size() == 1);
+    CHECK(h.panels.size() == 2);
+}
+
+TEST_CASE("Part A cancellation stops within one step", "[engine][part-a]") {
+    ds::Engine engine({2});
+    const auto model = make_model(ds::ModelKind::ClassDdpm, "class");
+    ds::SdeditRequest r;
+    r.sampler = settings(model);
+    r.input.image = bar_digit();
+    r.i_starts = {0, 0};
+    int steps = 0;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        steps = int(e.step);
+        if (e.step == 4) r.cancel.request(ds::CancelMode::Now);
+    };
+    auto res = engine.sdedit(r);
+    CHECK(res.outcome == ds::Outcome::Cancelled);
+    CHECK(steps == 4);
+    CHECK(res.figure.empty());
+}
+
+TEST_CASE("Part A bad input gets clear messages", "[engine][part-a]") {
+    ds::Engine engine({2});
+    const auto model = make_model(ds::ModelKind::ClassDdpm, "class");
+    const auto flow = make_model(ds::ModelKind::ClassFm, "flow");
+    const auto time = make_model(ds::ModelKind::TimeDdpm, "time");
+    ds::SdeditRequest r;
+    r.sampler = settings(model);
+    r.input.image = bar_digit();
+
+    r.i_starts = {40};
+    CHECK_THROWS_WITH(engine.sdedit(r), Catch::Contains("i_start 40 is outside 0..29"));
+    r.i_starts = {1};
+    r.sampler.prompt = "eleven";
+    CHECK_THROWS_WITH(engine.sdedit(r), Catch::Contains("unknown prompt 'eleven'") && Catch::Contains("0..9"));
+    r.sampler.prompt = "10";
+    CHECK_THROWS_AS(engine.sdedit(r), ds::InvalidRequest);
+    r.sampler.prompt = "3";
+    r.sampler.timesteps = {10, 20, 5};
+    CHECK_THROWS_AS(engine.sdedit(r), ds::InvalidRequest);
+    r.sampler.timesteps = {};
+    r.sampler.count = 0;
+    CHECK_THROWS_AS(engine.sdedit(r), ds::InvalidRequest);
+    r.sampler.count = 1;
+    r.sampler.model = flow;
+    CHECK_THROWS_WITH(engine.sdedit(r), Catch::Contains("noise-predicting DDPM"));
+    r.sampler.model = time;
+    CHECK_THROWS_WITH(engine.sdedit(r), Catch::Contains("unconditional"));
+    r.sampler.prompt = "";
+    CHECK_NOTHROW(engine.sdedit(r));
+    r.sampler.model = model;
+    r.input = {};
+    r.input.path = "/nonexistent/drawing.png";
+    CHECK_THROWS_AS(engine.sdedit(r), ds::IoError);
+    r.input.path = "mnist:test:99999999";
+    CHECK_THROWS_AS(engine.sdedit(r), ds::Error);
+
+    ds::InpaintRequest in;
+    in.sampler = settings(model);
+    in.input.image = bar_digit();
+    CHECK_THROWS_WITH(engine.inpaint(in), Catch::Contains("needs a mask"));
+    in.mask.image = ds::Image(28, 28, 1);
+    CHECK_THROWS_WITH(engine.inpaint(in), Catch::Contains("mask is empty"));
+    in.mask.image = top_mask(100);  // another size: resized with a note
+    auto res = engine.inpaint(in);
+    bool noted = false;
+    for (const auto& n : res.notes) noted |= n.find("resized the mask from 100x100") != std::string::npos;
+    CHECK(noted);
+
+    ds::AnagramRequest an;
+    an.sampler = settings(model);
+    an.prompts = {"6"};
+    CHECK_THROWS_WITH(engine.anagram(an), Catch::Contains("one prompt per view"));
+    an.prompts = {"6", "9"};
+    an.views = {"identity", "sideways"};
+    CHECK_THROWS_WITH(engine.anagram(an), Catch::Contains("unknown view 'sideways'"));
+
+    ds::HybridRequest hy;
+    hy.sampler = settings(model);
+    hy.prompt_far = "0";
+    hy.prompt_near = "8";
+    hy.kernel = 8;
+    CHECK_THROWS_WITH(engine.hybrid(hy), Catch::Contains("odd"));
+
+    ds::NoiseExplorerRequest ex;
+    ex.sampler = settings(model);
+    ex.input.image = bar_digit();
+    ex.t_list = {5, 30};
+    CHECK_THROWS_WITH(engine.explore_noise(ex), Catch::Contains("timestep 30 is outside 0..29"));
+}

@@ -1,0 +1,84 @@
+// Turning user images and masks into model inputs.
+#include <torch/torch.h>
+#include <catch2/catch.hpp>
+
+#include "core/engine/errors.h"
+#include "core/io/image_prep.h"
+
+using ds::Image;
+
+namespace {
+// A dark "L" drawn on light-gray paper, 120x90 RGB (not square, not MNIST-sized).
+Image drawing() {
+    Image img(120, 90, 3);
+    for (int y = 0; y < 90; ++y)
+        for (int x = 0; x < 120; ++x) {
+            const bool ink = (x >= 40 && x < 48 && y >= 15 && y < 75) || (y >= 67 && y < 75 && x >= 40 && x < 80);
+            for (int c = 0; c < 3; ++c) img.at(x, y)[c] = ink ? 20 : 230;
+        }
+    return img;
+}
+}  // namespace
+
+TEST_CASE("a dark-on-light drawing becomes an MNIST-like digit", "[io][prep]") {
+    std::vector<std::string> notes;
+    auto t = ds::io::prepare_image(drawing(), 1, 28, 28, ds::InputFit::Auto, ds::Invert::Auto, {0, 1}, notes);
+    REQUIRE(t.sizes() == torch::IntArrayRef({1, 1, 28, 28}));
+    CHECK(notes.size() == 3);  // inverted, framed, resized
+    // Paper is exactly black after levelling; ink is bright.
+    CHECK(t[0][0][0][0].item<double>() == 0.0);
+    CHECK(t.max().item<double>() > 0.9);
+    // The ink's long side is scaled to MNIST's 20-pixel box (placed by centre of mass, as MNIST).
+    auto rows = t[0][0].sum(1);
+    CHECK((rows > 0).sum().item<int>() == 20);
+    // Centre of mass near the centre.
+    auto ys = torch::arange(28, torch::kFloat32).view({28, 1});
+    const double cy = (t[0][0] * ys).sum().item<double>() / t.sum().item<double>();
+    CHECK(std::abs(cy - 14.0) < 1.0);
+
+    notes.clear();
+    auto kept = ds::io::prepare_image(drawing(), 1, 28, 28, ds::InputFit::Stretch, ds::Invert::No, {0, 1}, notes);
+    CHECK(kept[0][0][0][0].item<double>() > 0.8);  // light paper stays light
+    CHECK(notes.size() == 1);
+}
+
+TEST_CASE("RGB inputs: crop, pad and the value range", "[io][prep]") {
+    std::vector<std::string> notes;
+    auto crop = ds::io::prepare_image(drawing(), 3, 16, 16, ds::InputFit::Auto, ds::Invert::Auto, {-1, 1}, notes);
+    CHECK(crop.sizes() == torch::IntArrayRef({1, 3, 16, 16}));
+    CHECK(crop.min().item<double>() >= -1.0);
+    CHECK(crop.max().item<double>() <= 1.0);
+    CHECK(crop[0][0][0][0].item<double>() > 0.7);  // paper, not inverted for colour models
+    auto pad = ds::io::prepare_image(drawing(), 3, 16, 16, ds::InputFit::Pad, ds::Invert::Auto, {-1, 1}, notes);
+    CHECK(pad[0][0][0][0].item<double>() == -1.0);  // letterbox bars are black
+    Image bad;
+    CHECK_THROWS_AS(ds::io::prepare_image(bad, 1, 28, 28, ds::InputFit::Auto, ds::Invert::Auto, {0, 1}, notes),
+                    ds::InvalidRequest);
+    Image blank(50, 50, 1);
+    for (auto& p : blank.pixels) p = 240;
+    CHECK_THROWS_WITH(ds::io::prepare_image(blank, 1, 28, 28, ds::InputFit::Digit, ds::Invert::Auto, {0, 1}, notes),
+                      Catch::Contains("blank"));
+}
+
+TEST_CASE("masks: threshold, resize, grow, feather, empty", "[io][prep]") {
+    Image m(28, 28, 1);
+    for (int y = 10; y < 14; ++y)
+        for (int x = 10; x < 14; ++x) *m.at(x, y) = 200;
+    std::vector<std::string> notes;
+    auto t = ds::io::prepare_mask(m, 28, 28, 0, 0, notes);
+    CHECK(t.sum().item<double>() == 16);
+    CHECK(notes.empty());
+    auto grown = ds::io::prepare_mask(m, 28, 28, 1, 0, notes);
+    CHECK(grown.sum().item<double>() == 36);
+    auto soft = ds::io::prepare_mask(m, 28, 28, 0, 1.5, notes);
+    CHECK(soft[0][0][11][11].item<double>() == 1.0);  // inside stays 1
+    const double edge = soft[0][0][11][15].item<double>();
+    CHECK(edge > 0.0);
+    CHECK(edge < 1.0);
+    auto big = ds::io::prepare_mask(m, 14, 14, 0, 0, notes);
+    CHECK(big.sizes() == torch::IntArrayRef({1, 1, 14, 14}));
+    REQUIRE(notes.size() == 1);
+    CHECK(notes[0].find("resized the mask") != std::string::npos);
+    CHECK_THROWS_WITH(ds::io::prepare_mask(Image(28, 28, 1), 28, 28, 0, 0, notes), Catch::Contains("empty"));
+    CHECK_THROWS_AS(ds::io::prepare_mask(m, 28, 28, -1, 0, notes), ds::InvalidRequest);
+}
