@@ -329,7 +329,7 @@ int cmd_export(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
 
 int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a))
-        return std::cout << "usage: dstudio bench [--quick] [--only train,sample,forward] [--out FILE]\n\n"
+        return std::cout << "usage: dstudio bench [--quick] [--only train,sample,forward,sampler] [--out FILE]\n\n"
                             "Speed benchmarks (JSON). Targets: docs/performance.md.\n",
                0;
     Args args(a, {"only", "out"}, {"quick"});

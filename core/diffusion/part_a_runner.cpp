@@ -334,8 +334,11 @@ PartAResult run_iterate(const RunContext& ctx, const IterateRequest& r) {
     for (std::int64_t i = 0; i < out.size(0); ++i)
         res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
     if (!from_image) {
+        char g[32];
+        std::snprintf(g, sizeof g, ", guidance %.3g", ss.guidance);
+        // CFG of the empty prompt against itself is the unconditional prediction: no scale to show.
         res.figure = add_caption(ss.grid(out), "samples, " + prompt_label(r.sampler.prompt) +
-                                                   ", guidance " + std::to_string(ss.guidance).substr(0, 4));
+                                                   (r.sampler.prompt.empty() ? "" : g));
         return finish(ss, std::move(res));
     }
     auto one = one_step_x0(*ss.model, x, t0, cond, ss.guidance);
