@@ -109,7 +109,8 @@ const char* kSampleHelp = R"(usage: dstudio sample --model MODEL --out GRID.png 
 
 Samples from a bundled model id (see `dstudio models`), a model file or a training run folder.
 DDPM models run Algorithm B.2 (CFG B.4 for class models); flow models run Euler steps; a denoiser
-is applied to pure noise.
+is applied to pure noise. The grid's recipe goes into its PNG text chunk and GRID.json (see
+`dstudio replay`). Part A's sampling on the strided list with prompts: `dstudio iterate`.
 
   --count N            number of samples (time-only models; default 40)
   --per-class K        class models: K samples of every digit (default 4), one column per class
@@ -171,10 +172,8 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
         std::cerr << "interrupted; nothing written\n";
         return 130;
     }
-    const std::string recipe = "{\"model\":\"" + r.model + "\",\"seed\":" + std::to_string(r.seed) +
-                               ",\"guidance\":" + std::to_string(r.guidance) +
-                               ",\"steps\":" + std::to_string(r.steps) + "}";
-    ds::write_png(ds::scale_nearest(res.grid, scale), args.str("out"), {{"ds.recipe", recipe}});
+    const std::string recipe = "{\"format\":\"ds.recipe/1\",\"technique\":\"sample\"}";
+    write_figure("sample", a, recipe, ds::scale_nearest(res.grid, scale), args.str("out"));
     if (!gif.empty()) ds::write_gif(frames, gif, 6, 200);
     std::cerr << "wrote " << args.str("out") << " (" << res.images.size() << " samples, "
               << res.seconds << " s)" << (gif.empty() ? "" : ", " + gif) << (r.raw_out.empty() ? "" : ", " + r.raw_out)

@@ -3,7 +3,16 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/engine/errors.h"
+#include "core/engine/hashing.h"
+#include "core/engine/image.h"
 
 namespace cli {
 
@@ -52,6 +61,53 @@ std::vector<std::string> split_list(const std::string& text, char sep) {
         p = q + 1;
     }
     return out;
+}
+
+namespace {
+// Options that name output files: left out of the recipe, so a replay to another file writes
+// identical bytes.
+const std::set<std::string> kOutputOptions = {"out", "gif", "raw"};
+
+std::vector<std::string> recipe_argv(const std::vector<std::string>& raw) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i].rfind("--", 0) == 0 && kOutputOptions.count(raw[i].substr(2))) {
+            ++i;  // skip its value
+            continue;
+        }
+        out.push_back(raw[i]);
+    }
+    return out;
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::binary);
+        out << text;
+        if (!out.flush()) throw ds::IoError("cannot write '" + path + "'");
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) throw ds::IoError("cannot write '" + path + "': " + ec.message());
+}
+
+
+}  // namespace
+
+std::string sidecar_path(const std::string& png) {
+    return std::filesystem::path(png).replace_extension(".json").string();
+}
+
+void write_figure(const std::string& command, const std::vector<std::string>& raw,
+                  const std::string& recipe_json, const ds::Image& figure, const std::string& out) {
+    auto recipe = nlohmann::json::parse(recipe_json);
+    recipe["command"] = command;
+    recipe["argv"] = recipe_argv(raw);
+    ds::write_png(figure, out, {{"ds.recipe", recipe.dump(2)}});
+    recipe["output"] = {{"file", std::filesystem::path(out).filename().string()},
+                        {"sha256", ds::sha256_file(out)}};
+    write_text_atomic(sidecar_path(out), recipe.dump(2) + "\n");
 }
 
 }  // namespace cli

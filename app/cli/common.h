@@ -5,6 +5,7 @@
 
 #include "core/engine/cancel.h"
 #include "core/engine/events.h"
+#include "core/engine/image.h"
 
 namespace cli {
 
@@ -21,5 +22,11 @@ void log_line(ds::LogLevel level, const std::string& message);
 bool wants_help(const std::vector<std::string>& args);
 // "a,b,c" -> {"a", "b", "c"} (empty text -> {}).
 std::vector<std::string> split_list(const std::string& text, char sep = ',');
+
+// Writes `figure` to `out` with the recipe (plus the command and its argv minus output paths) in
+// a ds.recipe text chunk, and the recipe with the output's SHA-256 to the .json next to it.
+void write_figure(const std::string& command, const std::vector<std::string>& raw_args,
+                  const std::string& recipe_json, const ds::Image& figure, const std::string& out);
+std::string sidecar_path(const std::string& png);
 
 }  // namespace cli

@@ -53,9 +53,6 @@ const std::set<std::string> kSamplerOptions = {
     "model", "prompt", "negative", "guidance", "timesteps", "variance", "x0", "seed", "count",
     "out",   "gif",    "gif-every"};
 const std::set<std::string> kInputOptions = {"input", "fit", "invert"};
-// Options that name output files: left out of the recipe, so a replay to another file writes
-// identical bytes.
-const std::set<std::string> kOutputOptions = {"out", "gif"};
 
 std::set<std::string> merge(std::set<std::string> a, const std::set<std::string>& b) {
     a.insert(b.begin(), b.end());
@@ -112,34 +109,6 @@ ds::ImageInput image_from(const Args& args, const std::string& key, bool require
     return in;
 }
 
-std::vector<std::string> recipe_argv(const std::vector<std::string>& raw) {
-    std::vector<std::string> out;
-    for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i].rfind("--", 0) == 0 && kOutputOptions.count(raw[i].substr(2))) {
-            ++i;  // skip its value
-            continue;
-        }
-        out.push_back(raw[i]);
-    }
-    return out;
-}
-
-void write_text_atomic(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        out << text;
-        if (!out.flush()) throw ds::IoError("cannot write '" + path + "'");
-    }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) throw ds::IoError("cannot write '" + path + "': " + ec.message());
-}
-
-std::string sidecar_of(const std::string& png) {
-    return fs::path(png).replace_extension(".json").string();
-}
-
 // Runs a Part A request with progress, GIF frames and Ctrl+C; writes figure, recipe and GIF.
 template <typename Request>
 int execute(const std::string& command, const std::vector<std::string>& raw, const Args& args,
@@ -177,16 +146,10 @@ int execute(const std::string& command, const std::vector<std::string>& raw, con
         return 130;
     }
     for (const auto& n : res.notes) log_line(ds::LogLevel::Info, "note: " + n);
-    json recipe = json::parse(res.recipe_json);
-    recipe["command"] = command;
-    recipe["argv"] = recipe_argv(raw);
-    const std::string text = recipe.dump(2);
-    ds::write_png(res.figure, out, {{"ds.recipe", text}});
-    recipe["output"] = {{"file", fs::path(out).filename().string()}, {"sha256", ds::sha256_file(out)}};
-    write_text_atomic(sidecar_of(out), recipe.dump(2) + "\n");
+    write_figure(command, raw, res.recipe_json, res.figure, out);
     if (!gif.empty() && !frames.empty()) ds::write_gif(frames, gif, 8, 150);
     std::fprintf(stderr, "wrote %s (+ %s%s%s), %.1f s\n", out.c_str(),
-                 fs::path(sidecar_of(out)).filename().c_str(), gif.empty() ? "" : ", ", gif.c_str(),
+                 fs::path(sidecar_path(out)).filename().c_str(), gif.empty() ? "" : ", ", gif.c_str(),
                  res.seconds);
     return 0;
 }
