@@ -1,162 +1,783 @@
 #include "ui/main_window.h"
 
+#include <QCheckBox>
+#include <QCloseEvent>
 #include <QComboBox>
+#include <QDir>
 #include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
+#include <QListWidget>
+#include <QMenuBar>
+#include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QRandomGenerator>
+#include <QSaveFile>
+#include <QSettings>
 #include <QShortcut>
+#include <QSlider>
 #include <QSpinBox>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QStandardPaths>
 #include <QStatusBar>
+#include <QTabWidget>
+#include <QToolButton>
 #include <QVBoxLayout>
 
+#include "core/engine/hashing.h"
 #include "ui/bridge/engine_controller.h"
+#include "ui/bridge/image_convert.h"
+#include "ui/canvas/image_canvas.h"
+#include "ui/dashboard/train_dashboard.h"
 
 namespace ui {
 
 namespace {
-QLabel* makeView(const QString& title, QWidget* parent) {
+constexpr int kLiveDebounceMs = 120;  // slider moves within this window coalesce into one run
+constexpr int kHistoryLimit = 24;
+
+QLabel* makeView(const QString& title, QWidget* parent, int minSide = 200) {
     auto* label = new QLabel(parent);
-    label->setMinimumSize(320, 320);
+    label->setMinimumSize(minSide, minSide);
     label->setAlignment(Qt::AlignCenter);
-    label->setStyleSheet(QStringLiteral("background:#202124;color:#bbb;border-radius:6px;"));
+    label->setStyleSheet(QStringLiteral("background:#202124;color:#9aa0a6;border-radius:6px;"));
     label->setText(title);
     return label;
 }
+
+const char* kModeNames[] = {"Generate", "Forward / denoise explorer", "SDEdit (image-to-image)",
+                            "Inpaint", "Visual anagram", "Hybrid image"};
+const char* kViews[] = {"rot180", "flipv", "fliph", "rot90", "rot270", "transpose", "jigsaw2", "jigsaw4", "negate"};
+
+QString workspaceDir() {
+    return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) + QStringLiteral("/workspace");
+}
 }  // namespace
 
-MainWindow::MainWindow(EngineController* controller, QWidget* parent)
-    : QMainWindow(parent), m_controller(controller) {
+MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWidget* parent)
+    : QMainWindow(parent), m_studio(studio), m_trainer(trainer) {
     setWindowTitle(QStringLiteral("Diffusion Studio"));
-    auto* central = new QWidget(this);
-    auto* root = new QHBoxLayout(central);
-
-    auto* controls = new QGroupBox(tr("Generate"), central);
-    auto* form = new QFormLayout(controls);
-    m_model = new QComboBox(controls);
-    m_digit = new QComboBox(controls);
-    m_guidance = new QDoubleSpinBox(controls);
-    m_guidance->setRange(0, 20);
-    m_guidance->setSingleStep(0.5);
-    m_guidance->setValue(5.0);
-    m_steps = new QSpinBox(controls);
-    m_steps->setRange(0, 1000);
-    m_steps->setSpecialValueText(tr("model default"));
-    m_seed = new QSpinBox(controls);
-    m_seed->setRange(0, 1 << 30);
-    auto* dice = new QPushButton(tr("Randomise"), controls);
-    auto* seedRow = new QHBoxLayout;
-    seedRow->addWidget(m_seed, 1);
-    seedRow->addWidget(dice);
-    form->addRow(tr("Model"), m_model);
-    form->addRow(tr("Prompt (class)"), m_digit);
-    form->addRow(tr("Guidance"), m_guidance);
-    form->addRow(tr("Steps"), m_steps);
-    form->addRow(tr("Seed"), seedRow);
-    m_runButton = new QPushButton(tr("Run  (Ctrl+Enter)"), controls);
-    m_stopButton = new QPushButton(tr("Stop  (Esc)"), controls);
-    m_stopButton->setEnabled(false);
-    form->addRow(m_runButton);
-    form->addRow(m_stopButton);
-    m_progress = new QProgressBar(controls);
-    form->addRow(m_progress);
-    controls->setMaximumWidth(320);
-    root->addWidget(controls);
-
-    m_xt = makeView(tr("x_t"), central);
-    m_x0 = makeView(tr("x̂₀ estimate"), central);
-    root->addWidget(m_xt, 1);
-    root->addWidget(m_x0, 1);
-    setCentralWidget(central);
+    m_tabs = new QTabWidget(this);
+    auto* studioTab = new QWidget(m_tabs);
+    auto* row = new QHBoxLayout(studioTab);
+    auto* split = new QSplitter(Qt::Horizontal, studioTab);
+    split->addWidget(buildControls());
+    split->addWidget(buildCanvasPanel());
+    split->addWidget(buildResults());
+    split->setStretchFactor(1, 1);
+    split->setStretchFactor(2, 1);
+    row->addWidget(split);
+    m_tabs->addTab(studioTab, tr("Studio"));
+    m_dashboard = new TrainDashboard(trainer, m_tabs);
+    m_tabs->addTab(m_dashboard, tr("Train"));
+    setCentralWidget(m_tabs);
     m_status = new QLabel(this);
     statusBar()->addWidget(m_status, 1);
 
-    connect(m_runButton, &QPushButton::clicked, this, &MainWindow::run);
-    connect(m_stopButton, &QPushButton::clicked, this, &MainWindow::stop);
-    connect(dice, &QPushButton::clicked, this,
-            [this] { m_seed->setValue(QRandomGenerator::global()->bounded(1 << 30)); });
-    connect(m_model, &QComboBox::currentIndexChanged, this, &MainWindow::updateClassPicker);
+    auto* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(tr("Open image…"), QKeySequence::Open, this, &MainWindow::openImage);
+    file->addAction(tr("Open recipe (PNG or JSON)…"), this, &MainWindow::openRecipe);
+    file->addAction(tr("Save result…"), QKeySequence::Save, this, &MainWindow::saveResult);
+    file->addAction(tr("Export trajectory GIF…"), this, &MainWindow::exportGif);
+    file->addSeparator();
+    file->addAction(tr("Quit"), QKeySequence::Quit, this, &QWidget::close);
+
     new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this, [this] { run(); });
     new QShortcut(QKeySequence(Qt::Key_Escape), this, [this] { stop(); });
 
-    auto* worker = m_controller->worker();
-    connect(worker, &EngineWorker::frameReady, this, &MainWindow::showFrame);
-    connect(worker, &EngineWorker::sampleFinished, this, [this](const QImage& grid, double s) {
-        m_x0->setPixmap(scaled(grid));
-        m_status->setText(tr("Done in %1 s").arg(s, 0, 'f', 2));
+    m_liveTimer.setSingleShot(true);
+    m_liveTimer.setInterval(kLiveDebounceMs);
+    connect(&m_liveTimer, &QTimer::timeout, this, &MainWindow::run);
+
+    auto* w = m_studio->worker();
+    connect(w, &EngineWorker::frameReady, this, &MainWindow::showFrame);
+    connect(w, &EngineWorker::partAFinished, this, &MainWindow::showOutput);
+    connect(w, &EngineWorker::progress, this, [this](quint64 job, const ds::ProgressEvent& e) {
+        if (job != m_job) return;
+        m_progress->setMaximum(int(e.total));
+        m_progress->setValue(int(e.step));
+        m_progress->setFormat(e.eta_seconds >= 0 ? tr("%v / %m  ETA %1 s").arg(e.eta_seconds, 0, 'f', 1)
+                                                 : tr("%v / %m"));
     });
-    connect(worker, &EngineWorker::failed, this,
-            [this](const QString& msg) { m_status->setText(tr("Error: %1").arg(msg)); });
-    connect(worker, &EngineWorker::cancelled, this, [this] { m_status->setText(tr("Stopped")); });
-    connect(m_controller, &EngineController::busyChanged, this, &MainWindow::setBusy);
+    connect(w, &EngineWorker::failed, this, [this](quint64 job, const QString& msg) {
+        if (job == m_job) setStatus(tr("Error: %1").arg(msg));
+    });
+    connect(w, &EngineWorker::cancelled, this, [this](quint64 job) {
+        if (job == m_job) setStatus(tr("Stopped"));
+    });
+    connect(m_studio, &EngineController::busyChanged, this, &MainWindow::setBusy);
+    connect(m_dashboard, &TrainDashboard::openModelRequested, this, [this](const ds::ModelInfo& info) {
+        addModel(info);
+        showTab(0);
+    });
+    restoreWorkspace();
 }
 
+MainWindow::~MainWindow() = default;
+
+QWidget* MainWindow::buildControls() {
+    auto* box = new QGroupBox(tr("Settings"), this);
+    auto* form = new QFormLayout(box);
+    m_mode = new QComboBox(box);
+    for (const char* n : kModeNames) m_mode->addItem(tr(n));
+    m_model = new QComboBox(box);
+    m_prompt = new QComboBox(box);
+    m_prompt2 = new QComboBox(box);
+    m_prompt2Label = new QLabel(tr("Second prompt"), box);
+    m_guidance = new QDoubleSpinBox(box);
+    m_guidance->setRange(0, 30);
+    m_guidance->setSingleStep(0.5);
+    m_guidance->setValue(5.0);
+    m_guidance->setToolTip(tr("Classifier-free guidance γ: ε = ε_u + γ(ε_c − ε_u); 1 = no CFG"));
+    m_seed = new QSpinBox(box);
+    m_seed->setRange(0, (1 << 30));
+    m_seedLock = new QCheckBox(tr("lock"), box);
+    m_seedLock->setChecked(true);
+    m_seedLock->setToolTip(tr("Locked: every run uses this seed. Unlocked: a new seed per run."));
+    auto* dice = new QToolButton(box);
+    dice->setText(tr("Random"));
+    dice->setToolTip(tr("Random seed"));
+    auto* seedRow = new QHBoxLayout;
+    seedRow->addWidget(m_seed, 1);
+    seedRow->addWidget(m_seedLock);
+    seedRow->addWidget(dice);
+    m_count = new QSpinBox(box);
+    m_count->setRange(1, 16);
+    m_count->setValue(4);
+    m_iStart = new QSlider(Qt::Horizontal, box);
+    m_iStartLabel = new QLabel(box);
+    m_iStartLabel->setMinimumWidth(200);
+    form->addRow(tr("Mode"), m_mode);
+    form->addRow(tr("Model"), m_model);
+    form->addRow(tr("Prompt"), m_prompt);
+    form->addRow(m_prompt2Label, m_prompt2);
+    form->addRow(tr("Guidance"), m_guidance);
+    form->addRow(tr("Seed"), seedRow);
+    form->addRow(tr("Samples"), m_count);
+    form->addRow(tr("i_start"), m_iStart);
+    form->addRow(QString(), m_iStartLabel);
+
+    // Per-mode options.
+    m_modeOptions = new QStackedWidget(box);
+    m_modeOptions->addWidget(new QLabel(tr("Sample from pure noise on the strided\nlist (i_start = 0 samples from scratch)."), box));
+    auto* explore = new QWidget(box);
+    auto* ef = new QFormLayout(explore);
+    m_tSlider = new QSlider(Qt::Horizontal, explore);
+    m_tLabel = new QLabel(explore);
+    ef->addRow(tr("t"), m_tSlider);
+    ef->addRow(QString(), m_tLabel);
+    m_modeOptions->addWidget(explore);
+    auto* sd = new QWidget(box);
+    auto* sf = new QVBoxLayout(sd);
+    m_live = new QCheckBox(tr("Live: re-run while the i_start slider moves"), sd);
+    m_live->setChecked(true);
+    m_strip = new QCheckBox(tr("Strip: the course's i_start list 1,3,5,7,10,20"), sd);
+    sf->addWidget(m_live);
+    sf->addWidget(m_strip);
+    m_modeOptions->addWidget(sd);
+    auto* inp = new QWidget(box);
+    auto* inf = new QFormLayout(inp);
+    m_grow = new QSpinBox(inp);
+    m_grow->setRange(0, 16);
+    m_feather = new QDoubleSpinBox(inp);
+    m_feather->setRange(0, 16);
+    m_feather->setSingleStep(0.5);
+    inf->addRow(tr("Grow mask (px)"), m_grow);
+    inf->addRow(tr("Feather (σ px)"), m_feather);
+    inf->addRow(new QLabel(tr("Paint the mask on the canvas (mask brush):\nwhite = generate. Shift+V inverts."), inp));
+    m_modeOptions->addWidget(inp);
+    auto* ana = new QWidget(box);
+    auto* af = new QFormLayout(ana);
+    m_view = new QComboBox(ana);
+    for (const char* v : kViews) m_view->addItem(QString::fromLatin1(v));
+    af->addRow(tr("Second view"), m_view);
+    m_modeOptions->addWidget(ana);
+    auto* hy = new QWidget(box);
+    auto* hf = new QFormLayout(hy);
+    m_kernel = new QSpinBox(hy);
+    m_kernel->setRange(3, 65);
+    m_kernel->setSingleStep(2);
+    m_kernel->setValue(33);
+    m_sigma = new QDoubleSpinBox(hy);
+    m_sigma->setRange(0.3, 16);
+    m_sigma->setValue(2.0);
+    m_distance = new QSlider(Qt::Horizontal, hy);
+    m_distance->setRange(0, 8);
+    m_distance->setToolTip(tr("Viewing distance: blurs the result to show the far reading"));
+    hf->addRow(tr("Kernel"), m_kernel);
+    hf->addRow(tr("σ"), m_sigma);
+    hf->addRow(tr("Viewing distance"), m_distance);
+    m_modeOptions->addWidget(hy);
+    form->addRow(m_modeOptions);
+
+    m_runButton = new QPushButton(tr("Run  (Ctrl+Enter)"), box);
+    m_stopButton = new QPushButton(tr("Stop  (Esc)"), box);
+    m_stopButton->setEnabled(false);
+    m_progress = new QProgressBar(box);
+    form->addRow(m_runButton);
+    form->addRow(m_stopButton);
+    form->addRow(m_progress);
+    box->setMaximumWidth(380);
+
+    connect(m_mode, &QComboBox::currentIndexChanged, this, [this](int i) {
+        m_modeOptions->setCurrentIndex(i);
+        updateModelDependent();
+    });
+    connect(m_model, &QComboBox::currentIndexChanged, this, &MainWindow::updateModelDependent);
+    connect(dice, &QToolButton::clicked, this, [this] { m_seed->setValue(QRandomGenerator::global()->bounded(1 << 30)); });
+    connect(m_iStart, &QSlider::valueChanged, this, [this] {
+        updateTimestepLabels();
+        if (mode() == Mode::Sdedit && m_live->isChecked()) scheduleLive();
+    });
+    connect(m_tSlider, &QSlider::valueChanged, this, [this] {
+        updateTimestepLabels();
+        if (mode() == Mode::Explore) scheduleLive();
+    });
+    connect(m_distance, &QSlider::valueChanged, this, [this] { showScrubbed(-1); });
+    connect(m_runButton, &QPushButton::clicked, this, &MainWindow::run);
+    connect(m_stopButton, &QPushButton::clicked, this, &MainWindow::stop);
+    return box;
+}
+
+QWidget* MainWindow::buildCanvasPanel() {
+    auto* panel = new QWidget(this);
+    auto* col = new QVBoxLayout(panel);
+    m_canvas = new ImageCanvas(panel);
+    auto* tools = new QHBoxLayout;
+    auto tool = [&](const QString& text, const QString& tip, auto fn) {
+        auto* b = new QToolButton(panel);
+        b->setText(text);
+        b->setToolTip(tip);
+        connect(b, &QToolButton::clicked, this, fn);
+        tools->addWidget(b);
+        return b;
+    };
+    tool(tr("Open"), tr("Open an image (or drop / paste one)"), [this] { openImage(); });
+    tool(tr("Pen"), tr("Draw (light ink on the MNIST canvas)"), [this] { m_canvas->setTool(ImageCanvas::Tool::Pen); });
+    tool(tr("Eraser"), tr("Erase to paper"), [this] { m_canvas->setTool(ImageCanvas::Tool::Eraser); });
+    tool(tr("Mask"), tr("Paint the inpainting mask (white = generate)"),
+         [this] { m_canvas->setTool(ImageCanvas::Tool::MaskBrush); });
+    tool(tr("Unmask"), tr("Erase the mask"), [this] { m_canvas->setTool(ImageCanvas::Tool::MaskEraser); });
+    tool(tr("Invert"), tr("Invert the mask (Shift+V)"), [this] { m_canvas->invertMask(); });
+    tool(tr("Clear mask"), tr("Clear the mask"), [this] { m_canvas->clearMask(); });
+    tool(tr("Clear"), tr("Clear the drawing"), [this] { m_canvas->clearImage(); });
+    auto* undo = tool(tr("Undo"), tr("Undo the last stroke (Ctrl+Z)"), [this] { m_canvas->undo(); });
+    auto* redo = tool(tr("Redo"), tr("Redo (Ctrl+Shift+Z)"), [this] { m_canvas->redo(); });
+    tool(tr("Import mask"), tr("Load a mask PNG"), [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Import mask"), QString(), tr("Images (*.png *.jpg *.bmp)"));
+        if (f.isEmpty()) return;
+        QImage m(f);
+        if (m.isNull()) return setStatus(tr("Cannot read mask '%1'").arg(f));
+        m_canvas->setMask(m);
+    });
+    tool(tr("Export mask"), tr("Save the mask as PNG"), [this] {
+        const QString f = QFileDialog::getSaveFileName(this, tr("Export mask"), QStringLiteral("mask.png"), tr("PNG (*.png)"));
+        if (!f.isEmpty() && !m_canvas->mask().save(f)) setStatus(tr("Cannot write '%1'").arg(f));
+    });
+    tools->addStretch(1);
+    auto* brush = new QHBoxLayout;
+    auto* size = new QSlider(Qt::Horizontal, panel);
+    size->setRange(1, 128);
+    size->setValue(m_canvas->brushSize());
+    auto* hard = new QSlider(Qt::Horizontal, panel);
+    hard->setRange(0, 100);
+    hard->setValue(int(m_canvas->hardness() * 100));
+    auto* opacity = new QSlider(Qt::Horizontal, panel);
+    opacity->setRange(0, 100);
+    opacity->setValue(45);
+    brush->addWidget(new QLabel(tr("Size [ ]"), panel));
+    brush->addWidget(size);
+    brush->addWidget(new QLabel(tr("Hardness"), panel));
+    brush->addWidget(hard);
+    brush->addWidget(new QLabel(tr("Mask opacity"), panel));
+    brush->addWidget(opacity);
+    col->addLayout(tools);
+    col->addLayout(brush);
+    col->addWidget(m_canvas, 1);
+    connect(size, &QSlider::valueChanged, m_canvas, &ImageCanvas::setBrushSize);
+    connect(hard, &QSlider::valueChanged, this, [this](int v) { m_canvas->setHardness(v / 100.0); });
+    connect(opacity, &QSlider::valueChanged, this, [this](int v) { m_canvas->setOverlay(QColor(255, 64, 64), v / 100.0); });
+    connect(m_canvas, &ImageCanvas::notice, this, &MainWindow::setStatus);
+    connect(m_canvas, &ImageCanvas::undoStateChanged, this, [this, undo, redo] {
+        undo->setEnabled(m_canvas->canUndo());
+        redo->setEnabled(m_canvas->canRedo());
+    });
+    connect(m_canvas, &ImageCanvas::edited, this, [this] {
+        if ((mode() == Mode::Sdedit && m_live->isChecked()) || mode() == Mode::Explore) scheduleLive();
+    });
+    return panel;
+}
+
+QWidget* MainWindow::buildResults() {
+    auto* panel = new QWidget(this);
+    auto* col = new QVBoxLayout(panel);
+    auto* live = new QHBoxLayout;
+    m_xt = makeView(tr("x_t"), panel, 160);
+    m_x0 = makeView(tr("predicted x0"), panel, 160);
+    live->addWidget(m_xt, 1);
+    live->addWidget(m_x0, 1);
+    m_figure = makeView(tr("Result"), panel, 240);
+    auto* scrubRow = new QHBoxLayout;
+    m_scrubber = new QSlider(Qt::Horizontal, panel);
+    m_scrubber->setEnabled(false);
+    m_scrubX0 = new QCheckBox(tr("x0 for GIF"), panel);
+    auto* gif = new QPushButton(tr("GIF…"), panel);
+    auto* save = new QPushButton(tr("Save…"), panel);
+    scrubRow->addWidget(new QLabel(tr("Trajectory"), panel));
+    scrubRow->addWidget(m_scrubber, 1);
+    scrubRow->addWidget(m_scrubX0);
+    scrubRow->addWidget(gif);
+    scrubRow->addWidget(save);
+    m_history = new QListWidget(panel);
+    m_history->setViewMode(QListView::IconMode);
+    m_history->setFlow(QListView::LeftToRight);
+    m_history->setWrapping(false);
+    m_history->setIconSize(QSize(72, 72));
+    m_history->setFixedHeight(100);
+    col->addLayout(live);
+    col->addLayout(scrubRow);
+    col->addWidget(m_figure, 2);
+    col->addWidget(new QLabel(tr("History (click to show, double-click to restore its settings)"), panel));
+    col->addWidget(m_history);
+    connect(m_scrubber, &QSlider::valueChanged, this, &MainWindow::showScrubbed);
+    connect(m_scrubX0, &QCheckBox::toggled, this, [this] { showScrubbed(m_scrubber->value()); });
+    connect(gif, &QPushButton::clicked, this, &MainWindow::exportGif);
+    connect(save, &QPushButton::clicked, this, &MainWindow::saveResult);
+    connect(m_history, &QListWidget::itemClicked, this, [this](QListWidgetItem* item) {
+        m_lastFigure = item->data(Qt::UserRole).value<QImage>();
+        m_lastRecipe = item->data(Qt::UserRole + 1).toString();
+        m_figure->setPixmap(fitted(m_lastFigure, m_figure));
+    });
+    connect(m_history, &QListWidget::itemDoubleClicked, this,
+            [this](QListWidgetItem* item) { applyRecipe(item->data(Qt::UserRole + 1).toString()); });
+    return panel;
+}
+
+// ---------------------------------------------------------------------------------------------
 void MainWindow::populateModels(const std::vector<ds::ModelInfo>& models) {
     m_models.clear();
     m_model->clear();
-    for (const auto& m : models) {
-        if (m.kind == ds::ModelKind::Classifier) continue;
-        m_models.push_back(m);
-        m_model->addItem(QString::fromStdString(m.id));
+    for (const auto& m : models) addModel(m);
+    if (m_models.empty()) setStatus(tr("No bundled DDPM models found: train one in the Train tab"));
+    QSettings s;  // the workspace's model and prompts, else the bundled class DDPM
+    const int saved = m_model->findText(s.value(QStringLiteral("workspace/model")).toString());
+    const int cls = m_model->findText(QStringLiteral("mnist-class-ddpm"));
+    if (saved >= 0 || cls >= 0) m_model->setCurrentIndex(saved >= 0 ? saved : cls);
+    updateModelDependent();
+    if (saved >= 0) {
+        const int p = m_prompt->findData(s.value(QStringLiteral("workspace/prompt")));
+        if (p >= 0) m_prompt->setCurrentIndex(p);
+        const int p2 = m_prompt2->findData(s.value(QStringLiteral("workspace/prompt2")));
+        if (p2 >= 0) m_prompt2->setCurrentIndex(p2);
+        m_iStart->setValue(s.value(QStringLiteral("workspace/iStart"), m_iStart->value()).toInt());
     }
-    if (m_models.empty()) m_status->setText(tr("No bundled models found"));
-    updateClassPicker();
 }
 
-void MainWindow::updateClassPicker() {
-    m_digit->clear();
+void MainWindow::addModel(const ds::ModelInfo& m) {
+    // The Part A techniques need a noise predictor: DDPM models only.
+    if (m.kind != ds::ModelKind::ClassDdpm && m.kind != ds::ModelKind::TimeDdpm) return;
+    m_models.push_back(m);
+    m_model->addItem(QString::fromStdString(m.id));
+    m_model->setCurrentIndex(m_model->count() - 1);
+}
+
+const ds::ModelInfo* MainWindow::currentModel() const {
     const int i = m_model->currentIndex();
-    const bool cls = i >= 0 && i < int(m_models.size()) &&
-                     (m_models[i].kind == ds::ModelKind::ClassDdpm || m_models[i].kind == ds::ModelKind::ClassFm);
-    m_digit->setEnabled(cls);
-    m_guidance->setEnabled(cls);
-    if (!cls) {
-        m_digit->addItem(tr("(unconditional)"));
+    return i >= 0 && i < int(m_models.size()) ? &m_models[i] : nullptr;
+}
+
+void MainWindow::fillPrompt(QComboBox* box, bool allowUnconditional) {
+    const QVariant keep = box->count() > 0 ? box->currentData() : QVariant();
+    box->clear();
+    const auto* m = currentModel();
+    if (!m || m->num_classes == 0) {
+        box->addItem(tr("(unconditional model)"), QString());
+        box->setEnabled(false);
         return;
     }
-    m_digit->addItem(tr("every digit ×4"), -2);
-    m_digit->addItem(tr("unconditional"), -1);
-    for (int d = 0; d < m_models[i].num_classes; ++d) m_digit->addItem(QString::number(d), d);
+    box->setEnabled(true);
+    if (allowUnconditional) box->addItem(tr("unconditional"), QString());
+    for (int c = 0; c < m->num_classes; ++c) {
+        const QString name = c < int(m->class_names.size()) ? QString::fromStdString(m->class_names[c]) : QString::number(c);
+        box->addItem(name, QString::number(c));
+    }
+    const int i = keep.isValid() ? box->findData(keep) : -1;
+    // Default: the digit 7 (any class would do; unconditional is one entry away).
+    const int fallback = std::min(box->count() - 1, (allowUnconditional ? 1 : 0) + 7);
+    box->setCurrentIndex(i >= 0 ? i : fallback);
+}
+
+void MainWindow::updateModelDependent() {
+    fillPrompt(m_prompt, true);
+    fillPrompt(m_prompt2, true);
+    const Mode md = mode();
+    const bool two = md == Mode::Anagram || md == Mode::Hybrid;
+    m_prompt2->setVisible(two);
+    m_prompt2Label->setVisible(two);
+    m_prompt2Label->setText(md == Mode::Hybrid ? tr("Near prompt") : tr("Second prompt"));
+    if (md == Mode::Anagram && m_prompt2->currentData().toString() == m_prompt->currentData().toString())
+        m_prompt2->setCurrentIndex(std::min(m_prompt2->count() - 1, m_prompt2->currentIndex() + 3));
+    const auto* m = currentModel();
+    const int n = m ? int(m->default_timesteps.size()) : 1;
+    m_iStart->setRange(0, std::max(0, n - 1));
+    if (m_iStart->value() == 0 && (md == Mode::Sdedit)) m_iStart->setValue(std::min(10, n - 1));
+    m_iStart->setEnabled(md != Mode::Explore && md != Mode::Anagram && md != Mode::Hybrid);
+    m_tSlider->setRange(0, m ? std::max(0, m->timesteps - 1) : 0);
+    if (m && m_tSlider->value() == 0) m_tSlider->setValue(m->timesteps / 2);
+    m_guidance->setEnabled(m && m->num_classes > 0);
+    updateTimestepLabels();
+}
+
+void MainWindow::updateTimestepLabels() {
+    const auto* m = currentModel();
+    if (!m || m->default_timesteps.empty()) {
+        m_iStartLabel->setText(QString());
+        return;
+    }
+    const int i = std::clamp(m_iStart->value(), 0, int(m->default_timesteps.size()) - 1);
+    const auto t = m->default_timesteps[i];
+    m_iStartLabel->setText(tr("i_start %1 → t = %2, ᾱ_t = %3").arg(i).arg(t).arg(m->alpha_bars[t], 0, 'f', 3));
+    const int tt = std::clamp(m_tSlider->value(), 0, int(m->alpha_bars.size()) - 1);
+    m_tLabel->setText(tr("t = %1, ᾱ_t = %2, √ᾱ_t = %3")
+                          .arg(tt)
+                          .arg(m->alpha_bars[tt], 0, 'f', 3)
+                          .arg(std::sqrt(m->alpha_bars[tt]), 0, 'f', 3));
+}
+
+void MainWindow::setMode(Mode mode) { m_mode->setCurrentIndex(int(mode)); }
+MainWindow::Mode MainWindow::mode() const { return Mode(std::max(0, m_mode->currentIndex())); }
+
+void MainWindow::scheduleLive() { m_liveTimer.start(); }
+
+// ---------------------------------------------------------------------------------------------
+ds::SamplerSettings MainWindow::samplerSettings() const {
+    ds::SamplerSettings s;
+    if (const auto* m = currentModel()) s.model = m->path.empty() ? m->id : m->path;
+    s.prompt = m_prompt->currentData().toString().toStdString();
+    s.guidance = m_guidance->isEnabled() ? m_guidance->value() : -1;
+    s.seed = std::uint64_t(m_seed->value());
+    s.count = m_count->value();
+    return s;
+}
+
+ds::ImageInput MainWindow::canvasInput() const {
+    ds::ImageInput in;
+    in.image = fromQImage(m_canvas->image());
+    return in;
+}
+
+PartARequest MainWindow::buildRequest() const {
+    const auto s = samplerSettings();
+    switch (mode()) {
+        case Mode::Generate: {
+            ds::IterateRequest r;
+            r.sampler = s;
+            r.i_start = 0;
+            return r;
+        }
+        case Mode::Explore: {
+            ds::NoiseExplorerRequest r;
+            r.sampler = s;
+            r.sampler.count = 1;
+            r.input = canvasInput();
+            r.t_list = {m_tSlider->value()};
+            return r;
+        }
+        case Mode::Sdedit: {
+            ds::SdeditRequest r;
+            r.sampler = s;
+            r.input = canvasInput();
+            if (!m_strip->isChecked()) r.i_starts = {m_iStart->value()};
+            return r;
+        }
+        case Mode::Inpaint: {
+            ds::InpaintRequest r;
+            r.sampler = s;
+            r.input = canvasInput();
+            r.mask.image = fromQImage(m_canvas->mask());
+            r.mask.fit = ds::InputFit::Stretch;
+            r.mask.invert = ds::Invert::No;
+            r.grow = m_grow->value();
+            r.feather = m_feather->value();
+            r.i_start = m_iStart->value();
+            return r;
+        }
+        case Mode::Anagram: {
+            ds::AnagramRequest r;
+            r.sampler = s;
+            r.views = {"identity", m_view->currentText().toStdString()};
+            r.prompts = {s.prompt, m_prompt2->currentData().toString().toStdString()};
+            return r;
+        }
+        case Mode::Hybrid: {
+            ds::HybridRequest r;
+            r.sampler = s;
+            r.prompt_far = s.prompt;
+            r.prompt_near = m_prompt2->currentData().toString().toStdString();
+            r.kernel = m_kernel->value() | 1;
+            r.sigma = m_sigma->value();
+            return r;
+        }
+    }
+    return ds::IterateRequest{};
 }
 
 void MainWindow::run() {
-    if (m_controller->busy()) m_controller->cancel();  // latest request wins
-    const int i = m_model->currentIndex();
-    if (i < 0 || i >= int(m_models.size())) return;
-    ds::SampleRequest r;
-    r.model = m_models[i].id;
-    r.guidance = m_guidance->value();
-    r.steps = m_steps->value();
-    r.seed = static_cast<std::uint64_t>(m_seed->value());
-    const int digit = m_digit->currentData().isValid() ? m_digit->currentData().toInt() : -3;
-    if (digit == -2) r.per_class = 4;
-    else if (digit >= -1) r.labels.assign(10, digit);
-    else r.count = 16;
-    m_status->setText(tr("Sampling…"));
-    m_controller->sample(std::move(r));
+    m_liveTimer.stop();
+    if (!currentModel()) return setStatus(tr("No model selected"));
+    if (!m_seedLock->isChecked()) m_seed->setValue(QRandomGenerator::global()->bounded(1 << 30));
+    if (mode() == Mode::Inpaint && m_canvas->maskIsEmpty())
+        return setStatus(tr("Paint a mask first (Mask tool): white marks what to generate"));
+    m_job = m_studio->runPartA(buildRequest(), /*supersede=*/true);
+    setStatus(tr("Running %1…").arg(m_mode->currentText()));
 }
 
-void MainWindow::stop() { m_controller->cancel(ds::CancelMode::Now); }
-
-QPixmap MainWindow::scaled(const QImage& image) const {
-    return QPixmap::fromImage(image).scaled(m_xt->size() * 0.95, Qt::KeepAspectRatio, Qt::FastTransformation);
+void MainWindow::stop() {
+    m_liveTimer.stop();
+    m_studio->cancel(ds::CancelMode::Now);
 }
 
-void MainWindow::showFrame(const QImage& xt, const QImage& x0, int step, int total) {
-    m_xt->setPixmap(scaled(xt));
-    m_x0->setPixmap(scaled(x0));
-    m_progress->setMaximum(total);
-    m_progress->setValue(step);
-    m_controller->worker()->frameConsumed();
+void MainWindow::finishCurrent() { m_studio->cancel(ds::CancelMode::AfterCurrent); }
+
+QPixmap MainWindow::fitted(const QImage& image, const QLabel* view) const {
+    if (image.isNull()) return {};
+    const QSize box = view->size() * 0.96;
+    // Integer nearest-neighbour upscaling keeps 28-px digits crisp.
+    const int k = std::max(1, std::min(box.width() / std::max(1, image.width()), box.height() / std::max(1, image.height())));
+    QImage up = image.scaled(image.size() * k, Qt::KeepAspectRatio, Qt::FastTransformation);
+    if (up.width() > box.width() || up.height() > box.height())
+        up = image.scaled(box, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+    return QPixmap::fromImage(up);
 }
 
+void MainWindow::showFrame(quint64 job, const QImage& xt, const QImage& x0, int step, int total, double t) {
+    m_studio->worker()->frameConsumed();
+    if (job != m_job) return;  // a superseded job
+    m_xt->setPixmap(fitted(xt, m_xt));
+    m_x0->setPixmap(fitted(x0, m_x0));
+    m_xt->setToolTip(tr("step %1/%2, t = %3").arg(step).arg(total).arg(t));
+}
+
+void MainWindow::showOutput(quint64 job, const PartAOutput& out) {
+    if (job != m_job) return;
+    m_last = out;
+    m_lastFigure = out.figure;
+    m_lastRecipe = out.recipe;
+    m_figure->setPixmap(fitted(out.figure, m_figure));
+    m_scrubber->setEnabled(!out.trajectoryXt.isEmpty());
+    m_scrubber->blockSignals(true);
+    m_scrubber->setRange(0, std::max(0, int(out.trajectoryXt.size()) - 1));
+    m_scrubber->setValue(m_scrubber->maximum());
+    m_scrubber->blockSignals(false);
+    for (const auto& [name, img] : out.panels)
+        if (name == QStringLiteral("mask used"))
+            m_canvas->setUsedMask(img.convertToFormat(QImage::Format_Grayscale8)
+                                      .scaled(m_canvas->image().size(), Qt::IgnoreAspectRatio, Qt::FastTransformation));
+    if (mode() == Mode::Hybrid) showScrubbed(-1);
+    auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(out.images.isEmpty() ? out.figure : out.images.first())),
+                                     QString());
+    item->setData(Qt::UserRole, out.figure);
+    item->setData(Qt::UserRole + 1, out.recipe);
+    item->setToolTip(m_mode->currentText());
+    m_history->insertItem(0, item);
+    while (m_history->count() > kHistoryLimit) delete m_history->takeItem(m_history->count() - 1);
+    QString status = tr("Done in %1 s").arg(out.seconds, 0, 'f', 2);
+    if (!out.notes.isEmpty()) status += QStringLiteral(" — ") + out.notes.join(QStringLiteral("; "));
+    setStatus(status);
+}
+
+void MainWindow::showScrubbed(int index) {
+    if (index < 0) {  // hybrid viewing distance: blur the figure's result row by downscaling
+        if (m_lastFigure.isNull()) return;
+        const int d = m_distance->value();
+        QImage img = m_lastFigure;
+        if (d > 0) {
+            const QSize small = img.size() / (1 + d);
+            img = img.scaled(small, Qt::KeepAspectRatio, Qt::SmoothTransformation)
+                      .scaled(m_lastFigure.size(), Qt::KeepAspectRatio, Qt::SmoothTransformation);
+        }
+        m_figure->setPixmap(fitted(img, m_figure));
+        return;
+    }
+    const auto& frames = m_scrubX0->isChecked() ? m_last.trajectoryX0 : m_last.trajectoryXt;
+    if (index >= frames.size()) return;
+    m_xt->setPixmap(fitted(m_last.trajectoryXt[index], m_xt));
+    m_x0->setPixmap(fitted(m_last.trajectoryX0[index], m_x0));
+    m_xt->setToolTip(tr("frame %1, t = %2").arg(index + 1).arg(m_last.trajectoryT.value(index)));
+}
+
+void MainWindow::exportGif() {
+    const auto& frames = m_scrubX0->isChecked() ? m_last.trajectoryX0 : m_last.trajectoryXt;
+    if (frames.isEmpty()) return setStatus(tr("Run something first: there is no trajectory to export"));
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export trajectory"), QStringLiteral("trajectory.gif"),
+                                                   tr("GIF (*.gif)"));
+    if (f.isEmpty()) return;
+    std::vector<ds::Image> imgs;
+    for (const auto& q : frames) imgs.push_back(fromQImage(q.scaled(q.size() * std::max(1, 160 / std::max(1, q.height())))));
+    try {
+        ds::write_gif(imgs, f.toStdString(), 8, 150);
+        setStatus(tr("Wrote %1").arg(f));
+    } catch (const std::exception& e) {
+        setStatus(tr("Cannot write GIF: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+void MainWindow::saveResult() {
+    if (m_lastFigure.isNull()) return setStatus(tr("Nothing to save yet"));
+    QSettings settings;
+    const QString dir = settings.value(QStringLiteral("outputFolder"), QDir::homePath()).toString();
+    const QString f = QFileDialog::getSaveFileName(this, tr("Save result"), dir + QStringLiteral("/result.png"),
+                                                   tr("PNG (*.png)"));
+    if (f.isEmpty()) return;
+    try {
+        ds::write_png(fromQImage(m_lastFigure), f.toStdString(), {{"ds.recipe", m_lastRecipe.toStdString()}});
+        QJsonObject recipe = QJsonDocument::fromJson(m_lastRecipe.toUtf8()).object();
+        recipe[QStringLiteral("output")] = QJsonObject{{QStringLiteral("file"), QFileInfo(f).fileName()},
+                                                      {QStringLiteral("sha256"), QString::fromStdString(ds::sha256_file(f.toStdString()))}};
+        QSaveFile side(QFileInfo(f).path() + QLatin1Char('/') + QFileInfo(f).completeBaseName() + QStringLiteral(".json"));
+        if (side.open(QIODevice::WriteOnly)) {
+            side.write(QJsonDocument(recipe).toJson());
+            side.commit();
+        }
+        settings.setValue(QStringLiteral("outputFolder"), QFileInfo(f).path());
+        setStatus(tr("Saved %1 with its recipe").arg(f));
+    } catch (const std::exception& e) {
+        setStatus(tr("Cannot save: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+void MainWindow::openImage() {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open image"), QString(),
+                                                   tr("Images (*.png *.jpg *.jpeg *.bmp *.webp *.gif)"));
+    if (f.isEmpty()) return;
+    m_canvas->loadImage(f);
+}
+
+void MainWindow::openRecipe() {
+    const QString f = QFileDialog::getOpenFileName(this, tr("Open recipe"), QString(), tr("Recipes (*.png *.json)"));
+    if (f.isEmpty()) return;
+    QString json;
+    if (f.endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) {
+        try {
+            for (const auto& [k, v] : ds::read_png_text(f.toStdString()))
+                if (k == "ds.recipe") json = QString::fromStdString(v);
+        } catch (const std::exception& e) {
+            return setStatus(QString::fromUtf8(e.what()));
+        }
+    } else {
+        QFile file(f);
+        if (file.open(QIODevice::ReadOnly)) json = QString::fromUtf8(file.readAll());
+    }
+    QString error;
+    if (!applyRecipe(json, &error)) setStatus(error);
+}
+
+bool MainWindow::applyRecipe(const QString& json, QString* error) {
+    const QJsonObject r = QJsonDocument::fromJson(json.toUtf8()).object();
+    if (r.value(QStringLiteral("format")).toString() != QStringLiteral("ds.recipe/1")) {
+        if (error) *error = tr("Not a Diffusion Studio recipe");
+        return false;
+    }
+    const QString technique = r.value(QStringLiteral("technique")).toString();
+    static const QHash<QString, Mode> modes = {{QStringLiteral("sample"), Mode::Generate},
+                                               {QStringLiteral("iterate"), Mode::Generate},
+                                               {QStringLiteral("explore"), Mode::Explore},
+                                               {QStringLiteral("sdedit"), Mode::Sdedit},
+                                               {QStringLiteral("inpaint"), Mode::Inpaint},
+                                               {QStringLiteral("anagram"), Mode::Anagram},
+                                               {QStringLiteral("hybrid"), Mode::Hybrid}};
+    if (modes.contains(technique)) setMode(modes.value(technique));
+    const QString model = r.value(QStringLiteral("model")).toString();
+    for (int i = 0; i < m_model->count(); ++i)
+        if (m_model->itemText(i) == model || QString::fromStdString(m_models[i].path) == model) m_model->setCurrentIndex(i);
+    m_seed->setValue(int(r.value(QStringLiteral("seed")).toDouble()));
+    m_seedLock->setChecked(true);
+    if (r.contains(QStringLiteral("guidance"))) m_guidance->setValue(r.value(QStringLiteral("guidance")).toDouble());
+    if (r.contains(QStringLiteral("count"))) m_count->setValue(r.value(QStringLiteral("count")).toInt());
+    auto setPrompt = [](QComboBox* box, const QString& p) {
+        const int i = box->findData(p);
+        if (i >= 0) box->setCurrentIndex(i);
+    };
+    if (r.contains(QStringLiteral("prompt"))) setPrompt(m_prompt, r.value(QStringLiteral("prompt")).toString());
+    if (r.contains(QStringLiteral("prompts"))) {
+        const QJsonArray p = r.value(QStringLiteral("prompts")).toArray();
+        if (p.size() > 0) setPrompt(m_prompt, p[0].toString());
+        if (p.size() > 1) setPrompt(m_prompt2, p[1].toString());
+        const QJsonArray v = r.value(QStringLiteral("views")).toArray();
+        if (v.size() > 1) m_view->setCurrentText(v[1].toString());
+    }
+    if (r.contains(QStringLiteral("prompt_far"))) {
+        setPrompt(m_prompt, r.value(QStringLiteral("prompt_far")).toString());
+        setPrompt(m_prompt2, r.value(QStringLiteral("prompt_near")).toString());
+        m_kernel->setValue(r.value(QStringLiteral("kernel")).toInt(33));
+        m_sigma->setValue(r.value(QStringLiteral("sigma")).toDouble(2.0));
+    }
+    if (r.contains(QStringLiteral("i_start"))) m_iStart->setValue(r.value(QStringLiteral("i_start")).toInt());
+    if (r.contains(QStringLiteral("i_starts"))) {
+        const QJsonArray a = r.value(QStringLiteral("i_starts")).toArray();
+        m_strip->setChecked(a.size() > 1);
+        if (a.size() == 1) m_iStart->setValue(a[0].toInt());
+    }
+    if (r.contains(QStringLiteral("t_list")) && !r.value(QStringLiteral("t_list")).toArray().isEmpty())
+        m_tSlider->setValue(r.value(QStringLiteral("t_list")).toArray()[0].toInt());
+    if (r.contains(QStringLiteral("mask"))) {
+        const QJsonObject m = r.value(QStringLiteral("mask")).toObject();
+        m_grow->setValue(m.value(QStringLiteral("grow")).toInt());
+        m_feather->setValue(m.value(QStringLiteral("feather")).toDouble());
+    }
+    setStatus(tr("Settings restored from the recipe (%1)").arg(technique));
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------
 void MainWindow::setBusy(bool busy) {
     m_stopButton->setEnabled(busy);
     if (!busy) m_progress->setValue(m_progress->maximum());
+}
+
+void MainWindow::setStatus(const QString& text) { m_status->setText(text); }
+
+void MainWindow::showTab(int index) { m_tabs->setCurrentIndex(index); }
+
+void MainWindow::saveWorkspace() const {
+    QSettings s;
+    s.setValue(QStringLiteral("workspace/mode"), m_mode->currentIndex());
+    s.setValue(QStringLiteral("workspace/model"), m_model->currentText());
+    s.setValue(QStringLiteral("workspace/prompt"), m_prompt->currentData());
+    s.setValue(QStringLiteral("workspace/prompt2"), m_prompt2->currentData());
+    s.setValue(QStringLiteral("workspace/guidance"), m_guidance->value());
+    s.setValue(QStringLiteral("workspace/seed"), m_seed->value());
+    s.setValue(QStringLiteral("workspace/iStart"), m_iStart->value());
+    QDir().mkpath(workspaceDir());
+    m_canvas->image().save(workspaceDir() + QStringLiteral("/canvas.png"));
+    m_canvas->mask().save(workspaceDir() + QStringLiteral("/mask.png"));
+}
+
+void MainWindow::restoreWorkspace() {
+    QSettings s;
+    if (!s.contains(QStringLiteral("workspace/mode"))) return;
+    const QImage canvas(workspaceDir() + QStringLiteral("/canvas.png"));
+    const QImage mask(workspaceDir() + QStringLiteral("/mask.png"));
+    if (!canvas.isNull()) m_canvas->setImage(canvas);
+    if (!mask.isNull()) m_canvas->setMask(mask);
+    m_mode->setCurrentIndex(s.value(QStringLiteral("workspace/mode")).toInt());
+    m_guidance->setValue(s.value(QStringLiteral("workspace/guidance"), 5.0).toDouble());
+    m_seed->setValue(s.value(QStringLiteral("workspace/seed")).toInt());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    saveWorkspace();
+    m_studio->cancel(ds::CancelMode::Now);
+    event->accept();
 }
 
 }  // namespace ui

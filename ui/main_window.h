@@ -1,51 +1,131 @@
 #pragma once
-// The main window. This first version samples from the bundled MNIST models with live x_t / x0
-// frames; the canvas, mask painter and training dashboard build on the same controller.
+// The main window: a Studio tab (mode picker, shared sampler settings, the canvas with mask
+// painter, live results with a trajectory scrubber and a history strip) and a Train tab (the
+// training dashboard, on its own worker so the studio stays usable while a model trains).
+#include <QImage>
+#include <QList>
 #include <QMainWindow>
+#include <QTimer>
 
 #include "core/engine/requests.h"
+#include "ui/bridge/engine_worker.h"
 
+class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
+class QListWidget;
 class QProgressBar;
 class QPushButton;
+class QSlider;
 class QSpinBox;
+class QStackedWidget;
+class QTabWidget;
 
 namespace ui {
 
 class EngineController;
+class ImageCanvas;
+class TrainDashboard;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    explicit MainWindow(EngineController* controller, QWidget* parent = nullptr);
+    enum class Mode { Generate, Explore, Sdedit, Inpaint, Anagram, Hybrid };
+
+    MainWindow(EngineController* studio, EngineController* trainer, QWidget* parent = nullptr);
+    ~MainWindow() override;
 
     void populateModels(const std::vector<ds::ModelInfo>& models);
+    void setMode(Mode mode);
+    Mode mode() const;
+    ImageCanvas* canvas() const { return m_canvas; }
+    TrainDashboard* dashboard() const { return m_dashboard; }
+    // Restores the settings of a recipe (JSON of a saved result); false with a message if invalid.
+    bool applyRecipe(const QString& json, QString* error = nullptr);
+    QString currentRecipe() const { return m_lastRecipe; }
+    void showTab(int index);
+    void addModel(const ds::ModelInfo& info);  // e.g. a checkpoint opened from the dashboard
 
 public Q_SLOTS:
     void run();
     void stop();
+    void finishCurrent();
+    void saveResult();
+    void openImage();
+    void openRecipe();
+
+protected:
+    void closeEvent(class QCloseEvent* event) override;
 
 private:
-    void showFrame(const QImage& xt, const QImage& x0, int step, int total);
+    QWidget* buildControls();
+    QWidget* buildCanvasPanel();
+    QWidget* buildResults();
+    ds::SamplerSettings samplerSettings() const;
+    ds::ImageInput canvasInput() const;
+    PartARequest buildRequest() const;
+    const ds::ModelInfo* currentModel() const;
+    void updateModelDependent();
+    void updateTimestepLabels();
+    void scheduleLive();
+    void showFrame(quint64 job, const QImage& xt, const QImage& x0, int step, int total, double t);
+    void showOutput(quint64 job, const ui::PartAOutput& out);
+    void showScrubbed(int index);
     void setBusy(bool busy);
-    void updateClassPicker();
-    QPixmap scaled(const QImage& image) const;
+    void setStatus(const QString& text);
+    void fillPrompt(QComboBox* box, bool allowUnconditional);
+    void saveWorkspace() const;
+    void restoreWorkspace();
+    void exportGif();
+    QPixmap fitted(const QImage& image, const QLabel* view) const;
 
-    EngineController* m_controller;
+    EngineController* m_studio;
+    EngineController* m_trainer;
     std::vector<ds::ModelInfo> m_models;
+    QTabWidget* m_tabs = nullptr;
+    TrainDashboard* m_dashboard = nullptr;
+    ImageCanvas* m_canvas = nullptr;
+
+    QComboBox* m_mode = nullptr;
+    QStackedWidget* m_modeOptions = nullptr;
     QComboBox* m_model = nullptr;
-    QComboBox* m_digit = nullptr;
+    QComboBox* m_prompt = nullptr;
+    QComboBox* m_prompt2 = nullptr;  // anagram second view / hybrid "near"
+    QLabel* m_prompt2Label = nullptr;
     QDoubleSpinBox* m_guidance = nullptr;
-    QSpinBox* m_steps = nullptr;
     QSpinBox* m_seed = nullptr;
+    QCheckBox* m_seedLock = nullptr;
+    QSpinBox* m_count = nullptr;
+    QSlider* m_iStart = nullptr;
+    QLabel* m_iStartLabel = nullptr;
+    QCheckBox* m_live = nullptr;
+    QCheckBox* m_strip = nullptr;
+    QSlider* m_tSlider = nullptr;
+    QLabel* m_tLabel = nullptr;
+    QSpinBox* m_grow = nullptr;
+    QDoubleSpinBox* m_feather = nullptr;
+    QComboBox* m_view = nullptr;
+    QSpinBox* m_kernel = nullptr;
+    QDoubleSpinBox* m_sigma = nullptr;
+    QSlider* m_distance = nullptr;
     QPushButton* m_runButton = nullptr;
     QPushButton* m_stopButton = nullptr;
     QProgressBar* m_progress = nullptr;
+
     QLabel* m_xt = nullptr;
     QLabel* m_x0 = nullptr;
+    QLabel* m_figure = nullptr;
+    QSlider* m_scrubber = nullptr;
+    QCheckBox* m_scrubX0 = nullptr;
+    QListWidget* m_history = nullptr;
     QLabel* m_status = nullptr;
+
+    QTimer m_liveTimer;
+    PartAOutput m_last;
+    QImage m_lastFigure;
+    QString m_lastRecipe;
+    quint64 m_job = 0;
 };
 
 }  // namespace ui

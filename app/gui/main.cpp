@@ -4,9 +4,12 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QMessageBox>
+#include <QSettings>
 #include <QTimer>
 
 #include "ui/bridge/engine_controller.h"
+#include "ui/canvas/image_canvas.h"
+#include "ui/dashboard/train_dashboard.h"
 #include "ui/main_window.h"
 
 int main(int argc, char** argv) {
@@ -18,11 +21,31 @@ int main(int argc, char** argv) {
     QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Save the window to <file> and quit."),
                             QStringLiteral("file"));
     QCommandLineOption run(QStringLiteral("run"), QStringLiteral("Start a run at launch."));
+    QCommandLineOption threads(QStringLiteral("threads"),
+                               QStringLiteral("Intra-op threads per worker (default: the Settings value, else all cores)."),
+                               QStringLiteral("n"));
+    QCommandLineOption mode(QStringLiteral("mode"),
+                            QStringLiteral("Start in mode 0-5 (generate, explore, sdedit, inpaint, anagram, hybrid)."),
+                            QStringLiteral("index"));
+    QCommandLineOption tab(QStringLiteral("tab"), QStringLiteral("Start on tab 0 (studio) or 1 (train)."),
+                           QStringLiteral("index"));
+    QCommandLineOption image(QStringLiteral("image"), QStringLiteral("Open <file> on the canvas."), QStringLiteral("file"));
+    QCommandLineOption mask(QStringLiteral("mask"), QStringLiteral("Use <file> as the inpainting mask."), QStringLiteral("file"));
+    QCommandLineOption runFolder(QStringLiteral("run-folder"), QStringLiteral("Show training run <dir> in the dashboard."),
+                                 QStringLiteral("dir"));
+    cli.addOption(image);
+    cli.addOption(mask);
+    cli.addOption(runFolder);
     cli.addOption(shot);
     cli.addOption(run);
+    cli.addOption(threads);
+    cli.addOption(mode);
+    cli.addOption(tab);
     cli.process(app);
 
     ds::EngineOptions options;
+    QSettings settings;
+    options.threads = cli.isSet(threads) ? cli.value(threads).toInt() : settings.value(QStringLiteral("threads"), 0).toInt();
     std::vector<ds::ModelInfo> models;
     try {
         ds::Engine probe(options);  // lists bundled models; the worker owns its own engine
@@ -31,10 +54,17 @@ int main(int argc, char** argv) {
         QMessageBox::critical(nullptr, QStringLiteral("Diffusion Studio"), QString::fromUtf8(e.what()));
         return 1;
     }
+    // Two workers: the studio's jobs and training run side by side (docs/architecture.md).
     ui::EngineController controller(options);
-    ui::MainWindow window(&controller);
+    ui::EngineController trainer(options);
+    ui::MainWindow window(&controller, &trainer);
     window.populateModels(models);
-    window.resize(1100, 560);
+    window.resize(1480, 820);
+    if (cli.isSet(mode)) window.setMode(ui::MainWindow::Mode(std::clamp(cli.value(mode).toInt(), 0, 5)));
+    if (cli.isSet(tab)) window.showTab(cli.value(tab).toInt());
+    if (cli.isSet(image)) window.canvas()->loadImage(cli.value(image));
+    if (cli.isSet(mask)) window.canvas()->setMask(QImage(cli.value(mask)));
+    if (cli.isSet(runFolder)) window.dashboard()->setOutputFolder(cli.value(runFolder));
     window.show();
 
     if (cli.isSet(shot)) {
@@ -44,7 +74,7 @@ int main(int argc, char** argv) {
             QApplication::quit();
         };
         if (cli.isSet(run)) {
-            QObject::connect(controller.worker(), &ui::EngineWorker::sampleFinished, &window,
+            QObject::connect(controller.worker(), &ui::EngineWorker::partAFinished, &window,
                              [save] { QTimer::singleShot(300, save); });
             QObject::connect(controller.worker(), &ui::EngineWorker::failed, &window,
                              [save] { QTimer::singleShot(300, save); });

@@ -15,6 +15,7 @@
 #include "core/data/mnist.h"
 #include "core/diffusion/generate.h"
 #include "core/diffusion/part_a_runner.h"
+#include "core/diffusion/techniques.h"
 #include "core/bench/benchmarks.h"
 #include "core/io/plot.h"
 #include "core/io/safetensors.h"
@@ -73,11 +74,23 @@ Engine::~Engine() = default;
 int Engine::threads() const { return impl_->options.threads; }
 std::string Engine::assets_dir() const { return impl_->options.assets_dir; }
 std::string Engine::data_dir() const { return impl_->options.data_dir; }
-std::vector<ModelInfo> Engine::bundled_models() const { return impl_->registry->list_bundled(); }
+namespace {
+// The schedule facts a GUI needs for its timestep sliders.
+ModelInfo with_schedule(ModelInfo info) {
+    if (info.timesteps > 1) info.default_timesteps = diffusion::default_strided_timesteps(info.timesteps);
+    return info;
+}
+}  // namespace
+
+std::vector<ModelInfo> Engine::bundled_models() const {
+    auto list = impl_->registry->list_bundled();
+    for (auto& m : list) m = with_schedule(std::move(m));
+    return list;
+}
 
 ModelInfo Engine::describe(const std::string& model) const {
     const std::string path = impl_->resolve_model_path(model);
-    return models::ModelRegistry::info_of(path, fs::path(path).stem().string());
+    return with_schedule(models::ModelRegistry::info_of(path, fs::path(path).stem().string()));
 }
 
 TrainResult Engine::train(const TrainRequest& request) {

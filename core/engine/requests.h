@@ -141,6 +141,11 @@ struct ModelInfo {
     ModelKind kind = ModelKind::ClassDdpm;
     int hidden = 0;
     int num_classes = 0;
+    std::vector<std::string> class_names;  // class models: what a prompt may name
+    std::string dataset;            // "mnist", "fashion-mnist", or a folder
+    int timesteps = 0;              // DDPM: T; 0 for other kinds
+    std::vector<double> alpha_bars; // DDPM: abar_t for t = 0..T-1 (sliders show it)
+    std::vector<std::int64_t> default_timesteps;  // DDPM: the Part A strided list
     std::string description;        // how it was trained
 };
 

@@ -70,6 +70,16 @@ ModelInfo ModelRegistry::info_of(const std::string& path, const std::string& id)
     info.kind = spec.kind;
     info.hidden = spec.hidden;
     info.num_classes = spec.num_classes;
+    info.class_names = spec.class_names;
+    info.dataset = spec.dataset;
+    info.timesteps = spec.is_ddpm() ? spec.timesteps : 0;
+    if (info.timesteps > 1) {  // for display (sliders): the linear schedule in double precision
+        double abar = 1.0;
+        for (int t = 0; t < info.timesteps; ++t) {
+            abar *= 1.0 - (spec.beta1 + (spec.beta2 - spec.beta1) * t / (info.timesteps - 1));
+            info.alpha_bars.push_back(abar);
+        }
+    }
     auto d = file.metadata().find("ds.description");
     info.description = d != file.metadata().end() ? d->second : "";
     return info;

@@ -5,45 +5,69 @@ namespace ui {
 EngineController::EngineController(ds::EngineOptions options, QObject* parent) : QObject(parent) {
     qRegisterMetaType<ds::SampleRequest>();
     qRegisterMetaType<ds::TrainRequest>();
+    qRegisterMetaType<ds::ProgressEvent>();
+    qRegisterMetaType<ui::PartARequest>();
+    qRegisterMetaType<ui::PartAOutput>();
     m_worker = new EngineWorker(std::move(options));
     m_worker->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
     connect(this, &EngineController::sampleRequested, m_worker, &EngineWorker::runSample);
     connect(this, &EngineController::trainRequested, m_worker, &EngineWorker::runTrain);
-    for (auto sig : {&EngineWorker::cancelled}) connect(m_worker, sig, this, [this] { setBusy(false); });
-    connect(m_worker, &EngineWorker::failed, this, [this] { setBusy(false); });
-    connect(m_worker, &EngineWorker::sampleFinished, this, [this] { setBusy(false); });
-    connect(m_worker, &EngineWorker::trainFinished, this, [this] { setBusy(false); });
+    connect(this, &EngineController::partARequested, m_worker, &EngineWorker::runPartA);
+    connect(m_worker, &EngineWorker::cancelled, this, &EngineController::finish);
+    connect(m_worker, &EngineWorker::failed, this, [this](quint64 job) { finish(job); });
+    connect(m_worker, &EngineWorker::sampleFinished, this, [this](quint64 job) { finish(job); });
+    connect(m_worker, &EngineWorker::partAFinished, this, [this](quint64 job) { finish(job); });
+    connect(m_worker, &EngineWorker::trainFinished, this, [this](quint64 job) { finish(job); });
     m_thread.setObjectName(QStringLiteral("engine-worker"));
     m_thread.start();
 }
 
 EngineController::~EngineController() {
-    m_cancel.request(ds::CancelMode::Now);
+    for (const auto& token : m_pending) token.request(ds::CancelMode::Now);
     m_thread.quit();
     m_thread.wait();
 }
 
-void EngineController::sample(ds::SampleRequest request) {
-    m_cancel = ds::CancelToken();
-    request.cancel = m_cancel;
-    setBusy(true);
-    Q_EMIT sampleRequested(std::move(request));
+quint64 EngineController::admit(const ds::CancelToken& token, bool supersede) {
+    if (supersede)
+        for (const auto& t : m_pending) t.request(ds::CancelMode::Now);
+    const quint64 id = m_nextId++;
+    const bool wasBusy = busy();
+    m_pending.insert(id, token);
+    if (!wasBusy) Q_EMIT busyChanged(true);
+    return id;
 }
 
-void EngineController::train(ds::TrainRequest request) {
-    m_cancel = ds::CancelToken();
-    request.cancel = m_cancel;
-    setBusy(true);
-    Q_EMIT trainRequested(std::move(request));
+void EngineController::finish(quint64 job) {
+    if (!m_pending.remove(job)) return;
+    if (!busy()) Q_EMIT busyChanged(false);
 }
 
-void EngineController::cancel(ds::CancelMode mode) { m_cancel.request(mode); }
+quint64 EngineController::sample(ds::SampleRequest request, bool supersede) {
+    request.cancel = ds::CancelToken();
+    const quint64 id = admit(request.cancel, supersede);
+    Q_EMIT sampleRequested(id, std::move(request));
+    return id;
+}
 
-void EngineController::setBusy(bool busy) {
-    if (m_busy == busy) return;
-    m_busy = busy;
-    Q_EMIT busyChanged(busy);
+quint64 EngineController::train(ds::TrainRequest request) {
+    request.cancel = ds::CancelToken();
+    const quint64 id = admit(request.cancel, false);
+    Q_EMIT trainRequested(id, std::move(request));
+    return id;
+}
+
+quint64 EngineController::runPartA(PartARequest request, bool supersede) {
+    ds::CancelToken token;
+    std::visit([&](auto& r) { r.cancel = token; }, request);
+    const quint64 id = admit(token, supersede);
+    Q_EMIT partARequested(id, std::move(request));
+    return id;
+}
+
+void EngineController::cancel(ds::CancelMode mode) {
+    for (const auto& t : m_pending) t.request(mode);
 }
 
 }  // namespace ui

@@ -4,6 +4,15 @@
 
 namespace ui {
 
+namespace {
+ds::PartAResult call(ds::Engine& e, const ds::NoiseExplorerRequest& r) { return e.explore_noise(r); }
+ds::PartAResult call(ds::Engine& e, const ds::IterateRequest& r) { return e.iterate(r); }
+ds::PartAResult call(ds::Engine& e, const ds::SdeditRequest& r) { return e.sdedit(r); }
+ds::PartAResult call(ds::Engine& e, const ds::InpaintRequest& r) { return e.inpaint(r); }
+ds::PartAResult call(ds::Engine& e, const ds::AnagramRequest& r) { return e.anagram(r); }
+ds::PartAResult call(ds::Engine& e, const ds::HybridRequest& r) { return e.hybrid(r); }
+}  // namespace
+
 EngineWorker::EngineWorker(ds::EngineOptions options) : m_options(std::move(options)) {}
 EngineWorker::~EngineWorker() = default;
 
@@ -12,47 +21,85 @@ ds::Engine& EngineWorker::engine() {
     return *m_engine;
 }
 
-void EngineWorker::runSample(ds::SampleRequest request) {
+template <typename Fn>
+void EngineWorker::guarded(quint64 job, Fn&& fn) {
+    Q_EMIT started(job);
     try {
-        request.callbacks.on_frame = [this](const ds::FrameEvent& e) {
-            Q_EMIT progress(e.step, e.total, 0, 0, -1);
-            // At most one frame in flight: drop this one if the GUI has not painted the last.
-            if (e.step != e.total && m_frameInFlight.exchange(true)) return;
-            m_frameInFlight.store(true);
-            Q_EMIT frameReady(toQImage(e.x_t), toQImage(e.x0_hat), e.step, e.total);
-        };
-        auto result = engine().sample(request);
-        if (result.outcome == ds::Outcome::Cancelled) {
-            Q_EMIT cancelled();
-            return;
-        }
-        Q_EMIT sampleFinished(toQImage(result.grid), result.seconds);
+        fn();
     } catch (const std::exception& e) {
-        Q_EMIT failed(QString::fromStdString(e.what()));
+        Q_EMIT failed(job, QString::fromUtf8(e.what()));
     } catch (...) {
-        Q_EMIT failed(QStringLiteral("unknown error"));
+        Q_EMIT failed(job, QStringLiteral("unknown error"));
     }
 }
 
-void EngineWorker::runTrain(ds::TrainRequest request) {
-    try {
-        request.callbacks.on_progress = [this](const ds::ProgressEvent& e) {
-            Q_EMIT progress(int(e.step), int(e.total), e.loss, e.items_per_sec, e.eta_seconds);
+void EngineWorker::runSample(quint64 job, ds::SampleRequest request) {
+    guarded(job, [&] {
+        request.callbacks.on_frame = [this, job](const ds::FrameEvent& e) {
+            ds::ProgressEvent p;
+            p.phase = "sample";
+            p.step = e.step;
+            p.total = e.total;
+            Q_EMIT progress(job, p);
+            // At most one frame in flight: drop this one if the GUI has not painted the last.
+            if (e.step != e.total && m_frameInFlight.exchange(true)) return;
+            m_frameInFlight.store(true);
+            Q_EMIT frameReady(job, toQImage(e.x_t), toQImage(e.x0_hat), e.step, e.total, e.t);
         };
-        request.callbacks.on_log = [this](ds::LogLevel, const std::string& m) {
-            Q_EMIT logMessage(QString::fromStdString(m));
+        auto result = engine().sample(request);
+        if (result.outcome == ds::Outcome::Cancelled) return Q_EMIT cancelled(job);
+        Q_EMIT sampleFinished(job, toQImage(result.grid), result.seconds);
+    });
+}
+
+void EngineWorker::runPartA(quint64 job, PartARequest request) {
+    guarded(job, [&] {
+        PartAOutput out;
+        std::visit(
+            [&](auto& r) {
+                r.callbacks.on_progress = [this, job](const ds::ProgressEvent& e) { Q_EMIT progress(job, e); };
+                r.callbacks.on_frame = [this, job, &out](const ds::FrameEvent& e) {
+                    QImage xt = toQImage(e.x_t), x0 = toQImage(e.x0_hat);
+                    out.trajectoryXt.append(xt);
+                    out.trajectoryX0.append(x0);
+                    out.trajectoryT.append(int(e.t));
+                    if (e.step != e.total && m_frameInFlight.exchange(true)) return;
+                    m_frameInFlight.store(true);
+                    Q_EMIT frameReady(job, xt, x0, e.step, e.total, e.t);
+                };
+                auto res = call(engine(), r);
+                if (res.outcome == ds::Outcome::Cancelled) {
+                    out.seconds = -1;
+                    return;
+                }
+                out.figure = toQImage(res.figure);
+                for (const auto& img : res.images) out.images.append(toQImage(img));
+                for (const auto& [name, img] : res.panels)
+                    out.panels.append({QString::fromStdString(name), toQImage(img)});
+                out.recipe = QString::fromStdString(res.recipe_json);
+                for (const auto& n : res.notes) out.notes.append(QString::fromStdString(n));
+                out.seconds = res.seconds;
+            },
+            request);
+        if (out.seconds < 0) return Q_EMIT cancelled(job);
+        Q_EMIT partAFinished(job, out);
+    });
+}
+
+void EngineWorker::runTrain(quint64 job, ds::TrainRequest request) {
+    guarded(job, [&] {
+        request.callbacks.on_progress = [this, job](const ds::ProgressEvent& e) { Q_EMIT progress(job, e); };
+        request.callbacks.on_log = [this, job](ds::LogLevel, const std::string& m) {
+            Q_EMIT logMessage(job, QString::fromStdString(m));
         };
         auto result = engine().train(request);
         if (result.outcome == ds::Outcome::Cancelled) {
-            Q_EMIT cancelled();
-            return;
+            Q_EMIT logMessage(job, QStringLiteral("stopped; checkpoint saved to %1")
+                                       .arg(QString::fromStdString(result.checkpoint)));
+            return Q_EMIT cancelled(job);
         }
-        Q_EMIT trainFinished(result.epochs_done, QString::fromStdString(result.checkpoint));
-    } catch (const std::exception& e) {
-        Q_EMIT failed(QString::fromStdString(e.what()));
-    } catch (...) {
-        Q_EMIT failed(QStringLiteral("unknown error"));
-    }
+        Q_EMIT trainFinished(job, result.epochs_done, QString::fromStdString(result.checkpoint));
+    });
 }
 
 }  // namespace ui

@@ -1,18 +1,38 @@
 #pragma once
 // The engine on a worker thread (Qt worker-object pattern): requests arrive by value through
-// queued slots, frames leave as deep-copied QImages, exceptions become failed() signals.
+// queued slots, frames leave as deep-copied QImages (at most one in flight), exceptions become
+// failed() signals. Every job carries the id the controller gave it, so the GUI can ignore
+// signals of jobs a newer one superseded.
 #include <QImage>
+#include <QList>
 #include <QObject>
+#include <QPair>
 #include <QString>
+#include <QStringList>
 #include <atomic>
 #include <memory>
+#include <variant>
 
 #include "core/engine/engine.h"
 
-Q_DECLARE_METATYPE(ds::SampleRequest)
-Q_DECLARE_METATYPE(ds::TrainRequest)
-
 namespace ui {
+
+// One Part A request of any technique.
+using PartARequest = std::variant<ds::NoiseExplorerRequest, ds::IterateRequest, ds::SdeditRequest,
+                                  ds::InpaintRequest, ds::AnagramRequest, ds::HybridRequest>;
+
+// A finished Part A job, converted for the GUI thread.
+struct PartAOutput {
+    QImage figure;
+    QList<QImage> images;
+    QList<QPair<QString, QImage>> panels;
+    QList<QImage> trajectoryXt;  // every frame of the run, for the scrubber
+    QList<QImage> trajectoryX0;
+    QList<int> trajectoryT;      // timestep each frame is at (-1 = clean)
+    QString recipe;              // JSON
+    QStringList notes;
+    double seconds = 0;
+};
 
 class EngineWorker : public QObject {
     Q_OBJECT
@@ -23,23 +43,34 @@ public:
     void frameConsumed() { m_frameInFlight.store(false); }
 
 public Q_SLOTS:
-    void runSample(ds::SampleRequest request);
-    void runTrain(ds::TrainRequest request);
+    void runSample(quint64 job, ds::SampleRequest request);
+    void runTrain(quint64 job, ds::TrainRequest request);
+    void runPartA(quint64 job, ui::PartARequest request);
 
 Q_SIGNALS:
-    void frameReady(QImage xt, QImage x0, int step, int total);
-    void progress(int step, int total, double loss, double itemsPerSec, double etaSeconds);
-    void sampleFinished(QImage grid, double seconds);
-    void trainFinished(int epochs, QString checkpoint);
-    void cancelled();
-    void failed(QString message);
-    void logMessage(QString message);
+    void started(quint64 job);
+    void frameReady(quint64 job, QImage xt, QImage x0, int step, int total, double t);
+    void progress(quint64 job, ds::ProgressEvent event);
+    void sampleFinished(quint64 job, QImage grid, double seconds);
+    void partAFinished(quint64 job, ui::PartAOutput output);
+    void trainFinished(quint64 job, int epochs, QString checkpoint);
+    void cancelled(quint64 job);
+    void failed(quint64 job, QString message);
+    void logMessage(quint64 job, QString message);
 
 private:
     ds::Engine& engine();
+    template <typename Fn>
+    void guarded(quint64 job, Fn&& fn);
     ds::EngineOptions m_options;
     std::unique_ptr<ds::Engine> m_engine;  // created on the worker thread on first use
     std::atomic<bool> m_frameInFlight{false};
 };
 
 }  // namespace ui
+
+Q_DECLARE_METATYPE(ds::SampleRequest)
+Q_DECLARE_METATYPE(ds::TrainRequest)
+Q_DECLARE_METATYPE(ds::ProgressEvent)
+Q_DECLARE_METATYPE(ui::PartARequest)
+Q_DECLARE_METATYPE(ui::PartAOutput)

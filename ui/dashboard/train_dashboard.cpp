@@ -1,0 +1,277 @@
+#include "ui/dashboard/train_dashboard.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QDir>
+#include <QDoubleSpinBox>
+#include <QFile>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSlider>
+#include <QSpinBox>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+#include "core/engine/engine.h"
+#include "ui/bridge/engine_controller.h"
+#include "ui/dashboard/loss_chart.h"
+
+namespace ui {
+
+namespace {
+const char* kKinds[] = {"class-ddpm", "time-ddpm", "class-fm", "time-fm", "denoiser"};
+}
+
+TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
+    : QWidget(parent), m_controller(controller) {
+    auto* root = new QHBoxLayout(this);
+    auto* box = new QGroupBox(tr("Training run"), this);
+    auto* form = new QFormLayout(box);
+    m_kind = new QComboBox(box);
+    for (const char* k : kKinds) m_kind->addItem(QString::fromLatin1(k));
+    m_dataset = new QComboBox(box);
+    m_dataset->setEditable(true);
+    m_dataset->addItems({QStringLiteral("mnist"), QStringLiteral("fashion-mnist")});
+    m_dataset->setToolTip(tr("mnist, fashion-mnist, or a folder holding IDX files"));
+    auto spin = [&](int lo, int hi, const QString& special) {
+        auto* s = new QSpinBox(box);
+        s->setRange(lo, hi);
+        s->setSpecialValueText(special);
+        return s;
+    };
+    m_epochs = spin(0, 1000, tr("course default"));
+    m_batch = spin(0, 4096, tr("course default"));
+    m_hidden = spin(0, 512, tr("course default"));
+    m_limit = spin(0, 60000, tr("all images"));
+    m_seed = spin(0, 1 << 30, QString());
+    m_lr = new QDoubleSpinBox(box);
+    m_lr->setDecimals(5);
+    m_lr->setRange(0, 1);
+    m_lr->setSingleStep(1e-4);
+    m_lr->setSpecialValueText(tr("course default"));
+    m_out = new QLineEdit(QDir::homePath() + QStringLiteral("/diffusion-studio-runs/run"), box);
+    auto* browse = new QToolButton(box);
+    browse->setText(tr("…"));
+    auto* outRow = new QHBoxLayout;
+    outRow->addWidget(m_out, 1);
+    outRow->addWidget(browse);
+    m_resume = new QCheckBox(tr("Resume the run in this folder"), box);
+    form->addRow(tr("Model"), m_kind);
+    form->addRow(tr("Dataset"), m_dataset);
+    form->addRow(tr("Epochs"), m_epochs);
+    form->addRow(tr("Batch"), m_batch);
+    form->addRow(tr("Learning rate"), m_lr);
+    form->addRow(tr("Width D"), m_hidden);
+    form->addRow(tr("Seed"), m_seed);
+    form->addRow(tr("Images"), m_limit);
+    form->addRow(tr("Output folder"), outRow);
+    form->addRow(m_resume);
+    m_start = new QPushButton(tr("Start training"), box);
+    m_stop = new QPushButton(tr("Stop after this epoch"), box);
+    m_stopNow = new QPushButton(tr("Stop now (saves)"), box);
+    m_open = new QPushButton(tr("Open this checkpoint in the studio"), box);
+    m_stop->setEnabled(false);
+    m_stopNow->setEnabled(false);
+    form->addRow(m_start);
+    form->addRow(m_stop);
+    form->addRow(m_stopNow);
+    form->addRow(m_open);
+    box->setMaximumWidth(380);
+    root->addWidget(box);
+
+    auto* right = new QVBoxLayout;
+    m_chart = new LossChart(this);
+    m_logScale = new QCheckBox(tr("Log scale"), this);
+    m_logScale->setChecked(true);
+    m_progress = new QProgressBar(this);
+    m_stats = new QLabel(tr("Not running"), this);
+    m_log = new QLabel(this);
+    m_log->setWordWrap(true);
+    auto* statsRow = new QHBoxLayout;
+    statsRow->addWidget(m_stats, 1);
+    statsRow->addWidget(m_logScale);
+    right->addWidget(m_chart, 3);
+    right->addLayout(statsRow);
+    right->addWidget(m_progress);
+    m_grid = new QLabel(tr("Sample grids from fixed noise appear here after each epoch"), this);
+    m_grid->setAlignment(Qt::AlignCenter);
+    m_grid->setMinimumHeight(200);
+    m_grid->setStyleSheet(QStringLiteral("background:#202124;color:#9aa0a6;border-radius:6px;"));
+    m_epochSlider = new QSlider(Qt::Horizontal, this);
+    m_epochSlider->setEnabled(false);
+    m_epochLabel = new QLabel(this);
+    auto* epochRow = new QHBoxLayout;
+    epochRow->addWidget(new QLabel(tr("Epoch"), this));
+    epochRow->addWidget(m_epochSlider, 1);
+    epochRow->addWidget(m_epochLabel);
+    right->addWidget(m_grid, 2);
+    right->addLayout(epochRow);
+    right->addWidget(m_log);
+    root->addLayout(right, 1);
+
+    connect(browse, &QToolButton::clicked, this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("Output folder"), m_out->text());
+        if (!d.isEmpty()) setOutputFolder(d);
+    });
+    connect(m_start, &QPushButton::clicked, this, &TrainDashboard::start);
+    connect(m_stop, &QPushButton::clicked, this, &TrainDashboard::stopAfterEpoch);
+    connect(m_stopNow, &QPushButton::clicked, this, &TrainDashboard::stopNow);
+    connect(m_open, &QPushButton::clicked, this, &TrainDashboard::openCheckpoint);
+    connect(m_logScale, &QCheckBox::toggled, m_chart, &LossChart::setLogScale);
+    connect(m_epochSlider, &QSlider::valueChanged, this, &TrainDashboard::showEpoch);
+    connect(m_out, &QLineEdit::editingFinished, this, [this] { setOutputFolder(m_out->text()); });
+
+    auto* w = m_controller->worker();
+    connect(w, &EngineWorker::progress, this, &TrainDashboard::onProgress);
+    connect(w, &EngineWorker::logMessage, this, [this](quint64 job, const QString& m) {
+        if (job == m_job) m_log->setText(m);
+    });
+    connect(w, &EngineWorker::trainFinished, this, [this](quint64 job, int epochs, const QString& ckpt) {
+        if (job != m_job) return;
+        m_log->setText(tr("Finished %1 epochs; checkpoint %2").arg(epochs).arg(ckpt));
+        refreshEpochs();
+    });
+    connect(w, &EngineWorker::failed, this, [this](quint64 job, const QString& msg) {
+        if (job == m_job) m_log->setText(tr("Training failed: %1").arg(msg));
+    });
+    connect(w, &EngineWorker::cancelled, this, [this](quint64 job) {
+        if (job != m_job) return;
+        m_resume->setChecked(true);
+        refreshEpochs();
+    });
+    connect(m_controller, &EngineController::busyChanged, this, &TrainDashboard::setRunning);
+}
+
+void TrainDashboard::setOutputFolder(const QString& dir) {
+    m_out->setText(dir);
+    refreshEpochs();
+    loadMetrics();
+}
+
+int TrainDashboard::lossPoints() const { return m_chart->rawPoints(); }
+
+ds::TrainRequest TrainDashboard::request() const {
+    ds::TrainRequest r;
+    r.kind = ds::parse_model_kind(m_kind->currentText().toStdString());
+    r.dataset = m_dataset->currentText().toStdString();
+    r.out_dir = m_out->text().toStdString();
+    r.epochs = m_epochs->value();
+    r.batch_size = m_batch->value();
+    r.lr = m_lr->value();
+    r.hidden = m_hidden->value();
+    r.seed = std::uint64_t(m_seed->value());
+    r.limit = m_limit->value();
+    r.resume = m_resume->isChecked();
+    return r;
+}
+
+void TrainDashboard::start() {
+    if (m_controller->busy()) return;
+    if (m_out->text().trimmed().isEmpty()) return m_log->setText(tr("Choose an output folder first"));
+    m_chart->clear();
+    m_lastEpoch = 0;
+    m_log->setText(tr("Starting…"));
+    ds::TrainRequest r;
+    try {
+        r = request();
+    } catch (const std::exception& e) {
+        return m_log->setText(QString::fromUtf8(e.what()));
+    }
+    m_job = m_controller->train(std::move(r));
+}
+
+void TrainDashboard::stopAfterEpoch() {
+    m_controller->cancel(ds::CancelMode::AfterCurrent);
+    m_log->setText(tr("Stopping after this epoch (a checkpoint will be saved)…"));
+}
+
+void TrainDashboard::stopNow() { m_controller->cancel(ds::CancelMode::Now); }
+
+void TrainDashboard::setRunning(bool running) {
+    m_start->setEnabled(!running);
+    m_stop->setEnabled(running);
+    m_stopNow->setEnabled(running);
+    if (!running) m_stats->setText(m_stats->text() + tr("  (stopped)"));
+}
+
+void TrainDashboard::onProgress(quint64 job, const ds::ProgressEvent& e) {
+    if (job != m_job || e.phase != "train") return;
+    m_chart->addLoss(double(e.step), e.loss);
+    m_progress->setMaximum(int(e.total));
+    m_progress->setValue(int(e.step));
+    m_stats->setText(tr("epoch %1/%2 · step %3/%4 · loss %5 · lr %6 · %7 img/s · ETA %8")
+                         .arg(e.epoch)
+                         .arg(e.epochs)
+                         .arg(e.step)
+                         .arg(e.total)
+                         .arg(e.loss, 0, 'f', 4)
+                         .arg(e.lr, 0, 'g', 3)
+                         .arg(e.items_per_sec, 0, 'f', 0)
+                         .arg(e.eta_seconds >= 0 ? QStringLiteral("%1:%2")
+                                                       .arg(int(e.eta_seconds) / 60)
+                                                       .arg(int(e.eta_seconds) % 60, 2, 10, QLatin1Char('0'))
+                                                 : QStringLiteral("?")));
+    if (e.epoch != m_lastEpoch) {  // a new epoch began: the previous one's grid exists now
+        m_lastEpoch = e.epoch;
+        refreshEpochs();
+    }
+}
+
+void TrainDashboard::loadMetrics() {
+    // An existing run (not the one training now): plot its metrics.jsonl.
+    if (m_controller->busy()) return;
+    QFile f(m_out->text() + QStringLiteral("/metrics.jsonl"));
+    if (!f.open(QIODevice::ReadOnly)) return;
+    m_chart->clear();
+    while (!f.atEnd()) {
+        const QJsonObject o = QJsonDocument::fromJson(f.readLine()).object();
+        if (o.contains(QStringLiteral("loss")))
+            m_chart->addLoss(o.value(QStringLiteral("step")).toDouble(), o.value(QStringLiteral("loss")).toDouble());
+    }
+    m_chart->flushNow();
+    m_stats->setText(tr("%1: %2 logged steps").arg(QFileInfo(m_out->text()).fileName()).arg(m_chart->rawPoints()));
+}
+
+void TrainDashboard::refreshEpochs() {
+    QDir dir(m_out->text() + QStringLiteral("/samples"));
+    m_epochFiles = dir.entryList({QStringLiteral("epoch_*.png")}, QDir::Files, QDir::Name);
+    for (auto& f : m_epochFiles) f = dir.filePath(f);
+    m_epochSlider->setEnabled(!m_epochFiles.isEmpty());
+    m_epochSlider->setRange(0, std::max(0, int(m_epochFiles.size()) - 1));
+    m_epochSlider->setValue(m_epochSlider->maximum());
+    showEpoch(m_epochSlider->value());
+}
+
+void TrainDashboard::showEpoch(int index) {
+    if (index < 0 || index >= m_epochFiles.size()) return;
+    QImage img(m_epochFiles[index]);
+    if (img.isNull()) return;
+    const int k = std::max(1, std::min(m_grid->width() / std::max(1, img.width()), m_grid->height() / std::max(1, img.height())));
+    m_grid->setPixmap(QPixmap::fromImage(img.scaled(img.size() * k)));
+    m_epochLabel->setText(QFileInfo(m_epochFiles[index]).completeBaseName());
+}
+
+void TrainDashboard::openCheckpoint() {
+    try {
+        ds::EngineOptions o;
+        o.threads = 1;  // only reads a header here
+        ds::Engine probe(o);
+        ds::ModelInfo info = probe.describe(m_out->text().toStdString());
+        info.id = QFileInfo(m_out->text()).fileName().toStdString();
+        Q_EMIT openModelRequested(info);
+        m_log->setText(tr("Opened %1 in the studio").arg(QString::fromStdString(info.path)));
+    } catch (const std::exception& e) {
+        m_log->setText(tr("Cannot open the checkpoint: %1").arg(QString::fromUtf8(e.what())));
+    }
+}
+
+}  // namespace ui
