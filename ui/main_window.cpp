@@ -664,21 +664,29 @@ void MainWindow::openImage() {
 
 void MainWindow::openRecipe() {
     const QString f = QFileDialog::getOpenFileName(this, tr("Open recipe"), QString(), tr("Recipes (*.png *.json)"));
-    if (f.isEmpty()) return;
+    if (!f.isEmpty()) loadRecipeFile(f);
+}
+
+bool MainWindow::loadRecipeFile(const QString& f) {
     QString json;
     if (f.endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) {
         try {
             for (const auto& [k, v] : ds::read_png_text(f.toStdString()))
                 if (k == "ds.recipe") json = QString::fromStdString(v);
         } catch (const std::exception& e) {
-            return setStatus(QString::fromUtf8(e.what()));
+            setStatus(QString::fromUtf8(e.what()));
+            return false;
         }
     } else {
         QFile file(f);
         if (file.open(QIODevice::ReadOnly)) json = QString::fromUtf8(file.readAll());
     }
     QString error;
-    if (!applyRecipe(json, &error)) setStatus(error);
+    if (!applyRecipe(json, &error)) {
+        setStatus(tr("%1: %2").arg(QFileInfo(f).fileName(), error));
+        return false;
+    }
+    return true;
 }
 
 bool MainWindow::applyRecipe(const QString& json, QString* error) {

@@ -43,6 +43,7 @@ public:
     TrainDashboard* dashboard() const { return m_dashboard; }
     // Restores the settings of a recipe (JSON of a saved result); false with a message if invalid.
     bool applyRecipe(const QString& json, QString* error = nullptr);
+    bool loadRecipeFile(const QString& path);  // a saved PNG (text chunk) or its .json
     QString currentRecipe() const { return m_lastRecipe; }
     void showTab(int index);
     void addModel(const ds::ModelInfo& info);  // e.g. a checkpoint opened from the dashboard

@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
     QCommandLineOption mask(QStringLiteral("mask"), QStringLiteral("Use <file> as the inpainting mask."), QStringLiteral("file"));
     QCommandLineOption runFolder(QStringLiteral("run-folder"), QStringLiteral("Show training run <dir> in the dashboard."),
                                  QStringLiteral("dir"));
+    QCommandLineOption recipe(QStringLiteral("recipe"), QStringLiteral("Restore the settings of a saved result (<file>.png or .json)."),
+                              QStringLiteral("file"));
+    cli.addOption(recipe);
     cli.addOption(image);
     cli.addOption(mask);
     cli.addOption(runFolder);
@@ -62,6 +65,7 @@ int main(int argc, char** argv) {
     window.resize(1480, 820);
     if (cli.isSet(mode)) window.setMode(ui::MainWindow::Mode(std::clamp(cli.value(mode).toInt(), 0, 5)));
     if (cli.isSet(tab)) window.showTab(cli.value(tab).toInt());
+    if (cli.isSet(recipe)) window.loadRecipeFile(cli.value(recipe));
     if (cli.isSet(image)) window.canvas()->loadImage(cli.value(image));
     if (cli.isSet(mask)) window.canvas()->setMask(QImage(cli.value(mask)));
     if (cli.isSet(runFolder)) window.dashboard()->setOutputFolder(cli.value(runFolder));

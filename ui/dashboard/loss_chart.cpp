@@ -9,7 +9,7 @@
 namespace ui {
 
 namespace {
-constexpr double kEmaWeight = 0.02;   // smoothing of the bold curve (≈ 50-step window)
+constexpr int kWindow = 50;           // moving-average window of the bold curve (steps), as `dstudio plot`
 constexpr int kFlushMs = 250;         // chart refresh period while training
 constexpr int kMaxPoints = 4000;      // beyond this the raw curve is decimated for drawing
 }
@@ -50,9 +50,10 @@ LossChart::LossChart(QWidget* parent) : QChartView(parent) {
 
 void LossChart::addLoss(double step, double loss) {
     if (!std::isfinite(loss) || loss <= 0) return;
-    m_ema = m_ema < 0 ? loss : (1 - kEmaWeight) * m_ema + kEmaWeight * loss;
     m_raw.append({step, loss});
-    m_smooth.append({step, m_ema});
+    m_windowSum += loss;
+    if (m_raw.size() > kWindow) m_windowSum -= m_raw[m_raw.size() - 1 - kWindow].y();
+    m_smooth.append({step, m_windowSum / std::min<qsizetype>(m_raw.size(), kWindow)});
     m_min = std::min(m_min, loss);
     m_max = std::max(m_max, loss);
     m_dirty = true;
@@ -61,7 +62,7 @@ void LossChart::addLoss(double step, double loss) {
 void LossChart::clear() {
     m_raw.clear();
     m_smooth.clear();
-    m_ema = -1;
+    m_windowSum = 0;
     m_min = 1e30;
     m_max = 0;
     m_dirty = true;

@@ -35,7 +35,7 @@ private:
     QLogValueAxis* m_yLog;
     bool m_log = true;
     QList<QPointF> m_raw, m_smooth;
-    double m_ema = -1;
+    double m_windowSum = 0;
     double m_min = 1e30, m_max = 0;
     QTimer m_flush;
     bool m_dirty = false;

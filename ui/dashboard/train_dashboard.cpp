@@ -227,8 +227,19 @@ void TrainDashboard::onProgress(quint64 job, const ds::ProgressEvent& e) {
 }
 
 void TrainDashboard::loadMetrics() {
-    // An existing run (not the one training now): plot its metrics.jsonl.
+    // An existing run (not the one training now): its recipe fills the form, its metrics.jsonl
+    // the chart, so "Resume" continues it as it was started.
     if (m_controller->busy()) return;
+    QFile recipe(m_out->text() + QStringLiteral("/recipe.json"));
+    if (recipe.open(QIODevice::ReadOnly)) {
+        const QJsonObject r = QJsonDocument::fromJson(recipe.readAll()).object();
+        const int k = m_kind->findText(r.value(QStringLiteral("kind")).toString());
+        if (k >= 0) m_kind->setCurrentIndex(k);
+        m_dataset->setCurrentText(r.value(QStringLiteral("dataset")).toString(m_dataset->currentText()));
+        m_epochs->setValue(r.value(QStringLiteral("epochs")).toInt());
+        m_seed->setValue(r.value(QStringLiteral("seed")).toInt());
+        m_resume->setChecked(true);
+    }
     QFile f(m_out->text() + QStringLiteral("/metrics.jsonl"));
     if (!f.open(QIODevice::ReadOnly)) return;
     m_chart->clear();
