@@ -331,11 +331,14 @@ QWidget* MainWindow::buildResults() {
     m_scrubber->setEnabled(false);
     m_scrubX0 = new QCheckBox(tr("x0 for GIF"), panel);
     auto* gif = new QPushButton(tr("GIF…"), panel);
+    auto* rerun = new QPushButton(tr("Re-run && compare"), panel);
+    rerun->setToolTip(tr("Run the shown result's recipe again and report whether the pixels match"));
     auto* save = new QPushButton(tr("Save…"), panel);
     scrubRow->addWidget(new QLabel(tr("Trajectory"), panel));
     scrubRow->addWidget(m_scrubber, 1);
     scrubRow->addWidget(m_scrubX0);
     scrubRow->addWidget(gif);
+    scrubRow->addWidget(rerun);
     scrubRow->addWidget(save);
     m_history = new QListWidget(panel);
     m_history->setViewMode(QListView::IconMode);
@@ -351,6 +354,7 @@ QWidget* MainWindow::buildResults() {
     connect(m_scrubber, &QSlider::valueChanged, this, &MainWindow::showScrubbed);
     connect(m_scrubX0, &QCheckBox::toggled, this, [this] { showScrubbed(m_scrubber->value()); });
     connect(gif, &QPushButton::clicked, this, &MainWindow::exportGif);
+    connect(rerun, &QPushButton::clicked, this, &MainWindow::rerunAndCompare);
     connect(save, &QPushButton::clicked, this, &MainWindow::saveResult);
     connect(m_history, &QListWidget::itemClicked, this, [this](QListWidgetItem* item) {
         m_lastFigure = item->data(Qt::UserRole).value<QImage>();
@@ -533,11 +537,16 @@ PartARequest MainWindow::buildRequest() const {
 
 void MainWindow::run() {
     m_liveTimer.stop();
+    m_compareWith = QImage();
     if (!currentModel()) return setStatus(tr("No model selected"));
     if (!m_seedLock->isChecked()) m_seed->setValue(QRandomGenerator::global()->bounded(1 << 30));
     if (mode() == Mode::Inpaint && m_canvas->maskIsEmpty())
         return setStatus(tr("Paint a mask first (Mask tool): white marks what to generate"));
-    m_job = m_studio->runPartA(buildRequest(), /*supersede=*/true);
+    PartARequest request = buildRequest();
+    // Frames every N steps (Settings key previewInterval; 1 = every step) for large models.
+    const int every = std::max(1, QSettings().value(QStringLiteral("previewInterval"), 1).toInt());
+    std::visit([every](auto& r) { r.callbacks.preview_interval = every; }, request);
+    m_job = m_studio->runPartA(std::move(request), /*supersede=*/true);
     setStatus(tr("Running %1…").arg(m_mode->currentText()));
 }
 
@@ -591,6 +600,11 @@ void MainWindow::showOutput(quint64 job, const PartAOutput& out) {
     m_history->insertItem(0, item);
     while (m_history->count() > kHistoryLimit) delete m_history->takeItem(m_history->count() - 1);
     QString status = tr("Done in %1 s").arg(out.seconds, 0, 'f', 2);
+    if (!m_compareWith.isNull()) {  // "re-run and compare"
+        status = m_compareWith == out.figure ? tr("Re-run: identical pixels to the saved result")
+                                             : tr("Re-run: the result DIFFERS from the saved one");
+        m_compareWith = QImage();
+    }
     if (!out.notes.isEmpty()) status += QStringLiteral(" — ") + out.notes.join(QStringLiteral("; "));
     setStatus(status);
 }
@@ -613,6 +627,14 @@ void MainWindow::showScrubbed(int index) {
     m_xt->setPixmap(fitted(m_last.trajectoryXt[index], m_xt));
     m_x0->setPixmap(fitted(m_last.trajectoryX0[index], m_x0));
     m_xt->setToolTip(tr("frame %1, t = %2").arg(index + 1).arg(m_last.trajectoryT.value(index)));
+}
+
+void MainWindow::rerunAndCompare() {
+    if (m_lastRecipe.isEmpty() || m_lastFigure.isNull()) return setStatus(tr("Nothing to re-run yet"));
+    const QImage reference = m_lastFigure;
+    if (!applyRecipe(m_lastRecipe)) return;
+    run();
+    m_compareWith = reference;
 }
 
 void MainWindow::exportGif() {
@@ -783,8 +805,18 @@ void MainWindow::restoreWorkspace() {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
+    if (m_trainer->busy() || m_studio->busy()) {
+        const auto answer = QMessageBox::question(
+            this, tr("Quit Diffusion Studio"),
+            m_trainer->busy() ? tr("A model is training. Stop it (a checkpoint is saved) and quit?")
+                              : tr("A run is in progress. Stop it and quit?"));
+        if (answer != QMessageBox::Yes) return event->ignore();
+    }
     saveWorkspace();
+    // Stop now: training saves a checkpoint at the next batch; the controllers' destructors wait
+    // for their worker threads, so the checkpoint is complete before the process exits.
     m_studio->cancel(ds::CancelMode::Now);
+    m_trainer->cancel(ds::CancelMode::Now);
     event->accept();
 }
 

@@ -55,6 +55,7 @@ public Q_SLOTS:
     void saveResult();
     void openImage();
     void openRecipe();
+    void rerunAndCompare();
 
 protected:
     void closeEvent(class QCloseEvent* event) override;
@@ -126,6 +127,7 @@ private:
     PartAOutput m_last;
     QImage m_lastFigure;
     QString m_lastRecipe;
+    QImage m_compareWith;  // set by rerunAndCompare: the figure the next result is compared with
     quint64 m_job = 0;
 };
 

@@ -3,6 +3,7 @@
 // used to make the screenshots in docs/.
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QIcon>
 #include <QMessageBox>
 #include <QSettings>
 #include <QTimer>
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("Diffusion Studio"));
     QApplication::setOrganizationName(QStringLiteral("DiffusionStudio"));
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/diffusion-studio.svg")));
     QCommandLineParser cli;
     cli.addHelpOption();
     QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Save the window to <file> and quit."),
