@@ -1,0 +1,171 @@
+#include "core/models/t5_encoder.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/engine/errors.h"
+#include "core/io/safetensors.h"
+
+namespace fs = std::filesystem;
+
+namespace ds::models {
+
+T5Config T5Config::from_json_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw ModelLoadError("cannot read T5 config '" + path + "'");
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(in);
+        T5Config c;
+        c.d_model = j.at("d_model");
+        c.d_kv = j.at("d_kv");
+        c.num_heads = j.at("num_heads");
+        c.d_ff = j.at("d_ff");
+        c.num_layers = j.at("num_layers");
+        c.num_buckets = j.value("relative_attention_num_buckets", 32);
+        c.max_distance = j.value("relative_attention_max_distance", 128);
+        c.vocab_size = j.at("vocab_size");
+        c.eps = j.value("layer_norm_epsilon", 1e-6);
+        const std::string ff = j.value("feed_forward_proj", "gated-gelu");
+        if (ff != "gated-gelu")
+            throw ModelLoadError(path + ": feed_forward_proj '" + ff + "' is not supported (T5 v1.1 uses gated-gelu)");
+        if (c.d_model <= 0 || c.d_kv <= 0 || c.num_heads <= 0 || c.d_ff <= 0 || c.num_layers <= 0 || c.vocab_size <= 0)
+            throw ModelLoadError(path + ": sizes must be positive");
+        return c;
+    } catch (const nlohmann::json::exception& e) {
+        throw ModelLoadError(path + ": not a T5 config (" + e.what() + ")");
+    }
+}
+
+int t5_relative_bucket(int rel, int num_buckets, int max_distance) {
+    int half = num_buckets / 2;
+    int bucket = rel > 0 ? half : 0;
+    const int a = std::abs(rel);
+    const int max_exact = half / 2;
+    if (a < max_exact) return bucket + a;
+    // torch: max_exact + (log(a / max_exact) / log(max_distance / max_exact) * (half - max_exact)).long()
+    const float large = float(max_exact) + std::log(float(a) / float(max_exact)) /
+                                               std::log(float(max_distance) / float(max_exact)) *
+                                               float(half - max_exact);
+    return bucket + std::min(int(large), half - 1);
+}
+
+T5Encoder T5Encoder::load(const std::string& dir, torch::ScalarType dtype) {
+    if (dtype != torch::kFloat32 && dtype != torch::kBFloat16)
+        throw InvalidRequest("the T5 encoder runs in float32 or bfloat16");
+    T5Encoder e;
+    e.dtype_ = dtype;
+    e.config_ = T5Config::from_json_file((fs::path(dir) / "config.json").string());
+    std::string file;
+    for (const char* name : {"model.safetensors", "model.safetensors.index.json", "model.fp16.safetensors",
+                             "model.safetensors.index.fp16.json"})
+        if (fs::exists(fs::path(dir) / name)) {
+            file = (fs::path(dir) / name).string();
+            break;
+        }
+    if (file.empty())
+        throw ModelLoadError("'" + dir + "' has no model.safetensors (or a sharded index) for the T5 encoder");
+    auto set = io::SafetensorsSet::open(file);
+    const auto& c = e.config_;
+    const std::int64_t inner = std::int64_t(c.d_kv) * c.num_heads;
+    std::map<std::string, std::vector<std::int64_t>> expected = {
+        {"shared.weight", {c.vocab_size, c.d_model}},
+        {"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {c.num_buckets, c.num_heads}},
+        {"encoder.final_layer_norm.weight", {c.d_model}}};
+    for (int i = 0; i < c.num_layers; ++i) {
+        const std::string b = "encoder.block." + std::to_string(i) + ".layer.";
+        for (const char* m : {"q", "k", "v"}) expected[b + "0.SelfAttention." + m + ".weight"] = {inner, c.d_model};
+        expected[b + "0.SelfAttention.o.weight"] = {c.d_model, inner};
+        expected[b + "0.layer_norm.weight"] = {c.d_model};
+        expected[b + "1.DenseReluDense.wi_0.weight"] = {c.d_ff, c.d_model};
+        expected[b + "1.DenseReluDense.wi_1.weight"] = {c.d_ff, c.d_model};
+        expected[b + "1.DenseReluDense.wo.weight"] = {c.d_model, c.d_ff};
+        expected[b + "1.layer_norm.weight"] = {c.d_model};
+    }
+    std::string problems;
+    for (const auto& name : set.names()) {
+        if (name == "encoder.embed_tokens.weight") continue;  // tied to shared.weight
+        if (!expected.count(name)) problems += "\n  unexpected weight " + name;
+    }
+    for (const auto& [name, shape] : expected) {
+        if (!set.contains(name)) {
+            problems += "\n  missing weight " + name;
+            continue;
+        }
+        const auto& info = set.info(name);
+        if (info.shape != shape) {
+            std::string got, want;
+            for (auto d : info.shape) got += (got.empty() ? "" : ",") + std::to_string(d);
+            for (auto d : shape) want += (want.empty() ? "" : ",") + std::to_string(d);
+            problems += "\n  " + name + " has shape [" + got + "], expected [" + want + "]";
+        }
+    }
+    if (!problems.empty()) throw ModelLoadError("T5 encoder weights in '" + file + "' do not match config.json:" + problems);
+    for (const auto& [name, shape] : expected) e.weights_[name] = set.tensor(name, dtype);
+    return e;
+}
+
+const torch::Tensor& T5Encoder::w(const std::string& name) const { return weights_.at(name); }
+
+torch::Tensor T5Encoder::position_bias(int L) const {
+    std::vector<std::int64_t> buckets(std::size_t(L) * L);
+    for (int q = 0; q < L; ++q)
+        for (int k = 0; k < L; ++k)
+            buckets[std::size_t(q) * L + k] = t5_relative_bucket(k - q, config_.num_buckets, config_.max_distance);
+    auto idx = torch::tensor(buckets, torch::kLong);
+    auto table = w("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight").to(torch::kFloat32);
+    return table.index_select(0, idx).view({L, L, config_.num_heads}).permute({2, 0, 1}).unsqueeze(0);
+}
+
+namespace {
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+    auto xf = x.to(torch::kFloat32);
+    auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, true) + eps);
+    return weight * y.to(weight.scalar_type());
+}
+
+torch::Tensor gelu_tanh(const torch::Tensor& x) {
+    return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
+}
+}  // namespace
+
+torch::Tensor T5Encoder::forward(const torch::Tensor& ids, const torch::Tensor& mask,
+                                 std::vector<torch::Tensor>* hooks) const {
+    c10::InferenceMode guard;
+    namespace F = torch::nn::functional;
+    const auto& c = config_;
+    if (ids.dim() != 2 || mask.sizes() != ids.sizes())
+        throw InvalidRequest("T5 input ids and mask must both be [batch, length]");
+    if (ids.min().item<std::int64_t>() < 0 || ids.max().item<std::int64_t>() >= c.vocab_size)
+        throw InvalidRequest("token id outside the T5 vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
+    const auto B = ids.size(0), L = ids.size(1);
+    auto x = w("shared.weight").index_select(0, ids.flatten()).view({B, L, c.d_model});
+    if (hooks) hooks->push_back(x.to(torch::kFloat32));
+    // Masked keys get float32's lowest value, as transformers' extended attention mask.
+    auto ext = (1.0 - mask.to(torch::kFloat32)).view({B, 1, 1, L}) * std::numeric_limits<float>::lowest();
+    auto bias = position_bias(int(L)) + ext;  // [B, H, L, L], shared by every block
+    for (int i = 0; i < c.num_layers; ++i) {
+        const std::string b = "encoder.block." + std::to_string(i) + ".layer.";
+        auto hn = rms_norm(x, w(b + "0.layer_norm.weight"), c.eps);
+        auto split = [&](const torch::Tensor& t) { return t.view({B, L, c.num_heads, c.d_kv}).transpose(1, 2); };
+        auto q = split(F::linear(hn, w(b + "0.SelfAttention.q.weight")));
+        auto k = split(F::linear(hn, w(b + "0.SelfAttention.k.weight")));
+        auto v = split(F::linear(hn, w(b + "0.SelfAttention.v.weight")));
+        auto scores = torch::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32) + bias;  // no 1/sqrt(d)
+        auto attn = torch::softmax(scores, -1).to(v.scalar_type());
+        auto o = torch::matmul(attn, v).transpose(1, 2).reshape({B, L, c.num_heads * c.d_kv});
+        x = x + F::linear(o, w(b + "0.SelfAttention.o.weight"));
+        hn = rms_norm(x, w(b + "1.layer_norm.weight"), c.eps);
+        auto f = gelu_tanh(F::linear(hn, w(b + "1.DenseReluDense.wi_0.weight"))) *
+                 F::linear(hn, w(b + "1.DenseReluDense.wi_1.weight"));
+        x = x + F::linear(f, w(b + "1.DenseReluDense.wo.weight"));
+        if (hooks) hooks->push_back(x.to(torch::kFloat32));
+    }
+    return rms_norm(x, w("encoder.final_layer_norm.weight"), c.eps).to(torch::kFloat32);
+}
+
+}  // namespace ds::models

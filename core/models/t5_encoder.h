@@ -1,0 +1,47 @@
+#pragma once
+// The T5 v1.1 encoder DeepFloyd IF uses for prompts (deepfloyd_if_spec.md §6): token embedding
+// (no scaling), per block RMS-norm -> self-attention without 1/sqrt(d) scaling, with a relative
+// position bias computed in block 0 and shared by all blocks -> residual; RMS-norm -> gated-GELU
+// (tanh) feed-forward -> residual; final RMS-norm. Weights keep their transformers names.
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace ds::models {
+
+struct T5Config {
+    int d_model = 4096, d_kv = 64, num_heads = 64, d_ff = 10240, num_layers = 24;
+    int num_buckets = 32, max_distance = 128, vocab_size = 32128;
+    double eps = 1e-6;
+    // config.json of a transformers T5EncoderModel; throws ModelLoadError naming the file.
+    static T5Config from_json_file(const std::string& path);
+};
+
+// T5's bidirectional relative-position bucket of (key - query) (torch's float32 arithmetic).
+int t5_relative_bucket(int relative, int num_buckets = 32, int max_distance = 128);
+
+class T5Encoder {
+public:
+    // `dir` holds config.json and model.safetensors (or a sharded model.safetensors.index.json /
+    // model.safetensors.index.fp16.json). Every missing, unexpected or mis-shaped weight is
+    // reported by name. Weights are converted to `dtype` (float32 or bfloat16).
+    static T5Encoder load(const std::string& dir, torch::ScalarType dtype = torch::kFloat32);
+
+    // ids, mask: [B, L] int64. Returns last_hidden_state [B, L, d_model] (float32). `hooks`, if
+    // given, receives the embedding lookup and the hidden state after every block.
+    torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask,
+                          std::vector<torch::Tensor>* hooks = nullptr) const;
+    // The block-0 relative position bias [1, heads, L, L] (without the mask).
+    torch::Tensor position_bias(int length) const;
+    const T5Config& config() const { return config_; }
+
+private:
+    const torch::Tensor& w(const std::string& name) const;
+    T5Config config_;
+    torch::ScalarType dtype_ = torch::kFloat32;
+    std::map<std::string, torch::Tensor> weights_;
+};
+
+}  // namespace ds::models
