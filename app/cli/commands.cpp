@@ -350,6 +350,35 @@ int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     return 0;
 }
 
+const char* kDebugHelp = R"(usage: dstudio debug t5 --model-dir DIR --prompts IN.json --out OUT.safetensors
+
+Diagnostics for verification against reference implementations.
+  t5    DIR holds spiece.model, config.json and model.safetensors (a T5 v1.1 encoder); IN.json is
+        a JSON list of prompts. Writes input_ids and attention_mask (I64 [N,77]) and
+        last_hidden_state (F32 [N,77,d_model]) computed as IF's encode_prompt does
+        (lower().strip(), clean_caption=False).
+)";
+
+int cmd_debug(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a) || a.empty()) return std::cout << kDebugHelp, a.empty() ? 2 : 0;
+    const std::string what = a[0];
+    std::vector<std::string> rest(a.begin() + 1, a.end());
+    if (what == "t5") {
+        Args args(rest, {"model-dir", "prompts", "out"}, {});
+        ds::DebugT5Request r;
+        r.model_dir = args.str("model-dir");
+        r.prompts_json = args.str("prompts");
+        r.out = args.str("out");
+        if (r.model_dir.empty() || r.prompts_json.empty() || r.out.empty())
+            throw UsageError("debug t5 needs --model-dir, --prompts and --out");
+        ds::Engine engine(opt);
+        engine.debug_t5(r);
+        std::cerr << "wrote " << r.out << "\n";
+        return 0;
+    }
+    throw UsageError("unknown debug target '" + what + "' (t5)");
+}
+
 }  // namespace
 
 int run_command(const std::string& command, const std::vector<std::string>& args,
@@ -364,6 +393,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
             {"models", cmd_models},
             {"export", cmd_export},
             {"bench", cmd_bench},
+            {"debug", cmd_debug},
         };
     static const bool merged = [] {
         for (auto& [name, fn] : part_a_commands()) commands[name] = fn;

@@ -21,6 +21,8 @@
 #include "core/io/safetensors.h"
 #include "core/io/tensor_image.h"
 #include "core/models/model_registry.h"
+#include "core/models/t5_encoder.h"
+#include "core/text/t5_tokenizer.h"
 #include "core/models/model_store.h"
 #include "core/train/trainer.h"
 
@@ -322,6 +324,34 @@ PartAResult Engine::sdedit(const SdeditRequest& r) { return diffusion::run_sdedi
 PartAResult Engine::inpaint(const InpaintRequest& r) { return diffusion::run_inpaint(impl_->context(), r); }
 PartAResult Engine::anagram(const AnagramRequest& r) { return diffusion::run_anagram(impl_->context(), r); }
 PartAResult Engine::hybrid(const HybridRequest& r) { return diffusion::run_hybrid(impl_->context(), r); }
+
+void Engine::debug_t5(const DebugT5Request& r) {
+    if (r.model_dir.empty() || r.prompts_json.empty() || r.out.empty())
+        throw InvalidRequest("debug t5 needs a model folder, a prompts JSON file and an output file");
+    std::ifstream in(r.prompts_json);
+    if (!in) throw IoError("cannot read prompts '" + r.prompts_json + "'");
+    std::vector<std::string> prompts;
+    try {
+        prompts = json::parse(in).get<std::vector<std::string>>();
+    } catch (const json::exception& e) {
+        throw DataError("'" + r.prompts_json + "' must be a JSON list of strings (" + e.what() + ")");
+    }
+    if (prompts.empty()) throw InvalidRequest("'" + r.prompts_json + "' lists no prompts");
+    auto tokenizer = text::T5Tokenizer::open((fs::path(r.model_dir) / "spiece.model").string());
+    auto encoder = models::T5Encoder::load(r.model_dir);
+    std::vector<std::int64_t> ids, mask;
+    for (const auto& p : prompts) {
+        auto t = tokenizer.encode(p, r.max_length);
+        ids.insert(ids.end(), t.ids.begin(), t.ids.end());
+        mask.insert(mask.end(), t.mask.begin(), t.mask.end());
+    }
+    const auto n = static_cast<std::int64_t>(prompts.size());
+    auto ids_t = torch::tensor(ids, torch::kLong).view({n, r.max_length});
+    auto mask_t = torch::tensor(mask, torch::kLong).view({n, r.max_length});
+    auto hidden = encoder.forward(ids_t, mask_t);
+    io::write_safetensors(r.out, {{"input_ids", ids_t}, {"attention_mask", mask_t},
+                                  {"last_hidden_state", hidden.contiguous()}});
+}
 
 std::string Engine::bench(const BenchRequest& request) {
     return bench::run_benchmarks(request, threads());

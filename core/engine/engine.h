@@ -39,6 +39,7 @@ public:
     PartAResult anagram(const AnagramRequest& request);
     PartAResult hybrid(const HybridRequest& request);
     std::string bench(const BenchRequest& request);  // JSON text
+    void debug_t5(const DebugT5Request& request);
     void export_model(const ExportRequest& request);
 
     std::vector<ModelInfo> bundled_models() const;

@@ -135,6 +135,17 @@ struct ExportRequest {
     std::string description;        // stored as metadata "ds.description" (how it was trained)
 };
 
+// Diagnostics used by our own verification against reference implementations (issue contract).
+// `dstudio debug t5`: DIR holds spiece.model, config.json, model.safetensors; prompts is a JSON
+// list of strings; out gets input_ids, attention_mask (I64 [N,77]) and last_hidden_state
+// (F32 [N,77,d_model]) computed as IF's encode_prompt does.
+struct DebugT5Request {
+    std::string model_dir;
+    std::string prompts_json;
+    std::string out;
+    int max_length = 77;
+};
+
 struct ModelInfo {
     std::string id;                 // bundled id, or the path for files
     std::string path;
