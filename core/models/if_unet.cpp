@@ -1,0 +1,423 @@
+#include "core/models/if_unet.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/engine/errors.h"
+#include "core/io/safetensors.h"
+
+namespace fs = std::filesystem;
+namespace F = torch::nn::functional;
+
+namespace ds::models {
+
+namespace {
+
+using Shapes = std::map<std::string, std::vector<std::int64_t>>;
+
+std::vector<int> int_or_list(const nlohmann::json& j, size_t n) {
+    if (j.is_number_integer()) return std::vector<int>(n, j.get<int>());
+    auto v = j.get<std::vector<int>>();
+    if (v.size() != n) throw std::runtime_error("list length does not match block_out_channels");
+    return v;
+}
+
+void add_resnet(Shapes& s, const std::string& p, std::int64_t cin, std::int64_t cout, std::int64_t T) {
+    s[p + ".norm1.weight"] = {cin};
+    s[p + ".norm1.bias"] = {cin};
+    s[p + ".conv1.weight"] = {cout, cin, 3, 3};
+    s[p + ".conv1.bias"] = {cout};
+    s[p + ".time_emb_proj.weight"] = {2 * cout, T};
+    s[p + ".time_emb_proj.bias"] = {2 * cout};
+    s[p + ".norm2.weight"] = {cout};
+    s[p + ".norm2.bias"] = {cout};
+    s[p + ".conv2.weight"] = {cout, cout, 3, 3};
+    s[p + ".conv2.bias"] = {cout};
+    if (cin != cout) {
+        s[p + ".conv_shortcut.weight"] = {cout, cin, 1, 1};
+        s[p + ".conv_shortcut.bias"] = {cout};
+    }
+}
+
+void add_attention(Shapes& s, const std::string& p, std::int64_t c, std::int64_t x) {
+    s[p + ".group_norm.weight"] = {c};
+    s[p + ".group_norm.bias"] = {c};
+    s[p + ".norm_cross.weight"] = {x};
+    s[p + ".norm_cross.bias"] = {x};
+    for (const char* n : {"to_q", "to_k", "to_v", "to_out.0"}) {
+        s[p + "." + n + ".weight"] = {c, c};
+        s[p + "." + n + ".bias"] = {c};
+    }
+    for (const char* n : {"add_k_proj", "add_v_proj"}) {
+        s[p + "." + n + ".weight"] = {c, x};
+        s[p + "." + n + ".bias"] = {c};
+    }
+}
+
+void add_mlp(Shapes& s, const std::string& p, std::int64_t in, std::int64_t T) {
+    s[p + ".linear_1.weight"] = {T, in};
+    s[p + ".linear_1.bias"] = {T};
+    s[p + ".linear_2.weight"] = {T, T};
+    s[p + ".linear_2.bias"] = {T};
+}
+
+std::string shape_text(const std::vector<std::int64_t>& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+torch::Tensor act(const torch::Tensor& x) { return torch::gelu(x); }  // exact (erf) GELU
+
+torch::Tensor sinusoid(const torch::Tensor& t, int dim, bool flip, double shift) {
+    const int half = dim / 2;
+    auto exponent = -std::log(10000.0) * torch::arange(half, torch::kFloat32) / float(half - shift);
+    auto arg = t.to(torch::kFloat32).unsqueeze(1) * torch::exp(exponent).unsqueeze(0);
+    auto s = torch::sin(arg), c = torch::cos(arg);
+    auto emb = flip ? torch::cat({c, s}, 1) : torch::cat({s, c}, 1);
+    if (dim % 2) emb = F::pad(emb, F::PadFuncOptions({0, 1}));
+    return emb;
+}
+
+}  // namespace
+
+IfUNetConfig IfUNetConfig::from_json_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw ModelLoadError("cannot read UNet config '" + path + "'");
+    try {
+        auto j = nlohmann::json::parse(in);
+        IfUNetConfig c;
+        auto need = [&](const char* key, const std::string& want) {
+            const auto v = j.value(key, nlohmann::json());
+            const std::string got = v.is_string() ? v.get<std::string>() : v.dump();
+            if (got != want)
+                throw ModelLoadError(path + ": " + key + " = " + got + " is not supported (DeepFloyd IF uses " + want + ")");
+        };
+        need("encoder_hid_dim_type", "text_proj");
+        need("addition_embed_type", "text");
+        need("resnet_time_scale_shift", "scale_shift");
+        need("act_fn", "gelu");
+        need("mid_block_type", "UNetMidBlock2DSimpleCrossAttn");
+        need("cross_attention_norm", "group_norm");
+        if (j.value("only_cross_attention", false) != false)
+            throw ModelLoadError(path + ": only_cross_attention is not supported");
+        c.in_channels = j.at("in_channels");
+        c.out_channels = j.at("out_channels");
+        c.block_out_channels = j.at("block_out_channels").get<std::vector<int>>();
+        const size_t n = c.block_out_channels.size();
+        if (n < 1) throw ModelLoadError(path + ": block_out_channels is empty");
+        c.layers_per_block = int_or_list(j.at("layers_per_block"), n);
+        for (const auto& t : j.at("down_block_types").get<std::vector<std::string>>()) {
+            if (t != "SimpleCrossAttnDownBlock2D" && t != "ResnetDownsampleBlock2D")
+                throw ModelLoadError(path + ": down block type " + t + " is not supported");
+            c.down_attention.push_back(t == "SimpleCrossAttnDownBlock2D");
+        }
+        for (const auto& t : j.at("up_block_types").get<std::vector<std::string>>()) {
+            if (t != "SimpleCrossAttnUpBlock2D" && t != "ResnetUpsampleBlock2D")
+                throw ModelLoadError(path + ": up block type " + t + " is not supported");
+            c.up_attention.push_back(t == "SimpleCrossAttnUpBlock2D");
+        }
+        if (c.down_attention.size() != n || c.up_attention.size() != n)
+            throw ModelLoadError(path + ": block type lists do not match block_out_channels");
+        const auto head = j.at("attention_head_dim");
+        c.attention_head_dim = head.is_array() ? head[0].get<int>() : head.get<int>();
+        c.cross_attention_dim = j.at("cross_attention_dim");
+        c.encoder_hid_dim = j.at("encoder_hid_dim");
+        c.pool_heads = j.value("addition_embed_type_num_heads", 64);
+        const auto cls = j.value("class_embed_type", nlohmann::json());
+        if (!cls.is_null() && cls != "timestep")
+            throw ModelLoadError(path + ": class_embed_type " + cls.dump() + " is not supported");
+        c.class_embedding = !cls.is_null();
+        const auto ted = j.value("time_embedding_dim", nlohmann::json());
+        c.time_embed_dim = ted.is_null() ? 4 * c.block_out_channels[0] : ted.get<int>();
+        const auto tact = j.value("time_embedding_act_fn", nlohmann::json());
+        if (!tact.is_null() && tact != "gelu") throw ModelLoadError(path + ": time_embedding_act_fn " + tact.dump());
+        c.time_embedding_gelu = !tact.is_null();
+        c.skip_time_act = j.value("resnet_skip_time_act", false);
+        c.resnet_out_scale = j.value("resnet_out_scale_factor", 1.0);
+        c.mid_scale = j.value("mid_block_scale_factor", 1.0);
+        c.groups = j.value("norm_num_groups", 32);
+        c.eps = j.value("norm_eps", 1e-5);
+        c.flip_sin_to_cos = j.value("flip_sin_to_cos", true);
+        c.freq_shift = j.value("freq_shift", 0.0);
+        c.sample_size = j.value("sample_size", 64);
+        for (int ch : c.block_out_channels)
+            if (ch % c.attention_head_dim || ch % c.groups)
+                throw ModelLoadError(path + ": block width " + std::to_string(ch) +
+                                     " is not a multiple of the head size and group count");
+        return c;
+    } catch (const nlohmann::json::exception& e) {
+        throw ModelLoadError(path + ": not a UNet2DConditionModel config (" + e.what() + ")");
+    } catch (const std::runtime_error& e) {
+        if (dynamic_cast<const ModelLoadError*>(&e)) throw;
+        throw ModelLoadError(path + ": " + e.what());
+    }
+}
+
+std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfUNetConfig& c) {
+    Shapes s;
+    const std::int64_t C0 = c.block_out_channels[0], T = c.time_embed_dim, X = c.cross_attention_dim,
+                       E = c.encoder_hid_dim;
+    s["conv_in.weight"] = {C0, c.in_channels, 3, 3};
+    s["conv_in.bias"] = {C0};
+    add_mlp(s, "time_embedding", C0, T);
+    if (c.class_embedding) add_mlp(s, "class_embedding", C0, T);
+    s["encoder_hid_proj.weight"] = {X, E};
+    s["encoder_hid_proj.bias"] = {X};
+    s["add_embedding.norm1.weight"] = {E};
+    s["add_embedding.norm1.bias"] = {E};
+    s["add_embedding.pool.positional_embedding"] = {1, E};
+    for (const char* n : {"q_proj", "k_proj", "v_proj"}) {
+        s[std::string("add_embedding.pool.") + n + ".weight"] = {E, E};
+        s[std::string("add_embedding.pool.") + n + ".bias"] = {E};
+    }
+    s["add_embedding.proj.weight"] = {T, E};
+    s["add_embedding.proj.bias"] = {T};
+    s["add_embedding.norm2.weight"] = {T};
+    s["add_embedding.norm2.bias"] = {T};
+    const int n = int(c.block_out_channels.size());
+    std::int64_t prev = C0;
+    for (int i = 0; i < n; ++i) {
+        const std::int64_t out = c.block_out_channels[i];
+        const std::string p = "down_blocks." + std::to_string(i);
+        for (int j = 0; j < c.layers_per_block[i]; ++j) {
+            add_resnet(s, p + ".resnets." + std::to_string(j), j == 0 ? prev : out, out, T);
+            if (c.down_attention[i]) add_attention(s, p + ".attentions." + std::to_string(j), out, X);
+        }
+        if (i < n - 1) add_resnet(s, p + ".downsamplers.0", out, out, T);
+        prev = out;
+    }
+    const std::int64_t last = c.block_out_channels.back();
+    add_resnet(s, "mid_block.resnets.0", last, last, T);
+    add_attention(s, "mid_block.attentions.0", last, X);
+    add_resnet(s, "mid_block.resnets.1", last, last, T);
+    std::vector<int> rb(c.block_out_channels.rbegin(), c.block_out_channels.rend());
+    std::vector<int> rl(c.layers_per_block.rbegin(), c.layers_per_block.rend());
+    prev = rb[0];
+    for (int i = 0; i < n; ++i) {
+        const std::int64_t out = rb[i], skip = rb[std::min(i + 1, n - 1)];
+        const int layers = rl[i] + 1;
+        const std::string p = "up_blocks." + std::to_string(i);
+        for (int j = 0; j < layers; ++j) {
+            const std::int64_t cin = (j == 0 ? prev : out) + (j == layers - 1 ? skip : out);
+            add_resnet(s, p + ".resnets." + std::to_string(j), cin, out, T);
+            if (c.up_attention[i]) add_attention(s, p + ".attentions." + std::to_string(j), out, X);
+        }
+        if (i < n - 1) add_resnet(s, p + ".upsamplers.0", out, out, T);
+        prev = out;
+    }
+    s["conv_norm_out.weight"] = {C0};
+    s["conv_norm_out.bias"] = {C0};
+    s["conv_out.weight"] = {c.out_channels, C0, 3, 3};
+    s["conv_out.bias"] = {c.out_channels};
+    return s;
+}
+
+IfUNet IfUNet::load(const std::string& dir, torch::ScalarType dtype, bool prefer_fp16_file) {
+    if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
+        throw InvalidRequest("the IF UNet runs in float32, bfloat16 or float16");
+    IfUNet u;
+    u.dtype_ = dtype;
+    u.config_ = IfUNetConfig::from_json_file((fs::path(dir) / "config.json").string());
+    std::vector<std::string> names = {"diffusion_pytorch_model.safetensors",
+                                      "diffusion_pytorch_model.safetensors.index.json",
+                                      "diffusion_pytorch_model.fp16.safetensors",
+                                      "diffusion_pytorch_model.safetensors.index.fp16.json"};
+    if (prefer_fp16_file) std::rotate(names.begin(), names.begin() + 2, names.end());
+    std::string file;
+    for (const auto& name : names)
+        if (fs::exists(fs::path(dir) / name)) {
+            file = (fs::path(dir) / name).string();
+            break;
+        }
+    if (file.empty()) throw ModelLoadError("'" + dir + "' has no diffusion_pytorch_model*.safetensors for the UNet");
+    auto set = io::SafetensorsSet::open(file);
+    const auto expected = if_unet_weight_shapes(u.config_);
+    std::string problems;
+    for (const auto& name : set.names())
+        if (!expected.count(name)) problems += "\n  unexpected weight " + name;
+    for (const auto& [name, shape] : expected) {
+        if (!set.contains(name)) {
+            problems += "\n  missing weight " + name;
+        } else if (set.info(name).shape != shape) {
+            problems += "\n  " + name + " has shape " + shape_text(set.info(name).shape) + ", expected " + shape_text(shape);
+        }
+    }
+    if (!problems.empty())
+        throw ModelLoadError("UNet weights in '" + file + "' do not match its config.json:" + problems);
+    for (const auto& [name, shape] : expected) u.weights_[name] = set.tensor(name, dtype);
+    return u;
+}
+
+std::int64_t IfUNet::parameter_count() const {
+    std::int64_t n = 0;
+    for (const auto& [name, t] : weights_) n += t.numel();
+    return n;
+}
+
+const torch::Tensor& IfUNet::w(const std::string& name) const { return weights_.at(name); }
+
+torch::Tensor IfUNet::timestep_mlp(const std::string& p, const torch::Tensor& t) const {
+    auto h = F::linear(t, w(p + ".linear_1.weight"), w(p + ".linear_1.bias"));
+    return F::linear(act(h), w(p + ".linear_2.weight"), w(p + ".linear_2.bias"));
+}
+
+torch::Tensor IfUNet::text_pool(const torch::Tensor& text) const {
+    const auto& c = config_;
+    const auto B = text.size(0), E = text.size(2);
+    auto y = F::layer_norm(text, F::LayerNormFuncOptions({E}).weight(w("add_embedding.norm1.weight"))
+                                     .bias(w("add_embedding.norm1.bias")).eps(c.eps));
+    auto cls = y.mean(1, true) + w("add_embedding.pool.positional_embedding");
+    auto z = torch::cat({cls, y}, 1);
+    const std::int64_t nh = c.pool_heads, dh = E / nh;
+    auto heads = [&](const torch::Tensor& t) { return t.view({B, -1, nh, dh}).transpose(1, 2); };
+    auto q = heads(F::linear(cls, w("add_embedding.pool.q_proj.weight"), w("add_embedding.pool.q_proj.bias")));
+    auto k = heads(F::linear(z, w("add_embedding.pool.k_proj.weight"), w("add_embedding.pool.k_proj.bias")));
+    auto v = heads(F::linear(z, w("add_embedding.pool.v_proj.weight"), w("add_embedding.pool.v_proj.bias")));
+    const double scale = 1.0 / std::sqrt(std::sqrt(double(dh)));  // applied to q and k each
+    auto weight = torch::softmax(torch::matmul(q * scale, (k * scale).transpose(-1, -2)).to(torch::kFloat32), -1)
+                      .to(v.scalar_type());
+    auto a = torch::matmul(weight, v).transpose(1, 2).reshape({B, E});
+    auto p = F::linear(a, w("add_embedding.proj.weight"), w("add_embedding.proj.bias"));
+    return F::layer_norm(p, F::LayerNormFuncOptions({p.size(1)}).weight(w("add_embedding.norm2.weight"))
+                                .bias(w("add_embedding.norm2.bias")).eps(c.eps));
+}
+
+// resample: 0 none, -1 down (avg pool 2), +1 up (nearest x2).
+torch::Tensor IfUNet::resnet(const std::string& p, torch::Tensor x, const torch::Tensor& emb, double scale,
+                             int resample) const {
+    const auto& c = config_;
+    auto gn = [&](const torch::Tensor& t, const std::string& n) {
+        return F::group_norm(t, F::GroupNormFuncOptions(c.groups).weight(w(n + ".weight")).bias(w(n + ".bias")).eps(c.eps));
+    };
+    auto h = act(gn(x, p + ".norm1"));
+    if (resample > 0) {
+        h = F::interpolate(h, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0})
+                                  .mode(torch::kNearest).recompute_scale_factor(false));
+        x = F::interpolate(x, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0})
+                                  .mode(torch::kNearest).recompute_scale_factor(false));
+    } else if (resample < 0) {
+        h = F::avg_pool2d(h, F::AvgPool2dFuncOptions(2).stride(2));
+        x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(2).stride(2));
+    }
+    h = F::conv2d(h, w(p + ".conv1.weight"), F::Conv2dFuncOptions().bias(w(p + ".conv1.bias")).padding(1));
+    auto e = F::linear(c.skip_time_act ? emb : act(emb), w(p + ".time_emb_proj.weight"), w(p + ".time_emb_proj.bias"));
+    auto chunks = e.unsqueeze(-1).unsqueeze(-1).chunk(2, 1);  // scale first, then shift
+    h = gn(h, p + ".norm2") * (1 + chunks[0]) + chunks[1];
+    h = F::conv2d(act(h), w(p + ".conv2.weight"), F::Conv2dFuncOptions().bias(w(p + ".conv2.bias")).padding(1));
+    if (weights_.count(p + ".conv_shortcut.weight"))
+        x = F::conv2d(x, w(p + ".conv_shortcut.weight"), F::Conv2dFuncOptions().bias(w(p + ".conv_shortcut.bias")));
+    return (x + h) / scale;
+}
+
+torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, const torch::Tensor& ctx) const {
+    const auto& c = config_;
+    const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), N = H * W, L = ctx.size(1);
+    const std::int64_t dh = c.attention_head_dim, nh = C / dh;
+    auto gn = [&](const torch::Tensor& t, const std::string& n) {
+        return F::group_norm(t, F::GroupNormFuncOptions(c.groups).weight(w(n + ".weight")).bias(w(n + ".bias")).eps(c.eps));
+    };
+    auto lin = [&](const torch::Tensor& t, const std::string& n) {
+        return F::linear(t, w(p + "." + n + ".weight"), w(p + "." + n + ".bias"));
+    };
+    auto text = gn(ctx.transpose(1, 2), p + ".norm_cross").transpose(1, 2);  // [B, L, X]
+    auto s = gn(x.reshape({B, C, N}), p + ".group_norm").transpose(1, 2);     // [B, N, C]
+    auto heads = [&](const torch::Tensor& t) { return t.view({B, -1, nh, dh}).transpose(1, 2); };
+    auto q = heads(lin(s, "to_q"));
+    auto k = heads(torch::cat({lin(text, "add_k_proj"), lin(s, "to_k")}, 1));  // text keys first
+    auto v = heads(torch::cat({lin(text, "add_v_proj"), lin(s, "to_v")}, 1));
+    (void)L;
+    auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(dh)));
+    auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
+    auto o = torch::matmul(probs, v).transpose(1, 2).reshape({B, N, C});
+    o = lin(o, "to_out.0");
+    return o.transpose(1, 2).reshape({B, C, H, W}) + x;
+}
+
+torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& timesteps, const torch::Tensor& text_in,
+                              const torch::Tensor& class_labels, Hooks* hooks) const {
+    c10::InferenceMode guard;
+    const auto& c = config_;
+    if (x_in.dim() != 4 || x_in.size(1) != c.in_channels)
+        throw InvalidRequest("UNet input must be [B, " + std::to_string(c.in_channels) + ", H, W]");
+    if (text_in.dim() != 3 || text_in.size(0) != x_in.size(0) || text_in.size(2) != c.encoder_hid_dim)
+        throw InvalidRequest("encoder states must be [B, L, " + std::to_string(c.encoder_hid_dim) + "] with the sample's batch");
+    const int down = int(c.block_out_channels.size()) - 1;
+    if (x_in.size(2) % (1 << down) || x_in.size(3) % (1 << down))
+        throw InvalidRequest("UNet input height and width must be multiples of " + std::to_string(1 << down));
+    if (c.class_embedding && !class_labels.defined())
+        throw InvalidRequest("this UNet (stage II) needs class labels: the noise level of the low-resolution image");
+    const auto B = x_in.size(0);
+    auto hook = [&](const std::string& name, const torch::Tensor& t) {
+        if (hooks) (*hooks)[name] = t.to(torch::kFloat32);
+    };
+    auto x = x_in.to(dtype_);
+    auto text = text_in.to(dtype_);
+    auto t = timesteps.reshape({-1}).expand({B});
+    auto te = sinusoid(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift).to(dtype_);
+    hook("time_proj", te);
+    auto emb = timestep_mlp("time_embedding", te);
+    hook("time_embedding", emb);
+    if (c.class_embedding) {
+        auto ce = sinusoid(class_labels.reshape({-1}).expand({B}), c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
+        hook("time_proj#1", ce);  // the second call of time_proj: the noise level
+        auto class_emb = timestep_mlp("class_embedding", ce.to(dtype_));
+        hook("class_embedding", class_emb);
+        emb = emb + class_emb;
+    }
+    auto pooled = text_pool(text);
+    hook("add_embedding", pooled);
+    emb = emb + pooled;
+    if (c.time_embedding_gelu) emb = act(emb);
+    hook("emb", emb);
+    auto ctx = F::linear(text, w("encoder_hid_proj.weight"), w("encoder_hid_proj.bias"));
+    hook("encoder_hid_proj", ctx);
+    auto h = F::conv2d(x, w("conv_in.weight"), F::Conv2dFuncOptions().bias(w("conv_in.bias")).padding(1));
+    hook("conv_in", h);
+    std::vector<torch::Tensor> skips = {h};
+    const int n = int(c.block_out_channels.size());
+    for (int i = 0; i < n; ++i) {
+        const std::string p = "down_blocks." + std::to_string(i);
+        int r = 0;
+        for (int j = 0; j < c.layers_per_block[i]; ++j) {
+            h = resnet(p + ".resnets." + std::to_string(j), h, emb, c.resnet_out_scale, 0);
+            if (c.down_attention[i]) h = attention(p + ".attentions." + std::to_string(j), h, ctx);
+            skips.push_back(h);
+            hook(p + ".res." + std::to_string(r++), h);
+        }
+        if (i < n - 1) {
+            h = resnet(p + ".downsamplers.0", h, emb, c.resnet_out_scale, -1);
+            skips.push_back(h);
+            hook(p + ".res." + std::to_string(r++), h);
+        }
+        hook(p + ".out", h);
+    }
+    h = resnet("mid_block.resnets.0", h, emb, c.mid_scale, 0);
+    h = attention("mid_block.attentions.0", h, ctx);
+    h = resnet("mid_block.resnets.1", h, emb, c.mid_scale, 0);
+    hook("mid_block", h);
+    std::vector<int> rl(c.layers_per_block.rbegin(), c.layers_per_block.rend());
+    for (int i = 0; i < n; ++i) {
+        const std::string p = "up_blocks." + std::to_string(i);
+        for (int j = 0; j < rl[i] + 1; ++j) {
+            h = torch::cat({h, skips.back()}, 1);  // h first, the skip second
+            skips.pop_back();
+            h = resnet(p + ".resnets." + std::to_string(j), h, emb, c.resnet_out_scale, 0);
+            if (c.up_attention[i]) h = attention(p + ".attentions." + std::to_string(j), h, ctx);
+        }
+        if (i < n - 1) h = resnet(p + ".upsamplers.0", h, emb, c.resnet_out_scale, +1);
+        hook(p, h);
+    }
+    h = F::group_norm(h, F::GroupNormFuncOptions(c.groups).weight(w("conv_norm_out.weight"))
+                             .bias(w("conv_norm_out.bias")).eps(c.eps));
+    hook("conv_norm_out", h);
+    h = F::conv2d(act(h), w("conv_out.weight"), F::Conv2dFuncOptions().bias(w("conv_out.bias")).padding(1));
+    hook("conv_out", h);
+    return h.to(torch::kFloat32);
+}
+
+}  // namespace ds::models

@@ -1,0 +1,74 @@
+#pragma once
+// DeepFloyd IF's UNet2DConditionModel (the subset IF uses; deepfloyd_if_spec.md §3-5), driven by
+// the diffusers config.json and weights under their diffusers names: sinusoidal time projection +
+// TimestepEmbedding, TextTimeEmbedding with attention pooling, text_proj of the encoder states,
+// class embedding of the stage II noise level, scale-shift ResnetBlock2D (optional skip_time_act,
+// output scale factor), resnet down/up-samplers, SimpleCrossAttn blocks with added-KV attention
+// and group-norm on the encoder states. Output: 6 channels (eps, variance values).
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace ds::models {
+
+struct IfUNetConfig {
+    int in_channels = 3, out_channels = 6;
+    std::vector<int> block_out_channels;
+    std::vector<int> layers_per_block;   // per down block
+    std::vector<bool> down_attention;    // SimpleCrossAttnDownBlock2D (else ResnetDownsampleBlock2D)
+    std::vector<bool> up_attention;      // SimpleCrossAttnUpBlock2D (else ResnetUpsampleBlock2D)
+    int attention_head_dim = 64;
+    int cross_attention_dim = 0;         // X, the projected text width
+    int encoder_hid_dim = 4096;          // E, the T5 width
+    int pool_heads = 64;                 // addition_embed_type_num_heads
+    bool class_embedding = false;        // class_embed_type "timestep" (stage II)
+    int time_embed_dim = 0;              // T
+    bool time_embedding_gelu = false;    // time_embedding_act_fn "gelu"
+    bool skip_time_act = false;          // resnet_skip_time_act
+    double resnet_out_scale = 1.0, mid_scale = 1.0;
+    int groups = 32;
+    double eps = 1e-5;
+    bool flip_sin_to_cos = true;
+    double freq_shift = 0;
+    int sample_size = 64;
+    // Throws ModelLoadError naming the file and the unsupported or missing setting.
+    static IfUNetConfig from_json_file(const std::string& path);
+};
+
+// Intermediate tensors by the fixture's hook names ("time_proj", "emb", "down_blocks.0.out",
+// "down_blocks.0.res.1", "mid_block", "up_blocks.1", "conv_norm_out", ...).
+using Hooks = std::map<std::string, torch::Tensor>;
+
+class IfUNet {
+public:
+    // `dir` holds config.json and diffusion_pytorch_model[.fp16].safetensors (or a sharded index).
+    // Every missing, unexpected or mis-shaped weight is reported by name.
+    static IfUNet load(const std::string& dir, torch::ScalarType dtype = torch::kFloat32,
+                       bool prefer_fp16_file = false);
+
+    // x [B, Cin, H, W]; timesteps [B] int64; text [B, L, E]; class_labels [B] (stage II) or
+    // undefined. Returns [B, out_channels, H, W] float32.
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& timesteps,
+                          const torch::Tensor& text, const torch::Tensor& class_labels = {},
+                          Hooks* hooks = nullptr) const;
+    const IfUNetConfig& config() const { return config_; }
+    std::int64_t parameter_count() const;
+
+private:
+    const torch::Tensor& w(const std::string& name) const;
+    torch::Tensor resnet(const std::string& p, torch::Tensor x, const torch::Tensor& emb, double scale,
+                         int resample) const;
+    torch::Tensor attention(const std::string& p, const torch::Tensor& x, const torch::Tensor& ctx) const;
+    torch::Tensor text_pool(const torch::Tensor& text) const;
+    torch::Tensor timestep_mlp(const std::string& p, const torch::Tensor& t) const;
+    IfUNetConfig config_;
+    torch::ScalarType dtype_ = torch::kFloat32;
+    std::map<std::string, torch::Tensor> weights_;
+};
+
+// The expected weight names and shapes of a config (for loading and for random-weight benchmarks).
+std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfUNetConfig& config);
+
+}  // namespace ds::models

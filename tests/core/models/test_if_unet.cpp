@@ -1,0 +1,91 @@
+// The IF UNet against diffusers 0.24 on the tiny stage I and stage II configs (every hook).
+#include <torch/torch.h>
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "core/engine/errors.h"
+#include "core/io/safetensors.h"
+#include "core/models/if_unet.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+double rel_err(const torch::Tensor& got, const torch::Tensor& want) {
+    auto g = got.to(torch::kFloat64), w = want.to(torch::kFloat64);
+    return ((g - w).abs() / (w.abs() + 1.0)).max().item<double>();  // atol/rtol mix, 1 = atol scale
+}
+
+void check_stage(const std::string& name, bool stage2) {
+    const std::string dir = std::string(DS_FIXTURES_DIR) + "/" + name;
+    auto unet = ds::models::IfUNet::load(dir);
+    auto f = ds::io::SafetensorsFile::open(dir + "/cases.safetensors");
+    for (int i = 0; i < 3; ++i) {
+        const std::string p = "case" + std::to_string(i) + ".";
+        INFO(name << " " << p);
+        ds::models::Hooks hooks;
+        auto out = unet.forward(f.tensor(p + "sample"), f.tensor(p + "timestep"), f.tensor(p + "encoder_hidden_states"),
+                                stage2 ? f.tensor(p + "class_labels") : torch::Tensor(), &hooks);
+        CHECK(rel_err(out, f.tensor(p + "out")) < 1e-4);
+        int compared = 0;
+        for (const auto& info : f.tensors()) {
+            if (info.name.rfind(p + "hook.", 0) != 0) continue;
+            const std::string h = info.name.substr(p.size() + 5);
+            INFO(h);
+            REQUIRE(hooks.count(h));
+            CHECK(hooks[h].sizes() == f.tensor(info.name).sizes());
+            CHECK(rel_err(hooks[h], f.tensor(info.name)) < 1e-4);
+            ++compared;
+        }
+        CHECK(compared >= 15);
+    }
+}
+}  // namespace
+
+TEST_CASE("IF stage I UNet matches diffusers, every hook (1e-4)", "[models][if][fixture]") {
+    check_stage("if_stage1_unet_tiny", false);
+}
+
+TEST_CASE("IF stage II UNet (noise-level class embedding, skip_time_act, scale factors) matches diffusers",
+          "[models][if][fixture]") {
+    check_stage("if_stage2_unet_tiny", true);
+}
+
+TEST_CASE("IF UNet loading and input errors", "[models][if]") {
+    const std::string dir = std::string(DS_FIXTURES_DIR) + "/if_stage1_unet_tiny";
+    auto unet = ds::models::IfUNet::load(dir);
+    CHECK(unet.parameter_count() == 854310);
+    CHECK(ds::models::if_unet_weight_shapes(unet.config()).size() == 199);
+    CHECK_THROWS_AS(unet.forward(torch::zeros({1, 4, 16, 16}), torch::tensor({1L}), torch::zeros({1, 77, 32})),
+                    ds::InvalidRequest);
+    CHECK_THROWS_WITH(unet.forward(torch::zeros({1, 3, 15, 16}), torch::tensor({1L}), torch::zeros({1, 77, 32})),
+                      Catch::Contains("multiples of 2"));
+    CHECK_THROWS_AS(unet.forward(torch::zeros({1, 3, 16, 16}), torch::tensor({1L}), torch::zeros({1, 77, 31})),
+                    ds::InvalidRequest);
+    auto stage2 = ds::models::IfUNet::load(std::string(DS_FIXTURES_DIR) + "/if_stage2_unet_tiny");
+    CHECK_THROWS_WITH(stage2.forward(torch::zeros({1, 6, 16, 16}), torch::tensor({1L}), torch::zeros({1, 77, 32})),
+                      Catch::Contains("class labels"));
+    // A weight missing and one mis-shaped: both named.
+    const auto bad = fs::temp_directory_path() / "ds_if_bad";
+    fs::remove_all(bad);
+    fs::create_directories(bad);
+    fs::copy_file(dir + "/config.json", bad / "config.json");
+    auto f = ds::io::SafetensorsFile::open(dir + "/diffusion_pytorch_model.safetensors");
+    std::vector<std::pair<std::string, torch::Tensor>> ts;
+    for (const auto& info : f.tensors()) {
+        if (info.name == "mid_block.attentions.0.to_q.weight") continue;
+        ts.push_back({info.name, info.name == "conv_in.bias" ? torch::zeros({31}) : f.tensor(info.name)});
+    }
+    ts.push_back({"extra.weight", torch::zeros({1})});
+    ds::io::write_safetensors((bad / "diffusion_pytorch_model.safetensors").string(), ts);
+    try {
+        ds::models::IfUNet::load(bad.string());
+        FAIL("expected an error");
+    } catch (const ds::ModelLoadError& e) {
+        const std::string m = e.what();
+        CHECK(m.find("missing weight mid_block.attentions.0.to_q.weight") != std::string::npos);
+        CHECK(m.find("conv_in.bias has shape [31], expected [32]") != std::string::npos);
+        CHECK(m.find("unexpected weight extra.weight") != std::string::npos);
+    }
+    CHECK_THROWS_WITH(ds::models::IfUNet::load("/nonexistent"), Catch::Contains("config.json"));
+}
