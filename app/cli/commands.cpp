@@ -351,12 +351,16 @@ int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
 }
 
 const char* kDebugHelp = R"(usage: dstudio debug t5 --model-dir DIR --prompts IN.json --out OUT.safetensors
+       dstudio debug unet --model-dir DIR --cases IN.safetensors --out OUT.safetensors
 
 Diagnostics for verification against reference implementations.
   t5    DIR holds spiece.model, config.json and model.safetensors (a T5 v1.1 encoder); IN.json is
         a JSON list of prompts. Writes input_ids and attention_mask (I64 [N,77]) and
         last_hidden_state (F32 [N,77,d_model]) computed as IF's encode_prompt does
         (lower().strip(), clean_caption=False).
+  unet  DIR holds config.json and diffusion_pytorch_model.safetensors (an IF UNet); for every
+        case{i}. prefix of IN read sample, timestep, encoder_hidden_states and, if present,
+        class_labels; writes case{i}.out (F32).
 )";
 
 int cmd_debug(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
@@ -376,7 +380,20 @@ int cmd_debug(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
         std::cerr << "wrote " << r.out << "\n";
         return 0;
     }
-    throw UsageError("unknown debug target '" + what + "' (t5)");
+    if (what == "unet") {
+        Args args(rest, {"model-dir", "cases", "out"}, {});
+        ds::DebugUnetRequest r;
+        r.model_dir = args.str("model-dir");
+        r.cases = args.str("cases");
+        r.out = args.str("out");
+        if (r.model_dir.empty() || r.cases.empty() || r.out.empty())
+            throw UsageError("debug unet needs --model-dir, --cases and --out");
+        ds::Engine engine(opt);
+        engine.debug_unet(r);
+        std::cerr << "wrote " << r.out << "\n";
+        return 0;
+    }
+    throw UsageError("unknown debug target '" + what + "' (t5, unet)");
 }
 
 }  // namespace

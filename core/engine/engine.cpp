@@ -20,6 +20,7 @@
 #include "core/io/plot.h"
 #include "core/io/safetensors.h"
 #include "core/io/tensor_image.h"
+#include "core/models/if_unet.h"
 #include "core/models/model_registry.h"
 #include "core/models/t5_encoder.h"
 #include "core/text/t5_tokenizer.h"
@@ -351,6 +352,26 @@ void Engine::debug_t5(const DebugT5Request& r) {
     auto hidden = encoder.forward(ids_t, mask_t);
     io::write_safetensors(r.out, {{"input_ids", ids_t}, {"attention_mask", mask_t},
                                   {"last_hidden_state", hidden.contiguous()}});
+}
+
+void Engine::debug_unet(const DebugUnetRequest& r) {
+    if (r.model_dir.empty() || r.cases.empty() || r.out.empty())
+        throw InvalidRequest("debug unet needs a model folder, a cases file and an output file");
+    auto unet = models::IfUNet::load(r.model_dir);
+    auto cases = io::SafetensorsFile::open(r.cases);
+    std::vector<std::pair<std::string, torch::Tensor>> outs;
+    for (int i = 0;; ++i) {
+        const std::string p = "case" + std::to_string(i) + ".";
+        if (!cases.contains(p + "sample")) break;
+        auto labels = cases.contains(p + "class_labels") ? cases.tensor(p + "class_labels") : torch::Tensor();
+        auto out = unet.forward(cases.tensor(p + "sample", torch::kFloat32), cases.tensor(p + "timestep", torch::kLong),
+                                cases.tensor(p + "encoder_hidden_states", torch::kFloat32),
+                                labels.defined() ? labels.to(torch::kLong) : labels);
+        outs.push_back({p + "out", out.contiguous()});
+    }
+    if (outs.empty()) throw DataError("'" + r.cases + "' has no case0.sample (expected case{i}.sample, .timestep, "
+                                      ".encoder_hidden_states[, .class_labels])");
+    io::write_safetensors(r.out, outs);
 }
 
 std::string Engine::bench(const BenchRequest& request) {

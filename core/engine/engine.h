@@ -40,6 +40,7 @@ public:
     PartAResult hybrid(const HybridRequest& request);
     std::string bench(const BenchRequest& request);  // JSON text
     void debug_t5(const DebugT5Request& request);
+    void debug_unet(const DebugUnetRequest& request);
     void export_model(const ExportRequest& request);
 
     std::vector<ModelInfo> bundled_models() const;

@@ -146,6 +146,15 @@ struct DebugT5Request {
     int max_length = 77;
 };
 
+// `dstudio debug unet`: DIR holds config.json + diffusion_pytorch_model.safetensors; for every
+// case{i}. prefix in `cases` read sample, timestep, encoder_hidden_states and, if present,
+// class_labels; write case{i}.out (F32) to `out`.
+struct DebugUnetRequest {
+    std::string model_dir;
+    std::string cases;
+    std::string out;
+};
+
 struct ModelInfo {
     std::string id;                 // bundled id, or the path for files
     std::string path;
