@@ -41,7 +41,9 @@ torch::Tensor predict_x0(const torch::Tensor& x_t, const torch::Tensor& eps, dou
 }
 
 torch::Tensor forward_noise(const torch::Tensor& x0, const torch::Tensor& eps, double abar) {
-    return std::sqrt(abar) * x0 + std::sqrt(1.0 - abar) * eps;
+    // In the iterate's precision, as diffusers' add_noise (abar ** 0.5 on a float32 tensor).
+    const auto c = coefficients(x0, abar, 1.0);
+    return c.sqrt_abar * x0 + c.sqrt_one_minus_abar * eps;
 }
 
 torch::Tensor limit_x0(const torch::Tensor& x0, const X0Options& o, std::pair<double, double> range) {

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <regex>
 
 #include <nlohmann/json.hpp>
@@ -11,6 +13,7 @@
 #include "core/data/mnist.h"
 #include "core/diffusion/combined_predictors.h"
 #include "core/diffusion/filters.h"
+#include "core/diffusion/if_predictor.h"
 #include "core/diffusion/mnist_predictor.h"
 #include "core/diffusion/schedule.h"
 #include "core/diffusion/techniques.h"
@@ -229,7 +232,52 @@ std::string prompt_label(const std::string& p) { return p.empty() ? "(unconditio
 
 }  // namespace
 
+namespace {
+// IF folders stay loaded between requests (the UNet is gigabytes): keyed by folder and the
+// modification time of unet/config.json.
+struct IfBundle {
+    fs::file_time_type stamp;
+    std::shared_ptr<models::IfUNet> unet;
+    std::shared_ptr<text::PromptEncoder> prompts;
+};
+
+bool is_if_folder(const std::string& model) {
+    std::error_code ec;
+    return fs::is_directory(model, ec) && fs::exists(fs::path(model) / "unet" / "config.json", ec);
+}
+
+std::unique_ptr<NoisePredictor> open_if(const std::string& dir) {
+    static std::mutex mutex;
+    static std::map<std::string, IfBundle> cache;
+    const fs::path root(dir);
+    std::error_code ec;
+    const auto stamp = fs::last_write_time(root / "unet" / "config.json", ec);
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(fs::absolute(root).string());
+    if (it == cache.end() || it->second.stamp != stamp) {
+        IfBundle b;
+        b.stamp = stamp;
+        b.unet = std::make_shared<models::IfUNet>(models::IfUNet::load((root / "unet").string()));
+        const bool has_t5 = fs::exists(root / "text_encoder" / "config.json");
+        fs::path spiece = root / "tokenizer" / "spiece.model";
+        if (!fs::exists(spiece)) spiece = root / "text_encoder" / "spiece.model";
+        if (has_t5 && !fs::exists(spiece))
+            throw ModelLoadError("'" + dir + "' has text_encoder/ but no tokenizer/spiece.model");
+        b.prompts = std::make_shared<text::PromptEncoder>(has_t5 ? (root / "text_encoder").string() : std::string(),
+                                                          spiece.string(), text::PromptEncoder::default_cache_dir(),
+                                                          torch::kFloat32, /*free_after_use=*/true);
+        cache.clear();  // one IF folder in memory at a time
+        it = cache.emplace(fs::absolute(root).string(), b).first;
+    }
+    if (it->second.unet->config().in_channels != 3)
+        throw InvalidRequest("'" + dir + "' is an IF stage II (super-resolution) model: the Part A techniques "
+                             "run on stage I; upscale with `dstudio upscale`");
+    return std::make_unique<IfNoisePredictor>(it->second.unet, it->second.prompts, false);
+}
+}  // namespace
+
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model) {
+    if (is_if_folder(model)) return open_if(model);
     auto loaded = registry.load(model);
     if (!loaded.spec.is_ddpm())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +

@@ -59,4 +59,13 @@ void check_timesteps(const std::vector<std::int64_t>& ts, int num_timesteps) {
     }
 }
 
+std::vector<std::int64_t> leading_timesteps(int T, int n) {
+    if (n < 1 || n > T)
+        throw InvalidRequest("the number of steps must be in 1.." + std::to_string(T) + " (got " + std::to_string(n) + ")");
+    const std::int64_t ratio = T / n;
+    std::vector<std::int64_t> ts;
+    for (std::int64_t i = n - 1; i >= 0; --i) ts.push_back(i * ratio);
+    return ts;
+}
+
 }  // namespace ds::diffusion

@@ -21,6 +21,9 @@ Schedule cosine_schedule(int timesteps = 1000, double max_beta = 0.999);
 // Evenly strided decreasing list start, start-stride, ..., down to >= 0 (e.g. 990..0 by 30).
 std::vector<std::int64_t> strided_timesteps(std::int64_t start, std::int64_t stride);
 
+// diffusers' set_timesteps(n) with "leading" spacing (IF's configs): ratio = T / n (integer),
+// [(n-1) ratio, ..., ratio, 0]; e.g. T = 1000, n = 20 -> 950, 900, ..., 0.
+std::vector<std::int64_t> leading_timesteps(int num_timesteps, int steps);
 // Throws InvalidRequest unless `ts` is non-empty, strictly decreasing and inside [0, T).
 void check_timesteps(const std::vector<std::int64_t>& ts, int num_timesteps);
 

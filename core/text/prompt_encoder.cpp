@@ -1,0 +1,140 @@
+#include "core/text/prompt_encoder.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "core/engine/errors.h"
+#include "core/engine/hashing.h"
+#include "core/io/safetensors.h"
+#include "core/models/t5_encoder.h"
+#include "core/text/t5_tokenizer.h"
+
+namespace fs = std::filesystem;
+
+namespace ds::text {
+
+namespace {
+constexpr int kMaxLength = 77;         // IF's max_length
+constexpr size_t kMemoryEntries = 64;  // embeddings kept in memory per encoder
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+}  // namespace
+
+struct PromptEncoder::Loaded {
+    T5Tokenizer tokenizer;
+    models::T5Encoder encoder;
+};
+
+std::string PromptEncoder::default_cache_dir() {
+    if (const char* d = std::getenv("DS_CACHE_DIR"); d && *d) return (fs::path(d) / "prompts").string();
+    const char* home = std::getenv("HOME");
+    return (fs::path(home && *home ? home : "/tmp") / ".cache" / "diffusion-studio" / "prompts").string();
+}
+
+PromptEncoder::PromptEncoder(std::string encoder_dir, std::string spiece_model, std::string cache_dir,
+                             torch::ScalarType dtype, bool free_after_use)
+    : encoder_dir_(std::move(encoder_dir)), spiece_(std::move(spiece_model)), cache_dir_(std::move(cache_dir)),
+      dtype_(dtype), free_after_(free_after_use) {
+    // Identity: the encoder's config and the sizes of its weight files (cheap; a different
+    // checkpoint of the same architecture changes the sizes or the config in practice).
+    if (encoder_dir_.empty()) {
+        identity_ = kIfT5Identity;
+    } else {
+        std::string id = read_all((fs::path(encoder_dir_) / "config.json").string());
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(encoder_dir_, ec))
+            if (e.path().extension() == ".safetensors")
+                id += "\n" + e.path().filename().string() + ":" + std::to_string(e.file_size(ec));
+        identity_ = sha256_hex(id);
+    }
+}
+
+PromptEncoder::~PromptEncoder() = default;
+
+std::string PromptEncoder::cache_file(const std::string& prompt) const {
+    return (fs::path(cache_dir_) / (sha256_hex(identity_ + "\x1f" + prompt) + ".safetensors")).string();
+}
+
+bool PromptEncoder::cached(const std::string& prompt) const {
+    for (const auto& [p, t] : memory_)
+        if (p == prompt) return true;
+    return !cache_dir_.empty() && fs::exists(cache_file(prompt));
+}
+
+void PromptEncoder::put(const std::string& prompt, const torch::Tensor& embeds) {
+    if (embeds.dim() != 3 || embeds.size(0) != 1)
+        throw InvalidRequest("a prompt embedding must be [1, L, E]");
+    auto e = embeds.to(torch::kFloat32).contiguous();
+    if (!cache_dir_.empty()) {
+        fs::create_directories(cache_dir_);
+        io::write_safetensors(cache_file(prompt), {{"prompt_embeds", e}},
+                              {{"prompt", prompt}, {"encoder", identity_}});
+    }
+    memory_.push_back({prompt, e});
+    if (memory_.size() > kMemoryEntries) memory_.erase(memory_.begin());
+}
+
+torch::Tensor PromptEncoder::encode(const std::string& prompt) {
+    for (const auto& [p, t] : memory_)
+        if (p == prompt) return t;
+    if (!cache_dir_.empty() && fs::exists(cache_file(prompt))) {
+        auto f = io::SafetensorsFile::open(cache_file(prompt));
+        auto t = f.tensor("prompt_embeds", torch::kFloat32);
+        memory_.push_back({prompt, t});
+        return t;
+    }
+    if (encoder_dir_.empty())
+        throw InvalidRequest("no embedding of the prompt '" + prompt + "' is cached and this IF folder has no "
+                             "text_encoder/: import the course's embeddings with `dstudio prompts import "
+                             "prompt_embeds_dict.pth`, or use a folder with text_encoder/ and tokenizer/");
+    if (!loaded_) {
+        loaded_ = std::make_unique<Loaded>(Loaded{T5Tokenizer::open(spiece_), models::T5Encoder::load(encoder_dir_, dtype_)});
+    }
+    auto tokens = loaded_->tokenizer.encode(prompt, kMaxLength);
+    auto ids = torch::tensor(tokens.ids, torch::kLong).view({1, kMaxLength});
+    auto mask = torch::tensor(tokens.mask, torch::kLong).view({1, kMaxLength});
+    auto e = loaded_->encoder.forward(ids, mask);
+    if (free_after_) loaded_.reset();
+    put(prompt, e);
+    return e;
+}
+
+int import_prompt_dict(const std::string& pth_file, const std::string& cache_dir, const std::string& identity) {
+    std::ifstream in(pth_file, std::ios::binary);
+    if (!in) throw IoError("cannot read '" + pth_file + "'");
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    c10::IValue value;
+    try {
+        value = torch::pickle_load(bytes);
+    } catch (const std::exception& e) {
+        throw DataError("'" + pth_file + "' is not a torch.save file LibTorch can read: " + std::string(e.what()).substr(0, 200));
+    }
+    if (!value.isGenericDict()) throw DataError("'" + pth_file + "' does not hold a dict of prompt -> tensor");
+    int n = 0;
+    for (const auto& item : value.toGenericDict()) {
+        if (!item.key().isString() || !item.value().isTensor())
+            throw DataError("'" + pth_file + "' maps something other than a string to a tensor");
+        auto t = item.value().toTensor();
+        if (t.dim() == 2) t = t.unsqueeze(0);
+        if (t.dim() != 3 || t.size(0) != 1)
+            throw DataError("'" + pth_file + "': the embedding of '" + item.key().toStringRef() + "' is not [1, L, E]");
+        const std::string prompt = item.key().toStringRef();
+        fs::create_directories(cache_dir);
+        io::write_safetensors((fs::path(cache_dir) / (sha256_hex(identity + "\x1f" + prompt) + ".safetensors")).string(),
+                              {{"prompt_embeds", t.to(torch::kFloat32).contiguous()}},
+                              {{"prompt", prompt}, {"encoder", identity}});
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace ds::text

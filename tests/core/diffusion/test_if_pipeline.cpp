@@ -1,0 +1,183 @@
+// DeepFloyd IF as a noise predictor: leading timesteps, stage II noising parity, CFG as the
+// pipeline does it, the prompt cache, and the Part A techniques on a tiny IF folder built from the
+// fixtures (stage I UNet + a random T5 of matching width + the fixture tokenizer).
+#include <torch/torch.h>
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/diffusion/if_predictor.h"
+#include "core/diffusion/schedule.h"
+#include "core/engine/engine.h"
+#include "core/io/safetensors.h"
+
+namespace fs = std::filesystem;
+using namespace ds::diffusion;
+
+namespace {
+const std::string kFix = DS_FIXTURES_DIR;
+
+// A diffusers-style IF folder: unet/ (fixture), text_encoder/ (random T5, d_model 32),
+// tokenizer/spiece.model (fixture), model_index.json.
+std::string make_tiny_if_folder() {
+    const auto root = fs::temp_directory_path() / "ds_tiny_if";
+    if (fs::exists(root / "model_index.json")) return root.string();
+    fs::remove_all(root);
+    fs::create_directories(root / "unet");
+    fs::create_directories(root / "text_encoder");
+    fs::create_directories(root / "tokenizer");
+    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors"})
+        fs::copy_file(kFix + "/if_stage1_unet_tiny/" + f, root / "unet" / f);
+    fs::copy_file(kFix + "/t5_encoder_tiny/spiece.model", root / "tokenizer" / "spiece.model");
+    std::ifstream cin(kFix + "/t5_encoder_tiny/config.json");
+    auto cfg = nlohmann::json::parse(cin);
+    cfg["d_model"] = 32;
+    cfg["d_kv"] = 8;
+    cfg["num_heads"] = 4;
+    cfg["d_ff"] = 64;
+    cfg["num_layers"] = 2;
+    std::ofstream(root / "text_encoder" / "config.json") << cfg.dump(2);
+    torch::manual_seed(3);
+    std::vector<std::pair<std::string, torch::Tensor>> w = {
+        {"shared.weight", torch::randn({1128, 32})},
+        {"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", torch::randn({32, 4}) * 0.1},
+        {"encoder.final_layer_norm.weight", torch::ones({32})}};
+    for (int i = 0; i < 2; ++i) {
+        const std::string b = "encoder.block." + std::to_string(i) + ".layer.";
+        for (const char* m : {"q", "k", "v", "o"}) w.push_back({b + "0.SelfAttention." + m + ".weight", torch::randn({32, 32}) * 0.1});
+        w.push_back({b + "0.layer_norm.weight", torch::ones({32})});
+        w.push_back({b + "1.DenseReluDense.wi_0.weight", torch::randn({64, 32}) * 0.1});
+        w.push_back({b + "1.DenseReluDense.wi_1.weight", torch::randn({64, 32}) * 0.1});
+        w.push_back({b + "1.DenseReluDense.wo.weight", torch::randn({32, 64}) * 0.1});
+        w.push_back({b + "1.layer_norm.weight", torch::ones({32})});
+    }
+    ds::io::write_safetensors((root / "text_encoder" / "model.safetensors").string(), w);
+    std::ofstream(root / "model_index.json") << R"({"_class_name": "IFPipeline", "_diffusers_version": "0.24.0"})";
+    return root.string();
+}
+
+ds::Image rgb_photo(int w, int h) {
+    ds::Image img(w, h, 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            auto* p = img.at(x, y);
+            p[0] = std::uint8_t(x * 255 / w);
+            p[1] = std::uint8_t(y * 255 / h);
+            p[2] = 128;
+        }
+    return img;
+}
+}  // namespace
+
+TEST_CASE("leading timesteps as set_timesteps(n)", "[diffusion][if][fixture]") {
+    auto f = ds::io::SafetensorsFile::open(kFix + "/ddpm_if_scheduler/cases.safetensors");
+    auto d = f.tensor("timesteps_default");
+    CHECK(leading_timesteps(1000, 20) == std::vector<std::int64_t>(d.data_ptr<std::int64_t>(), d.data_ptr<std::int64_t>() + d.numel()));
+    CHECK(leading_timesteps(1000, 100).front() == 990);
+    CHECK(leading_timesteps(1000, 50)[1] == 960);
+    CHECK_THROWS_AS(leading_timesteps(1000, 0), ds::InvalidRequest);
+}
+
+TEST_CASE("stage II conditioning: bilinear align_corners upscale + add_noise at 250 (1e-6)", "[diffusion][if][fixture]") {
+    auto f = ds::io::SafetensorsFile::open(kFix + "/ddpm_if_scheduler/cases.safetensors");
+    auto levels = f.tensor("noising.noise_level");
+    REQUIRE(levels[0].item<std::int64_t>() == 250);
+    auto got = upscale_and_noise(f.tensor("noising.low_res"), 32, 250, f.tensor("noising.noise"));
+    CHECK((got - f.tensor("noising.noised")).abs().max().item<double>() < 1e-6);
+    CHECK(((cosine_schedule(1000).alpha_bars - f.tensor("noising.alphas_cumprod")).abs().max().item<double>()) < 1e-6);
+    CHECK_THROWS_AS(upscale_and_noise(f.tensor("noising.low_res"), 32, 1000, f.tensor("noising.noise")), ds::InvalidRequest);
+}
+
+TEST_CASE("IF predictor: CFG in one batched forward, variance from the prompt half", "[diffusion][if]") {
+    const auto dir = make_tiny_if_folder();
+    auto unet = std::make_shared<ds::models::IfUNet>(ds::models::IfUNet::load(dir + "/unet"));
+    const auto cache = fs::temp_directory_path() / "ds_prompt_cache_test";
+    fs::remove_all(cache);
+    auto prompts = std::make_shared<ds::text::PromptEncoder>(dir + "/text_encoder", dir + "/tokenizer/spiece.model", cache.string());
+    IfNoisePredictor p(unet, prompts);
+    CHECK(p.sample_shape() == std::vector<std::int64_t>{3, 32, 32});
+    CHECK(p.default_guidance() == 7.0);
+    auto cond = p.encode_prompts({"a photo of a cat", "an oil painting"}, "");
+    REQUIRE(cond.text.sizes() == torch::IntArrayRef({2, 77, 32}));
+    REQUIRE(cond.text_uncond.sizes() == torch::IntArrayRef({1, 77, 32}));
+    CHECK(prompts->cached("a photo of a cat"));
+    CHECK(fs::exists(cache));
+    auto x = torch::randn({2, 3, 32, 32});
+    auto cfg = p.predict(x, 500, cond, 7.0);
+    // Reference: separate conditional and unconditional calls of the UNet.
+    auto t = torch::full({2}, 500L);
+    auto oc = unet->forward(x, t, cond.text);
+    auto ou = unet->forward(x, t, cond.text_uncond.expand({2, -1, -1}));
+    auto eps = ou.narrow(1, 0, 3) + 7.0 * (oc.narrow(1, 0, 3) - ou.narrow(1, 0, 3));
+    CHECK(torch::allclose(cfg.eps, eps, 1e-4, 1e-5));
+    CHECK(torch::allclose(cfg.variance, oc.narrow(1, 3, 3), 1e-4, 1e-5));
+    auto plain = p.predict(x, 500, cond, 1.0);
+    CHECK(torch::allclose(plain.eps, oc.narrow(1, 0, 3), 1e-4, 1e-5));
+    // The cache serves the prompt without the encoder: a cache-only encoder with the same identity.
+    ds::text::PromptEncoder again(dir + "/text_encoder", dir + "/tokenizer/spiece.model", cache.string());
+    CHECK(again.cached("a photo of a cat"));
+    CHECK(torch::equal(again.encode("a photo of a cat"), cond.text.narrow(0, 0, 1)));
+    ds::text::PromptEncoder none("", "", cache.string());
+    CHECK_THROWS_WITH(none.encode("never seen"), Catch::Contains("prompts import"));
+}
+
+TEST_CASE("Part A techniques run unchanged on an IF folder with text prompts", "[diffusion][if][engine]") {
+    const auto dir = make_tiny_if_folder();
+    setenv("DS_CACHE_DIR", (fs::temp_directory_path() / "ds_cache_engine").c_str(), 1);
+    ds::Engine engine({2});
+    ds::SdeditRequest sd;
+    sd.sampler.model = dir;
+    sd.sampler.prompt = "a photo of a cat";
+    sd.sampler.seed = 5;
+    sd.input.image = rgb_photo(48, 36);  // cropped and resized to 32x32, [-1, 1]
+    sd.i_starts = {10, 20};
+    auto a = engine.sdedit(sd);
+    CHECK(a.images.size() == 2);
+    CHECK(a.images[0].channels == 3);
+    CHECK(a.images[0].width == 32);
+    auto recipe = nlohmann::json::parse(a.recipe_json);
+    CHECK(recipe["guidance"] == 7.0);
+    CHECK(recipe["variance"] == "auto");
+    CHECK(recipe["timesteps"].size() == 34);
+    CHECK(recipe["timesteps"][0] == 990);
+    CHECK(engine.sdedit(sd).figure.pixels == a.figure.pixels);  // deterministic
+
+    ds::AnagramRequest an;
+    an.sampler = sd.sampler;
+    an.sampler.timesteps = {990, 660, 330, 0};
+    an.prompts = {"an oil painting of an old man", "an oil painting of people around a campfire"};
+    an.views = {"identity", "flipv"};
+    CHECK(engine.anagram(an).images.size() == 1);
+    an.views = {"identity", "negate"};  // [-1, 1] range: negation is a true reflection here
+    CHECK(engine.anagram(an).images.size() == 1);
+
+    ds::HybridRequest hy;
+    hy.sampler = an.sampler;
+    hy.prompt_far = "a lithograph of a skull";
+    hy.prompt_near = "a lithograph of waterfalls";
+    CHECK(engine.hybrid(hy).images.size() == 1);
+
+    ds::InpaintRequest in;
+    in.sampler = an.sampler;
+    in.input.image = rgb_photo(32, 32);
+    in.mask.image = ds::Image(32, 32, 1);
+    for (int y = 2; y < 12; ++y)
+        for (int x = 8; x < 24; ++x) *in.mask.image.at(x, y) = 255;
+    auto r = engine.inpaint(in);
+    for (int y = 14; y < 32; ++y)  // kept rows equal the input exactly
+        for (int x = 0; x < 32; ++x)
+            for (int c = 0; c < 3; ++c) CHECK(r.images[0].at(x, y)[c] == in.input.image.at(x, y)[c]);
+
+    ds::IterateRequest it;
+    it.sampler = an.sampler;
+    it.sampler.x0_limit = ds::X0Limit::Dynamic;
+    it.sampler.count = 2;
+    CHECK(engine.iterate(it).images.size() == 2);
+    // Learned variance is available (6 output channels).
+    it.sampler.variance = ds::VarianceChoice::Learned;
+    CHECK_NOTHROW(engine.iterate(it));
+}
