@@ -34,6 +34,10 @@ Part A (any noise predictor; the bundled MNIST DDPMs by default):
   anagram    one image, a different prompt under each view (flip, rotate, jigsaw, ...) (1.8)
   hybrid     one prompt from afar, another up close (1.9)
   replay     re-run the recipe of an output and check the bytes match
+DeepFloyd IF (point --weights at a diffusers folder; every Part A command takes --weights too):
+  generate   text-to-image, stage I (64 px) and optionally stage II (256 px)
+  prompts    import the course's prompt_embeds_dict.pth into the embedding cache
+  debug      t5 / unet diagnostics against reference outputs
 Models and speed:
   models     list the bundled models
   export     turn a training run into a standalone (optionally fp16) model file

@@ -28,8 +28,9 @@ namespace {
 const char* kCommon = R"(
 Model and sampler (every technique):
   --model MODEL        DDPM model id, file or run folder (default mnist-class-ddpm)
-  --prompt P           class models: a digit 0-9 or class name; "" = unconditional (default)
-  --negative P         text models: CFG's negative prompt
+  --weights DIR        a DeepFloyd IF stage I folder (diffusers format) instead of --model
+  --prompt P           MNIST class models: a digit 0-9 or class name; IF: text; "" = unconditional
+  --negative P         IF: CFG's negative prompt (default "")
   --guidance G         CFG scale (default: model's, 5 for MNIST; 1 = no CFG)
   --timesteps LIST     decreasing timesteps "297,288,...,0" or a range "START:STOP:STEP"
                        (default: the course's 34-entry strided list, T=300: 297:0:9)
@@ -50,7 +51,7 @@ Input image:
 )";
 
 const std::set<std::string> kSamplerOptions = {
-    "model", "prompt", "negative", "guidance", "timesteps", "variance", "x0", "seed", "count",
+    "model", "weights", "prompt", "negative", "guidance", "timesteps", "variance", "x0", "seed", "count",
     "out",   "gif",    "gif-every"};
 const std::set<std::string> kInputOptions = {"input", "fit", "invert"};
 
@@ -87,7 +88,8 @@ std::vector<std::int64_t> parse_timesteps(const std::string& text) {
 
 ds::SamplerSettings sampler_from(const Args& args) {
     ds::SamplerSettings s;
-    s.model = args.str("model", "mnist-class-ddpm");
+    if (args.has("model") && args.has("weights")) throw UsageError("give --model or --weights, not both");
+    s.model = args.has("weights") ? args.str("weights") : args.str("model", "mnist-class-ddpm");
     s.prompt = args.str("prompt");
     s.negative_prompt = args.str("negative");
     s.guidance = args.number("guidance", -1);
@@ -313,6 +315,62 @@ int cmd_hybrid(const std::string& command, const std::vector<std::string>& a,
 }
 
 // ---------------------------------------------------------------------------------------------
+const char* kGenerateHelp = R"(usage: dstudio generate --weights DIR [--upscaler DIR2] --out FIG.png PROMPT [PROMPT...]
+
+DeepFloyd IF text-to-image as diffusers' IFPipeline: stage I (64 px) from pure noise on the
+"leading" timesteps with CFG, learned variance and dynamic thresholding; with --upscaler, stage II
+(256 px) conditioned on the stage I image noised to --noise-level. Prompts go through T5 once
+and are cached (or come from imported embeddings: `dstudio prompts import`).
+
+  --negative P         negative prompt ("")
+  --count N            images per prompt (1)
+  --steps N            stage I steps (100; the course uses 20)     --guidance G  (7)
+  --upscale-steps N    stage II steps (50)                          --upscale-guidance G  (4)
+  --noise-level N      stage II noise level of the upscaled image (250)
+  --seed N             (0)
+)";
+
+int cmd_generate(const std::string& command, const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a)) return std::cout << kGenerateHelp, 0;
+    Args args(a, {"weights", "upscaler", "negative", "count", "steps", "guidance", "upscale-steps",
+                  "upscale-guidance", "noise-level", "seed", "out", "gif", "gif-every"}, {"gif-x0"});
+    ds::IfGenerateRequest r;
+    r.weights = args.str("weights");
+    if (r.weights.empty()) throw UsageError("generate needs --weights DIR (a DeepFloyd IF stage I folder)");
+    r.upscaler = args.str("upscaler");
+    r.prompts = args.positionals();
+    if (r.prompts.empty()) throw UsageError("give at least one prompt");
+    r.negative_prompt = args.str("negative");
+    r.count = args.integer("count", r.count);
+    r.steps = args.integer("steps", r.steps);
+    r.guidance = args.number("guidance", r.guidance);
+    r.upscale_steps = args.integer("upscale-steps", r.upscale_steps);
+    r.upscale_guidance = args.number("upscale-guidance", r.upscale_guidance);
+    r.noise_level = args.integer("noise-level", r.noise_level);
+    r.seed = args.u64("seed", 0);
+    return execute(command, a, args, r, &ds::Engine::if_generate, opt);
+}
+
+int cmd_prompts(const std::string&, const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    if (wants_help(a) || a.empty()) {
+        std::cout << "usage: dstudio prompts import FILE.pth [--cache DIR]\n\n"
+                     "Imports the course's precomputed prompt_embeds_dict.pth (a dict of prompt -> [1,77,4096]\n"
+                     "T5-XXL embeddings) into the prompt-embedding cache, so IF folders without text_encoder/\n"
+                     "work with those prompts. Default cache: $DS_CACHE_DIR/prompts or ~/.cache/diffusion-studio/prompts.\n";
+        return a.empty() ? 2 : 0;
+    }
+    if (a[0] != "import") throw UsageError("unknown prompts action '" + a[0] + "' (import)");
+    Args args(std::vector<std::string>(a.begin() + 1, a.end()), {"cache"}, {});
+    if (args.positionals().size() != 1) throw UsageError("prompts import needs one .pth file");
+    ds::PromptImportRequest r;
+    r.file = args.positionals()[0];
+    r.cache_dir = args.str("cache");
+    ds::Engine engine(opt);
+    const int n = engine.import_prompts(r);
+    std::cerr << "imported " << n << " prompt embeddings\n";
+    return 0;
+}
+
 const char* kReplayHelp = R"(usage: dstudio replay RECIPE.json|FIGURE.png [--out FILE.png] [--check]
 
 Re-runs the command a recipe describes (the JSON sidecar of an output, or the PNG itself, whose
@@ -387,6 +445,8 @@ std::map<std::string, CommandFn> part_a_commands() {
     m["anagram"] = bind(cmd_anagram, "anagram");
     m["hybrid"] = bind(cmd_hybrid, "hybrid");
     m["replay"] = bind(cmd_replay, "replay");
+    m["generate"] = bind(cmd_generate, "generate");
+    m["prompts"] = bind(cmd_prompts, "prompts");
     return m;
 }
 

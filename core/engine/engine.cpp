@@ -14,7 +14,9 @@
 
 #include "core/data/mnist.h"
 #include "core/diffusion/generate.h"
+#include "core/diffusion/if_pipeline.h"
 #include "core/diffusion/part_a_runner.h"
+#include "core/text/prompt_encoder.h"
 #include "core/diffusion/techniques.h"
 #include "core/bench/benchmarks.h"
 #include "core/io/plot.h"
@@ -372,6 +374,13 @@ void Engine::debug_unet(const DebugUnetRequest& r) {
     if (outs.empty()) throw DataError("'" + r.cases + "' has no case0.sample (expected case{i}.sample, .timestep, "
                                       ".encoder_hidden_states[, .class_labels])");
     io::write_safetensors(r.out, outs);
+}
+
+PartAResult Engine::if_generate(const IfGenerateRequest& r) { return diffusion::run_if_generate(impl_->context(), r); }
+
+int Engine::import_prompts(const PromptImportRequest& r) {
+    return text::import_prompt_dict(r.file, r.cache_dir.empty() ? text::PromptEncoder::default_cache_dir() : r.cache_dir,
+                                    text::PromptEncoder::kIfT5Identity);
 }
 
 std::string Engine::bench(const BenchRequest& request) {

@@ -38,6 +38,8 @@ public:
     PartAResult inpaint(const InpaintRequest& request);
     PartAResult anagram(const AnagramRequest& request);
     PartAResult hybrid(const HybridRequest& request);
+    PartAResult if_generate(const IfGenerateRequest& request);   // IF stage I (+ II)
+    int import_prompts(const PromptImportRequest& request);      // returns the number imported
     std::string bench(const BenchRequest& request);  // JSON text
     void debug_t5(const DebugT5Request& request);
     void debug_unet(const DebugUnetRequest& request);

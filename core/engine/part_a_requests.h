@@ -147,4 +147,30 @@ struct HybridRequest {
     CancelToken cancel;
 };
 
+// DeepFloyd IF text-to-image (IFPipeline) and, with an upscaler folder, stage II
+// (IFSuperResolutionPipeline): leading timestep spacing, CFG, learned variance, dynamic
+// thresholding, as diffusers. Noise is drawn on the CPU generator (same seed, same image on any
+// device).
+struct IfGenerateRequest {
+    std::string weights;            // stage I folder (unet/, text_encoder/, tokenizer/)
+    std::string upscaler;           // optional stage II folder (unet/); "" = 64 px only
+    std::vector<std::string> prompts;  // one row of the figure each
+    std::string negative_prompt;    // "" (IF's default)
+    int count = 1;                  // images per prompt
+    int steps = 100;                // stage I inference steps (IF default 100; the course uses 20)
+    double guidance = 7.0;
+    int upscale_steps = 50;         // stage II
+    double upscale_guidance = 4.0;
+    int noise_level = 250;          // stage II: noise added to the upscaled stage I image
+    std::uint64_t seed = 0;
+    Callbacks callbacks;
+    CancelToken cancel;
+};
+
+// Imports the course's prompt_embeds_dict.pth into the prompt-embedding cache.
+struct PromptImportRequest {
+    std::string file;               // a torch.save'd dict {prompt: tensor [1, 77, 4096]}
+    std::string cache_dir;          // "" = the default cache ($DS_CACHE_DIR/prompts, ~/.cache/...)
+};
+
 }  // namespace ds

@@ -62,7 +62,7 @@ TEST_CASE("dstudio noise writes a figure", "[cli]") {
 
 TEST_CASE("Part A subcommands: help, outputs with recipes, replay gives identical bytes", "[cli][part-a]") {
     for (auto cmd : {"forward", "blur", "one-step", "explore", "iterate", "sdedit", "inpaint", "anagram",
-                     "hybrid", "replay"}) {
+                     "hybrid", "replay", "generate", "prompts", "debug"}) {
         INFO(cmd);
         auto r = run(std::string(cmd) + " --help");
         CHECK(r.code == 0);

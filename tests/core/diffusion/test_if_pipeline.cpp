@@ -14,6 +14,7 @@
 #include "core/diffusion/schedule.h"
 #include "core/engine/engine.h"
 #include "core/io/safetensors.h"
+#include "core/text/prompt_encoder.h"
 
 namespace fs = std::filesystem;
 using namespace ds::diffusion;
@@ -180,4 +181,63 @@ TEST_CASE("Part A techniques run unchanged on an IF folder with text prompts", "
     // Learned variance is available (6 output channels).
     it.sampler.variance = ds::VarianceChoice::Learned;
     CHECK_NOTHROW(engine.iterate(it));
+}
+
+TEST_CASE("IF generate: stage I (+ stage II) is deterministic per seed", "[diffusion][if][engine]") {
+    const auto dir = make_tiny_if_folder();
+    const auto up = fs::temp_directory_path() / "ds_tiny_if_stage2";
+    fs::create_directories(up / "unet");
+    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors"})
+        if (!fs::exists(up / "unet" / f)) fs::copy_file(kFix + "/if_stage2_unet_tiny/" + f, up / "unet" / f);
+    setenv("DS_CACHE_DIR", (fs::temp_directory_path() / "ds_cache_engine").c_str(), 1);
+    ds::Engine engine({2});
+    ds::IfGenerateRequest r;
+    r.weights = dir;
+    r.prompts = {"a photo of a cat", "a rocket ship"};
+    r.count = 2;
+    r.steps = 8;
+    r.seed = 11;
+    int progress = 0;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent&) { ++progress; };
+    auto a = engine.if_generate(r);
+    CHECK(a.images.size() == 4);
+    CHECK(progress == 8);
+    CHECK(engine.if_generate(r).figure.pixels == a.figure.pixels);
+    r.upscaler = up.string();
+    r.upscale_steps = 4;
+    auto b = engine.if_generate(r);
+    CHECK(b.images.size() == 4);
+    CHECK(b.images[0].pixels != a.images[0].pixels);
+    r.noise_level = 1000;
+    CHECK_THROWS_AS(engine.if_generate(r), ds::InvalidRequest);
+    r.noise_level = 250;
+    r.upscaler = "/nonexistent";
+    CHECK_THROWS_AS(engine.if_generate(r), ds::ModelLoadError);
+    // A stage II folder is refused by the Part A techniques with a pointer to upscaling.
+    ds::IterateRequest it;
+    it.sampler.model = up.string();
+    CHECK_THROWS_WITH(engine.iterate(it), Catch::Contains("stage II"));
+}
+
+TEST_CASE("importing a prompt-embedding dict fills the cache; bad files are refused", "[text][if]") {
+    const auto cache = fs::temp_directory_path() / "ds_import_cache";
+    fs::remove_all(cache);
+    c10::impl::GenericDict dict(c10::StringType::get(), c10::TensorType::get());
+    dict.insert("a rocket ship", torch::randn({1, 77, 32}));
+    dict.insert("", torch::randn({1, 77, 32}));
+    auto bytes = torch::pickle_save(dict);
+    const auto pth = (fs::temp_directory_path() / "ds_embeds.pth").string();
+    std::ofstream(pth, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
+    ds::Engine engine({1});
+    CHECK(engine.import_prompts({pth, cache.string()}) == 2);
+    ds::text::PromptEncoder only_cache("", "", cache.string());
+    CHECK(only_cache.cached("a rocket ship"));
+    CHECK(torch::equal(only_cache.encode("a rocket ship"), dict.at("a rocket ship").toTensor()));
+    // Not a dict of string -> tensor.
+    auto list_bytes = torch::pickle_save(c10::IValue(std::vector<int64_t>{1, 2, 3}));
+    std::ofstream(pth, std::ios::binary).write(list_bytes.data(), std::streamsize(list_bytes.size()));
+    CHECK_THROWS_AS(engine.import_prompts({pth, cache.string()}), ds::DataError);
+    std::ofstream(pth) << "garbage";
+    CHECK_THROWS_AS(engine.import_prompts({pth, cache.string()}), ds::DataError);
+    CHECK_THROWS_AS(engine.import_prompts({"/nonexistent.pth", cache.string()}), ds::IoError);
 }

@@ -1,0 +1,117 @@
+#include "core/diffusion/if_pipeline.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "core/diffusion/if_predictor.h"
+#include "core/diffusion/iterative.h"
+#include "core/engine/errors.h"
+#include "core/io/tensor_image.h"
+
+namespace fs = std::filesystem;
+
+namespace ds::diffusion {
+
+namespace {
+constexpr double kStage1SampleMax = 1.5;  // IF-I scheduler config
+constexpr double kStage2SampleMax = 1.0;  // IF-II scheduler config (convert_if.py)
+constexpr double kThresholdRatio = 0.95;
+}  // namespace
+
+PartAResult run_if_generate(const RunContext&, const IfGenerateRequest& r) {
+    c10::InferenceMode guard;
+    const auto start = std::chrono::steady_clock::now();
+    if (r.prompts.empty()) throw InvalidRequest("give at least one prompt");
+    if (r.count < 1 || r.count > 16) throw InvalidRequest("count must be in 1..16 per prompt");
+    if (r.steps < 1 || r.steps > 1000 || r.upscale_steps < 1 || r.upscale_steps > 1000)
+        throw InvalidRequest("steps must be in 1..1000");
+    if (!(r.guidance >= 0 && r.guidance <= 100) || !(r.upscale_guidance >= 0 && r.upscale_guidance <= 100))
+        throw InvalidRequest("guidance must be in [0, 100]");
+    if (r.noise_level < 0 || r.noise_level >= 1000) throw InvalidRequest("noise_level must be in [0, 1000)");
+    for (const auto& dir : {r.weights, r.upscaler})
+        if (!dir.empty() && !fs::exists(fs::path(dir) / "unet" / "config.json"))
+            throw ModelLoadError("'" + dir + "' is not a diffusers IF folder (no unet/config.json)");
+    if (r.weights.empty()) throw InvalidRequest("give the stage I IF folder (--weights)");
+
+    // Stage I through the shared predictor factory (cached between requests).
+    models::ModelRegistry unused("");
+    auto stage1 = open_predictor(unused, r.weights);
+    std::vector<std::string> prompts;
+    for (const auto& p : r.prompts)
+        for (int k = 0; k < r.count; ++k) prompts.push_back(p);
+    const auto n = static_cast<std::int64_t>(prompts.size());
+    auto cond = stage1->encode_prompts(prompts, r.negative_prompt);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
+    const auto shape = stage1->sample_shape();
+    auto x = torch::randn({n, shape[0], shape[1], shape[2]}, gen, torch::kFloat32);
+
+    int done = 0;
+    const int total = r.steps + (r.upscaler.empty() ? 0 : r.upscale_steps);
+    auto report = [&](const StepInfo& s) {
+        ++done;
+        if (r.callbacks.on_progress) {
+            ProgressEvent e;
+            e.phase = done <= r.steps ? "stage I" : "stage II";
+            e.step = done;
+            e.total = total;
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            e.items_per_sec = done / secs;
+            e.eta_seconds = secs / done * (total - done);
+            r.callbacks.on_progress(e);
+        }
+        if (r.callbacks.on_frame && (s.step == s.total || s.step % std::max(1, r.callbacks.preview_interval) == 0)) {
+            FrameEvent f;
+            f.step = s.step;
+            f.total = s.total;
+            f.t = double(s.t_next);
+            f.x_t = io::tensor_grid(*s.x, r.count, -1, 1);
+            f.x0_hat = io::tensor_grid(*s.x0, r.count, -1, 1);
+            r.callbacks.on_frame(f);
+        }
+    };
+    IterativeOptions o;
+    o.timesteps = leading_timesteps(stage1->num_timesteps(), r.steps);
+    o.variance = VarianceMode::Learned;
+    o.x0 = {X0Clamp::Dynamic, kThresholdRatio, kStage1SampleMax};
+    o.guidance = r.guidance;
+    o.generator = gen;
+    o.cancel = &r.cancel;
+    o.on_step = report;
+    PartAResult res;
+    try {
+        x = iterative_denoise(*stage1, x, cond, o);
+        if (!r.upscaler.empty()) {
+            auto unet = std::make_shared<models::IfUNet>(models::IfUNet::load((fs::path(r.upscaler) / "unet").string()));
+            IfNoisePredictor stage2(unet, nullptr, true);
+            const int size = unet->config().sample_size;
+            auto y = torch::randn({n, 3, size, size}, gen, torch::kFloat32);           // RNG draw #1
+            auto up_noise = torch::randn({n, 3, size, size}, gen, torch::kFloat32);    // draw #2
+            stage2.set_low_res(x, r.noise_level, up_noise);
+            IterativeOptions o2 = o;
+            o2.timesteps = leading_timesteps(stage2.num_timesteps(), r.upscale_steps);
+            o2.x0.sample_max = kStage2SampleMax;
+            o2.guidance = r.upscale_guidance;
+            x = iterative_denoise(stage2, y, cond, o2);  // the stage I prompt embeddings
+        }
+    } catch (const Cancelled&) {
+        res.outcome = Outcome::Cancelled;
+        return res;
+    }
+    for (std::int64_t i = 0; i < n; ++i) res.images.push_back(io::tensor_to_image(x[i], -1, 1));
+    std::vector<std::string> labels;
+    for (const auto& p : r.prompts) labels.push_back(p.size() > 40 ? p.substr(0, 37) + "..." : p);
+    res.figure = add_row_labels(io::tensor_grid(x, r.count, -1, 1, 2, x.size(-1) < 128 ? 2 : 1), labels);
+    nlohmann::json j = {{"format", "ds.recipe/1"}, {"technique", "if-generate"}, {"weights", r.weights},
+                        {"upscaler", r.upscaler}, {"prompts", r.prompts}, {"negative_prompt", r.negative_prompt},
+                        {"count", r.count}, {"steps", r.steps}, {"guidance", r.guidance},
+                        {"upscale_steps", r.upscale_steps}, {"upscale_guidance", r.upscale_guidance},
+                        {"noise_level", r.noise_level}, {"seed", r.seed}};
+    res.recipe_json = j.dump(2);
+    res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return res;
+}
+
+}  // namespace ds::diffusion
