@@ -1,6 +1,8 @@
 #include "core/bench/benchmarks.h"
 
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -10,7 +12,9 @@
 #include "core/diffusion/iterative.h"
 #include "core/diffusion/mnist_predictor.h"
 #include "core/diffusion/techniques.h"
+#include "core/models/if_unet.h"
 #include "core/models/model_store.h"
+#include "core/models/t5_encoder.h"
 #include "core/train/adam.h"
 
 using json = nlohmann::json;
@@ -97,6 +101,66 @@ json bench_sampler(int batch, int reps) {
             {"overhead_percent", 100.0 * (sampler - raw) / raw}};
 }
 
+double rss_gb(const char* field) {  // VmRSS / VmHWM of this process, GB
+    std::ifstream in("/proc/self/status");
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind(field, 0) == 0) return std::stod(line.substr(std::strlen(field) + 1)) / (1024.0 * 1024.0);
+    return -1;
+}
+
+std::string config_path(const std::string& name) {
+    return std::string(DS_SOURCE_DIR) + "/assets/configs/" + name;
+}
+
+// One IF UNet denoising step at real scale with random weights: batch 2 with CFG (4 samples
+// through the UNet), as a stage I / II pipeline step does it.
+json bench_if_unet(const std::string& config_file, const std::string& dtype_name, int reps) {
+    const auto dtype = dtype_name == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    auto cfg = models::IfUNetConfig::from_json_file(config_path(config_file));
+    auto t0 = Clock::now();
+    auto unet = models::IfUNet::random(cfg, dtype, 0);
+    const double build = seconds_since(t0);
+    const double rss_loaded = rss_gb("VmRSS:");
+    const int s = cfg.sample_size;
+    auto x = torch::randn({4, cfg.in_channels, s, s});
+    auto text = torch::randn({4, 77, cfg.encoder_hid_dim});
+    auto t = torch::full({4}, 500L);
+    auto labels = cfg.class_embedding ? torch::full({4}, 250L) : torch::Tensor();
+    double best = 1e30;
+    for (int r = 0; r < reps; ++r) {
+        t0 = Clock::now();
+        unet.forward(x, t, text, labels);
+        best = std::min(best, seconds_since(t0));
+    }
+    return {{"config", config_file}, {"dtype", dtype_name}, {"parameters", unet.parameter_count()},
+            {"batch", "2 x CFG (4 UNet samples)"}, {"size", s}, {"seconds_per_step", best},
+            {"random_weights_seconds", build}, {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
+}
+
+json bench_t5(const std::string& dtype_name, int reps) {
+    const auto dtype = dtype_name == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    auto cfg = models::T5Config::from_json_file(config_path("t5-v1_1-xxl.json"));
+    auto enc = models::T5Encoder::random(cfg, dtype, 0);
+    const double rss_loaded = rss_gb("VmRSS:");
+    auto ids = torch::randint(1, 32000, {1, 77}, torch::kLong);
+    auto mask = torch::ones({1, 77}, torch::kLong);
+    double best = 1e30;
+    for (int r = 0; r < reps; ++r) {
+        auto t0 = Clock::now();
+        enc.forward(ids, mask);
+        best = std::min(best, seconds_since(t0));
+    }
+    return {{"config", "t5-v1_1-xxl"}, {"dtype", dtype_name}, {"parameters", enc.parameter_count()},
+            {"seconds_per_prompt", best}, {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
+}
+
+// The IF benchmarks allocate gigabytes: they run only when named (--only if-ii-l-fp32, ...).
+bool named(const BenchRequest& r, const std::string& name) {
+    for (const auto& o : r.only)
+        if (o == name) return true;
+    return false;
+}
+
 }  // namespace
 
 std::string run_benchmarks(const BenchRequest& r, int threads) {
@@ -147,7 +211,14 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
         out["forward_batch1"] = {{"model", "class-ddpm"}, {"reps", reps},
                                  {"ms", 1000.0 * seconds_since(t0) / reps}};
     }
-    if (selected(r, "sampler")) {
+    const int if_reps = r.quick ? 1 : 2;
+    for (const auto& [name, file] : std::vector<std::pair<std::string, std::string>>{
+             {"if-i-xl", "if-i-xl-unet.json"}, {"if-ii-l", "if-ii-l-unet.json"}})
+        for (const char* dt : {"fp32", "bf16"})
+            if (named(r, name + "-" + dt)) out["if_unet"].push_back(bench_if_unet(file, dt, if_reps));
+    for (const char* dt : {"fp32", "bf16"})
+        if (named(r, std::string("t5-xxl-") + dt)) out["t5"].push_back(bench_t5(dt, if_reps));
+    if (selected(r, "sampler") && (r.only.empty() || named(r, "sampler"))) {
         const int reps = r.quick ? 1 : 7;
         out["sampler_overhead"] = json::array({bench_sampler(1, reps), bench_sampler(10, reps)});
     }

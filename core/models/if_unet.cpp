@@ -145,10 +145,13 @@ IfUNetConfig IfUNetConfig::from_json_file(const std::string& path) {
         c.flip_sin_to_cos = j.value("flip_sin_to_cos", true);
         c.freq_shift = j.value("freq_shift", 0.0);
         c.sample_size = j.value("sample_size", 64);
-        for (int ch : c.block_out_channels)
-            if (ch % c.attention_head_dim || ch % c.groups)
+        for (size_t i = 0; i < n; ++i) {
+            const int ch = c.block_out_channels[i];
+            const bool attn = c.down_attention[i] || c.up_attention[n - 1 - i] || i + 1 == n;  // mid block: last
+            if (ch % c.groups || (attn && ch % c.attention_head_dim))
                 throw ModelLoadError(path + ": block width " + std::to_string(ch) +
-                                     " is not a multiple of the head size and group count");
+                                     " is not a multiple of the group count" + (attn ? " and the head size" : ""));
+        }
         return c;
     } catch (const nlohmann::json::exception& e) {
         throw ModelLoadError(path + ": not a UNet2DConditionModel config (" + e.what() + ")");
@@ -250,6 +253,21 @@ IfUNet IfUNet::load(const std::string& dir, torch::ScalarType dtype, bool prefer
     if (!problems.empty())
         throw ModelLoadError("UNet weights in '" + file + "' do not match its config.json:" + problems);
     for (const auto& [name, shape] : expected) u.weights_[name] = set.tensor(name, dtype);
+    return u;
+}
+
+IfUNet IfUNet::random(const IfUNetConfig& config, torch::ScalarType dtype, std::uint64_t seed) {
+    IfUNet u;
+    u.config_ = config;
+    u.dtype_ = dtype;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (const auto& [name, shape] : if_unet_weight_shapes(config)) {
+        const bool norm = name.find("norm") != std::string::npos;
+        const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+        auto t = norm ? (bias ? torch::zeros(shape, dtype) : torch::ones(shape, dtype))
+                      : (torch::randn(shape, gen, torch::kFloat32) * 0.02).to(dtype);
+        u.weights_[name] = t;
+    }
     return u;
 }
 

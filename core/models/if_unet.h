@@ -47,6 +47,9 @@ public:
     // Every missing, unexpected or mis-shaped weight is reported by name.
     static IfUNet load(const std::string& dir, torch::ScalarType dtype = torch::kFloat32,
                        bool prefer_fp16_file = false);
+    // Random weights (N(0, 0.02), norms 1/0) for a config: speed and memory benchmarks at real
+    // scale without the gated checkpoints.
+    static IfUNet random(const IfUNetConfig& config, torch::ScalarType dtype, std::uint64_t seed = 0);
 
     // x [B, Cin, H, W]; timesteps [B] int64; text [B, L, E]; class_labels [B] (stage II) or
     // undefined. Returns [B, out_channels, H, W] float32.

@@ -54,6 +54,45 @@ int t5_relative_bucket(int rel, int num_buckets, int max_distance) {
     return bucket + std::min(int(large), half - 1);
 }
 
+namespace {
+std::map<std::string, std::vector<std::int64_t>> t5_weight_shapes(const T5Config& c) {
+    const std::int64_t inner = std::int64_t(c.d_kv) * c.num_heads;
+    std::map<std::string, std::vector<std::int64_t>> expected = {
+        {"shared.weight", {c.vocab_size, c.d_model}},
+        {"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {c.num_buckets, c.num_heads}},
+        {"encoder.final_layer_norm.weight", {c.d_model}}};
+    for (int i = 0; i < c.num_layers; ++i) {
+        const std::string b = "encoder.block." + std::to_string(i) + ".layer.";
+        for (const char* m : {"q", "k", "v"}) expected[b + "0.SelfAttention." + m + ".weight"] = {inner, c.d_model};
+        expected[b + "0.SelfAttention.o.weight"] = {c.d_model, inner};
+        expected[b + "0.layer_norm.weight"] = {c.d_model};
+        expected[b + "1.DenseReluDense.wi_0.weight"] = {c.d_ff, c.d_model};
+        expected[b + "1.DenseReluDense.wi_1.weight"] = {c.d_ff, c.d_model};
+        expected[b + "1.DenseReluDense.wo.weight"] = {c.d_model, c.d_ff};
+        expected[b + "1.layer_norm.weight"] = {c.d_model};
+    }
+    return expected;
+}
+}  // namespace
+
+T5Encoder T5Encoder::random(const T5Config& config, torch::ScalarType dtype, std::uint64_t seed) {
+    T5Encoder e;
+    e.config_ = config;
+    e.dtype_ = dtype;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    for (const auto& [name, shape] : t5_weight_shapes(config)) {
+        const bool norm = name.find("layer_norm") != std::string::npos;
+        e.weights_[name] = norm ? torch::ones(shape, dtype) : (torch::randn(shape, gen, torch::kFloat32) * 0.05).to(dtype);
+    }
+    return e;
+}
+
+std::int64_t T5Encoder::parameter_count() const {
+    std::int64_t n = 0;
+    for (const auto& [name, t] : weights_) n += t.numel();
+    return n;
+}
+
 T5Encoder T5Encoder::load(const std::string& dir, torch::ScalarType dtype) {
     if (dtype != torch::kFloat32 && dtype != torch::kBFloat16)
         throw InvalidRequest("the T5 encoder runs in float32 or bfloat16");
@@ -70,22 +109,7 @@ T5Encoder T5Encoder::load(const std::string& dir, torch::ScalarType dtype) {
     if (file.empty())
         throw ModelLoadError("'" + dir + "' has no model.safetensors (or a sharded index) for the T5 encoder");
     auto set = io::SafetensorsSet::open(file);
-    const auto& c = e.config_;
-    const std::int64_t inner = std::int64_t(c.d_kv) * c.num_heads;
-    std::map<std::string, std::vector<std::int64_t>> expected = {
-        {"shared.weight", {c.vocab_size, c.d_model}},
-        {"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", {c.num_buckets, c.num_heads}},
-        {"encoder.final_layer_norm.weight", {c.d_model}}};
-    for (int i = 0; i < c.num_layers; ++i) {
-        const std::string b = "encoder.block." + std::to_string(i) + ".layer.";
-        for (const char* m : {"q", "k", "v"}) expected[b + "0.SelfAttention." + m + ".weight"] = {inner, c.d_model};
-        expected[b + "0.SelfAttention.o.weight"] = {c.d_model, inner};
-        expected[b + "0.layer_norm.weight"] = {c.d_model};
-        expected[b + "1.DenseReluDense.wi_0.weight"] = {c.d_ff, c.d_model};
-        expected[b + "1.DenseReluDense.wi_1.weight"] = {c.d_ff, c.d_model};
-        expected[b + "1.DenseReluDense.wo.weight"] = {c.d_model, c.d_ff};
-        expected[b + "1.layer_norm.weight"] = {c.d_model};
-    }
+    const auto expected = t5_weight_shapes(e.config_);
     std::string problems;
     for (const auto& name : set.names()) {
         if (name == "encoder.embed_tokens.weight") continue;  // tied to shared.weight

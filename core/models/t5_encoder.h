@@ -28,6 +28,9 @@ public:
     // model.safetensors.index.fp16.json). Every missing, unexpected or mis-shaped weight is
     // reported by name. Weights are converted to `dtype` (float32 or bfloat16).
     static T5Encoder load(const std::string& dir, torch::ScalarType dtype = torch::kFloat32);
+    // Random weights for a config (benchmarks at real scale).
+    static T5Encoder random(const T5Config& config, torch::ScalarType dtype, std::uint64_t seed = 0);
+    std::int64_t parameter_count() const;
 
     // ids, mask: [B, L] int64. Returns last_hidden_state [B, L, d_model] (float32). `hooks`, if
     // given, receives the embedding lookup and the hidden state after every block.
