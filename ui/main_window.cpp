@@ -86,6 +86,7 @@ MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWid
     auto* file = menuBar()->addMenu(tr("&File"));
     file->addAction(tr("Open image…"), QKeySequence::Open, this, &MainWindow::openImage);
     file->addAction(tr("Open recipe (PNG or JSON)…"), this, &MainWindow::openRecipe);
+    file->addAction(tr("Open IF weights folder…"), this, &MainWindow::openIfFolder);
     file->addAction(tr("Save result…"), QKeySequence::Save, this, &MainWindow::saveResult);
     file->addAction(tr("Export trajectory GIF…"), this, &MainWindow::exportGif);
     file->addSeparator();
@@ -387,8 +388,8 @@ void MainWindow::populateModels(const std::vector<ds::ModelInfo>& models) {
 }
 
 void MainWindow::addModel(const ds::ModelInfo& m) {
-    // The Part A techniques need a noise predictor: DDPM models only.
-    if (m.kind != ds::ModelKind::ClassDdpm && m.kind != ds::ModelKind::TimeDdpm) return;
+    // The Part A techniques need a noise predictor: DDPM models and IF folders only.
+    if (m.family != "deepfloyd-if" && m.kind != ds::ModelKind::ClassDdpm && m.kind != ds::ModelKind::TimeDdpm) return;
     m_models.push_back(m);
     m_model->addItem(QString::fromStdString(m.id));
     m_model->setCurrentIndex(m_model->count() - 1);
@@ -403,6 +404,16 @@ void MainWindow::fillPrompt(QComboBox* box, bool allowUnconditional) {
     const QVariant keep = box->count() > 0 ? box->currentData() : QVariant();
     box->clear();
     const auto* m = currentModel();
+    const bool text = m && m->family == "deepfloyd-if";
+    box->setEditable(text);
+    if (text) {  // IF: free text; the course's prompts as suggestions
+        box->setEnabled(true);
+        for (const char* p : {"a high quality photo", "an oil painting of a snowy mountain village", "a man wearing a hat",
+                              "a rocket ship", "an oil painting of an old man", "an oil painting of people around a campfire",
+                              "a lithograph of a skull", "a lithograph of waterfalls", ""})
+            box->addItem(QString::fromUtf8(p), QString::fromUtf8(p));
+        return;
+    }
     if (!m || m->num_classes == 0) {
         box->addItem(tr("(unconditional model)"), QString());
         box->setEnabled(false);
@@ -437,7 +448,8 @@ void MainWindow::updateModelDependent() {
     m_iStart->setEnabled(md != Mode::Explore && md != Mode::Anagram && md != Mode::Hybrid);
     m_tSlider->setRange(0, m ? std::max(0, m->timesteps - 1) : 0);
     if (m && m_tSlider->value() == 0) m_tSlider->setValue(m->timesteps / 2);
-    m_guidance->setEnabled(m && m->num_classes > 0);
+    m_guidance->setEnabled(m && (m->num_classes > 0 || m->family == "deepfloyd-if"));
+    if (m && m->family == "deepfloyd-if" && m_guidance->value() == 5.0) m_guidance->setValue(7.0);
     updateTimestepLabels();
 }
 
@@ -463,10 +475,15 @@ MainWindow::Mode MainWindow::mode() const { return Mode(std::max(0, m_mode->curr
 void MainWindow::scheduleLive() { m_liveTimer.start(); }
 
 // ---------------------------------------------------------------------------------------------
+QString MainWindow::promptOf(const QComboBox* box) const {
+    // Editable (IF): what is typed; otherwise the item's data (a class index).
+    return box->isEditable() ? box->currentText() : box->currentData().toString();
+}
+
 ds::SamplerSettings MainWindow::samplerSettings() const {
     ds::SamplerSettings s;
     if (const auto* m = currentModel()) s.model = m->path.empty() ? m->id : m->path;
-    s.prompt = m_prompt->currentData().toString().toStdString();
+    s.prompt = promptOf(m_prompt).toStdString();
     s.guidance = m_guidance->isEnabled() ? m_guidance->value() : -1;
     s.seed = std::uint64_t(m_seed->value());
     s.count = m_count->value();
@@ -519,14 +536,14 @@ PartARequest MainWindow::buildRequest() const {
             ds::AnagramRequest r;
             r.sampler = s;
             r.views = {"identity", m_view->currentText().toStdString()};
-            r.prompts = {s.prompt, m_prompt2->currentData().toString().toStdString()};
+            r.prompts = {s.prompt, promptOf(m_prompt2).toStdString()};
             return r;
         }
         case Mode::Hybrid: {
             ds::HybridRequest r;
             r.sampler = s;
             r.prompt_far = s.prompt;
-            r.prompt_near = m_prompt2->currentData().toString().toStdString();
+            r.prompt_near = promptOf(m_prompt2).toStdString();
             r.kernel = m_kernel->value() | 1;
             r.sigma = m_sigma->value();
             return r;
@@ -684,6 +701,29 @@ void MainWindow::openImage() {
     m_canvas->loadImage(f);
 }
 
+void MainWindow::openIfFolder() {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("DeepFloyd IF stage I folder (diffusers format)"));
+    if (!dir.isEmpty()) openModelFolder(dir);
+}
+
+bool MainWindow::openModelFolder(const QString& dir) {
+    // Described (and validated) on the GUI thread: it only reads config files. A folder that
+    // fails keeps the previous model selected.
+    try {
+        ds::EngineOptions o;
+        o.threads = 1;
+        ds::Engine probe(o);
+        ds::ModelInfo info = probe.describe(dir.toStdString());
+        addModel(info);
+        setStatus(tr("Opened %1 — %2").arg(QString::fromStdString(info.id), QString::fromStdString(info.description)));
+        return true;
+    } catch (const std::exception& e) {
+        setStatus(tr("Cannot open '%1': %2").arg(dir, QString::fromUtf8(e.what())));
+        QMessageBox::warning(this, tr("Open model"), QString::fromUtf8(e.what()));
+        return false;
+    }
+}
+
 void MainWindow::openRecipe() {
     const QString f = QFileDialog::getOpenFileName(this, tr("Open recipe"), QString(), tr("Recipes (*.png *.json)"));
     if (!f.isEmpty()) loadRecipeFile(f);
@@ -727,6 +767,9 @@ bool MainWindow::applyRecipe(const QString& json, QString* error) {
                                                {QStringLiteral("hybrid"), Mode::Hybrid}};
     if (modes.contains(technique)) setMode(modes.value(technique));
     const QString model = r.value(QStringLiteral("model")).toString();
+    bool known = false;
+    for (const auto& m : m_models) known |= QString::fromStdString(m.path) == model || QString::fromStdString(m.id) == model;
+    if (!known && QFileInfo::exists(model + QStringLiteral("/unet/config.json"))) openModelFolder(model);
     for (int i = 0; i < m_model->count(); ++i)
         if (m_model->itemText(i) == model || QString::fromStdString(m_models[i].path) == model) m_model->setCurrentIndex(i);
     m_seed->setValue(int(r.value(QStringLiteral("seed")).toDouble()));
@@ -734,6 +777,7 @@ bool MainWindow::applyRecipe(const QString& json, QString* error) {
     if (r.contains(QStringLiteral("guidance"))) m_guidance->setValue(r.value(QStringLiteral("guidance")).toDouble());
     if (r.contains(QStringLiteral("count"))) m_count->setValue(r.value(QStringLiteral("count")).toInt());
     auto setPrompt = [](QComboBox* box, const QString& p) {
+        if (box->isEditable()) return box->setCurrentText(p);
         const int i = box->findData(p);
         if (i >= 0) box->setCurrentIndex(i);
     };

@@ -47,6 +47,7 @@ public:
     QString currentRecipe() const { return m_lastRecipe; }
     void showTab(int index);
     void addModel(const ds::ModelInfo& info);  // e.g. a checkpoint opened from the dashboard
+    bool openModelFolder(const QString& dir);  // an IF folder; false (model unchanged) on errors
 
 public Q_SLOTS:
     void run();
@@ -56,6 +57,7 @@ public Q_SLOTS:
     void openImage();
     void openRecipe();
     void rerunAndCompare();
+    void openIfFolder();
 
 protected:
     void closeEvent(class QCloseEvent* event) override;
@@ -81,6 +83,7 @@ private:
     void restoreWorkspace();
     void exportGif();
     QPixmap fitted(const QImage& image, const QLabel* view) const;
+    QString promptOf(const QComboBox* box) const;
 
     EngineController* m_studio;
     EngineController* m_trainer;

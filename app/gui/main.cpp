@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
     QCommandLineOption recipe(QStringLiteral("recipe"), QStringLiteral("Restore the settings of a saved result (<file>.png or .json)."),
                               QStringLiteral("file"));
     cli.addOption(recipe);
+    QCommandLineOption weights(QStringLiteral("weights"), QStringLiteral("Open a DeepFloyd IF folder <dir>."), QStringLiteral("dir"));
+    cli.addOption(weights);
     cli.addOption(image);
     cli.addOption(mask);
     cli.addOption(runFolder);
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
     window.resize(1480, 820);
     if (cli.isSet(mode)) window.setMode(ui::MainWindow::Mode(std::clamp(cli.value(mode).toInt(), 0, 5)));
     if (cli.isSet(tab)) window.showTab(cli.value(tab).toInt());
+    if (cli.isSet(weights)) window.openModelFolder(cli.value(weights));
     if (cli.isSet(recipe)) window.loadRecipeFile(cli.value(recipe));
     if (cli.isSet(image)) window.canvas()->loadImage(cli.value(image));
     if (cli.isSet(mask)) window.canvas()->setMask(QImage(cli.value(mask)));

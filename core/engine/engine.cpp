@@ -17,6 +17,7 @@
 #include "core/diffusion/if_pipeline.h"
 #include "core/diffusion/part_a_runner.h"
 #include "core/text/prompt_encoder.h"
+#include "core/diffusion/schedule.h"
 #include "core/diffusion/techniques.h"
 #include "core/bench/benchmarks.h"
 #include "core/io/plot.h"
@@ -94,6 +95,22 @@ std::vector<ModelInfo> Engine::bundled_models() const {
 }
 
 ModelInfo Engine::describe(const std::string& model) const {
+    if (fs::exists(fs::path(model) / "unet" / "config.json")) {  // a DeepFloyd IF folder
+        ModelInfo info;
+        info.family = "deepfloyd-if";
+        info.path = model;
+        info.id = fs::path(model).filename().string();
+        if (info.id.empty()) info.id = fs::path(model).parent_path().filename().string();
+        info.timesteps = 1000;
+        auto abar = diffusion::cosine_schedule(1000).alpha_bars.to(torch::kFloat64).contiguous();
+        info.alpha_bars.assign(abar.data_ptr<double>(), abar.data_ptr<double>() + abar.numel());
+        info.default_timesteps = diffusion::default_strided_timesteps(1000);
+        const bool t5 = fs::exists(fs::path(model) / "text_encoder" / "config.json");
+        info.description = std::string("DeepFloyd IF (diffusers folder)") +
+                           (t5 ? "" : "; no text_encoder/: prompts must be cached or imported");
+        models::IfUNetConfig::from_json_file((fs::path(model) / "unet" / "config.json").string());  // validates
+        return info;
+    }
     const std::string path = impl_->resolve_model_path(model);
     return with_schedule(models::ModelRegistry::info_of(path, fs::path(path).stem().string()));
 }

@@ -167,6 +167,8 @@ struct ModelInfo {
     std::vector<double> alpha_bars; // DDPM: abar_t for t = 0..T-1 (sliders show it)
     std::vector<std::int64_t> default_timesteps;  // DDPM: the Part A strided list
     std::string description;        // how it was trained
+    std::string family = "mnist";   // "mnist" (Part B models) or "deepfloyd-if" (a diffusers folder;
+                                    // prompts are text, `kind` is meaningless)
 };
 
 }  // namespace ds
