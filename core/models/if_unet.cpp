@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "core/engine/errors.h"
+#include "core/io/memory.h"
 #include "core/io/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -240,6 +241,14 @@ IfUNet IfUNet::load(const std::string& dir, torch::ScalarType dtype, bool prefer
     if (file.empty()) throw ModelLoadError("'" + dir + "' has no diffusion_pytorch_model*.safetensors for the UNet");
     auto set = io::SafetensorsSet::open(file);
     const auto expected = if_unet_weight_shapes(u.config_);
+    std::int64_t params = 0;
+    for (const auto& [name, shape] : expected) {
+        std::int64_t k = 1;
+        for (auto d : shape) k *= d;
+        params += k;
+    }
+    io::check_memory(params * std::int64_t(torch::elementSize(dtype)), "the UNet in '" + dir + "'",
+                     std::string(torch::toString(dtype)));
     std::string problems;
     for (const auto& name : set.names())
         if (!expected.count(name)) problems += "\n  unexpected weight " + name;

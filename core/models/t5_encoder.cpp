@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "core/engine/errors.h"
+#include "core/io/memory.h"
 #include "core/io/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -110,6 +111,14 @@ T5Encoder T5Encoder::load(const std::string& dir, torch::ScalarType dtype) {
         throw ModelLoadError("'" + dir + "' has no model.safetensors (or a sharded index) for the T5 encoder");
     auto set = io::SafetensorsSet::open(file);
     const auto expected = t5_weight_shapes(e.config_);
+    std::int64_t params = 0;
+    for (const auto& [name, shape] : expected) {
+        std::int64_t k = 1;
+        for (auto d : shape) k *= d;
+        params += k;
+    }
+    io::check_memory(params * std::int64_t(torch::elementSize(dtype)), "the T5 encoder in '" + dir + "'",
+                     std::string(torch::toString(dtype)));
     std::string problems;
     for (const auto& name : set.names()) {
         if (name == "encoder.embed_tokens.weight") continue;  // tied to shared.weight

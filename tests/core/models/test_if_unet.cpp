@@ -119,3 +119,12 @@ TEST_CASE("real IF configs enumerate to the published parameter counts", "[model
     auto enc = ds::models::T5Encoder::random(tiny, torch::kFloat32);
     CHECK(enc.parameter_count() == 50 * 8 + 32 * 4 + 8 + 2 * (4 * 8 * 8 + 2 * 8 + 3 * 8 * 16));
 }
+
+TEST_CASE("loading refuses a model that does not fit in memory, with the estimate", "[models][if]") {
+    setenv("DS_MEMORY_LIMIT_GB", "0.0001", 1);  // ~100 KB "available"
+    const std::string dir = std::string(DS_FIXTURES_DIR) + "/if_stage1_unet_tiny";
+    CHECK_THROWS_WITH(ds::models::IfUNet::load(dir), Catch::Contains("needs 0.0 GB") && Catch::Contains("Float"));
+    CHECK_THROWS_AS(ds::models::T5Encoder::load(std::string(DS_FIXTURES_DIR) + "/t5_encoder_tiny"), ds::ModelLoadError);
+    unsetenv("DS_MEMORY_LIMIT_GB");
+    CHECK_NOTHROW(ds::models::IfUNet::load(dir));
+}

@@ -1,0 +1,32 @@
+#include "core/io/memory.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include "core/engine/errors.h"
+
+namespace ds::io {
+
+std::int64_t available_memory_bytes() {
+    if (const char* limit = std::getenv("DS_MEMORY_LIMIT_GB"); limit && *limit)
+        return std::int64_t(std::atof(limit) * 1024.0 * 1024.0 * 1024.0);
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    std::int64_t kb = 0;
+    std::string unit;
+    while (in >> key >> kb >> unit)
+        if (key == "MemAvailable:") return kb * 1024;
+    return -1;
+}
+
+void check_memory(std::int64_t needed, const std::string& what, const std::string& dtype) {
+    const std::int64_t available = available_memory_bytes();
+    if (available < 0 || needed <= available) return;
+    char msg[256];
+    std::snprintf(msg, sizeof msg, "%s needs %.1f GB of weights in %s but only %.1f GB of memory is available; ",
+                  what.c_str(), needed / 1073741824.0, dtype.c_str(), available / 1073741824.0);
+    throw ModelLoadError(std::string(msg) + "use a smaller dtype (bf16 halves it), a smaller model, or free memory");
+}
+
+}  // namespace ds::io
