@@ -15,7 +15,7 @@ namespace {
 
 const char* kUsage = R"(dstudio — Diffusion Studio command line
 
-usage: dstudio [--threads N] [--assets DIR] [--data DIR] <command> [options]
+usage: dstudio [--threads N] [--assets DIR] [--data DIR] [--dtype fp32|bf16] <command> [options]
 
 Part B (MNIST from scratch):
   train      train a denoiser, DDPM or flow-matching model (or the scoring classifier)
@@ -47,6 +47,7 @@ Global options:
   --threads N   intra-op threads (default: all cores)
   --assets DIR  bundled models folder (default: $DS_ASSETS_DIR or the installed assets)
   --data DIR    datasets folder (default: $DS_DATA_DIR or <source>/data)
+  --dtype T     DeepFloyd IF weights and compute: fp32 (default) or bf16
 
 `dstudio <command> --help` describes each command.
 )";
@@ -72,6 +73,8 @@ int main(int argc, char** argv) {
                 options.assets_dir = args[i + 1];
             } else if (a == "--data") {
                 options.data_dir = args[i + 1];
+            } else if (a == "--dtype") {
+                options.dtype = args[i + 1];
             } else {
                 throw cli::UsageError("unknown global option " + a);
             }

@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
 
     ds::EngineOptions options;
     QSettings settings;
+    options.dtype = settings.value(QStringLiteral("dtype"), QStringLiteral("fp32")).toString().toStdString();
     options.threads = cli.isSet(threads) ? cli.value(threads).toInt() : settings.value(QStringLiteral("threads"), 0).toInt();
     std::vector<ds::ModelInfo> models;
     try {

@@ -21,7 +21,7 @@ constexpr double kStage2SampleMax = 1.0;  // IF-II scheduler config (convert_if.
 constexpr double kThresholdRatio = 0.95;
 }  // namespace
 
-PartAResult run_if_generate(const RunContext&, const IfGenerateRequest& r) {
+PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
     c10::InferenceMode guard;
     const auto start = std::chrono::steady_clock::now();
     if (r.prompts.empty()) throw InvalidRequest("give at least one prompt");
@@ -38,7 +38,7 @@ PartAResult run_if_generate(const RunContext&, const IfGenerateRequest& r) {
 
     // Stage I through the shared predictor factory (cached between requests).
     models::ModelRegistry unused("");
-    auto stage1 = open_predictor(unused, r.weights);
+    auto stage1 = open_predictor(unused, r.weights, ctx.if_dtype);
     std::vector<std::string> prompts;
     for (const auto& p : r.prompts)
         for (int k = 0; k < r.count; ++k) prompts.push_back(p);
@@ -84,7 +84,7 @@ PartAResult run_if_generate(const RunContext&, const IfGenerateRequest& r) {
     try {
         x = iterative_denoise(*stage1, x, cond, o);
         if (!r.upscaler.empty()) {
-            auto unet = std::make_shared<models::IfUNet>(models::IfUNet::load((fs::path(r.upscaler) / "unet").string()));
+            auto unet = std::make_shared<models::IfUNet>(models::IfUNet::load((fs::path(r.upscaler) / "unet").string(), ctx.if_dtype));
             IfNoisePredictor stage2(unet, nullptr, true);
             const int size = unet->config().sample_size;
             auto y = torch::randn({n, 3, size, size}, gen, torch::kFloat32);           // RNG draw #1

@@ -88,7 +88,7 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
         throw InvalidRequest("count must be in 1.." + std::to_string(kMaxCount));
     if (s.guidance > 100 || std::isnan(s.guidance)) throw InvalidRequest("guidance must be at most 100");
     Session ss;
-    ss.model = open_predictor(*ctx.registry, s.model);
+    ss.model = open_predictor(*ctx.registry, s.model, ctx.if_dtype);
     ss.data_dir = ctx.data_dir;
     auto& m = *ss.model;
     ss.timesteps = s.timesteps.empty() ? default_strided_timesteps(m.num_timesteps()) : s.timesteps;
@@ -246,18 +246,19 @@ bool is_if_folder(const std::string& model) {
     return fs::is_directory(model, ec) && fs::exists(fs::path(model) / "unet" / "config.json", ec);
 }
 
-std::unique_ptr<NoisePredictor> open_if(const std::string& dir) {
+std::unique_ptr<NoisePredictor> open_if(const std::string& dir, torch::ScalarType dtype) {
     static std::mutex mutex;
     static std::map<std::string, IfBundle> cache;
     const fs::path root(dir);
     std::error_code ec;
     const auto stamp = fs::last_write_time(root / "unet" / "config.json", ec);
     std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find(fs::absolute(root).string());
+    const std::string key = fs::absolute(root).string() + "|" + std::string(torch::toString(dtype));
+    auto it = cache.find(key);
     if (it == cache.end() || it->second.stamp != stamp) {
         IfBundle b;
         b.stamp = stamp;
-        b.unet = std::make_shared<models::IfUNet>(models::IfUNet::load((root / "unet").string()));
+        b.unet = std::make_shared<models::IfUNet>(models::IfUNet::load((root / "unet").string(), dtype));
         const bool has_t5 = fs::exists(root / "text_encoder" / "config.json");
         fs::path spiece = root / "tokenizer" / "spiece.model";
         if (!fs::exists(spiece)) spiece = root / "text_encoder" / "spiece.model";
@@ -265,9 +266,9 @@ std::unique_ptr<NoisePredictor> open_if(const std::string& dir) {
             throw ModelLoadError("'" + dir + "' has text_encoder/ but no tokenizer/spiece.model");
         b.prompts = std::make_shared<text::PromptEncoder>(has_t5 ? (root / "text_encoder").string() : std::string(),
                                                           spiece.string(), text::PromptEncoder::default_cache_dir(),
-                                                          torch::kFloat32, /*free_after_use=*/true);
+                                                          dtype, /*free_after_use=*/true);
         cache.clear();  // one IF folder in memory at a time
-        it = cache.emplace(fs::absolute(root).string(), b).first;
+        it = cache.emplace(key, b).first;
     }
     if (it->second.unet->config().in_channels != 3)
         throw InvalidRequest("'" + dir + "' is an IF stage II (super-resolution) model: the Part A techniques "
@@ -276,8 +277,9 @@ std::unique_ptr<NoisePredictor> open_if(const std::string& dir) {
 }
 }  // namespace
 
-std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model) {
-    if (is_if_folder(model)) return open_if(model);
+std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model,
+                                               torch::ScalarType if_dtype) {
+    if (is_if_folder(model)) return open_if(model, if_dtype);
     auto loaded = registry.load(model);
     if (!loaded.spec.is_ddpm())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +

@@ -17,10 +17,12 @@ namespace ds::diffusion {
 struct RunContext {
     models::ModelRegistry* registry = nullptr;
     std::string data_dir;  // for dataset images given as "mnist:test:INDEX"
+    torch::ScalarType if_dtype = torch::kFloat32;  // DeepFloyd IF weights and compute
 };
 
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry,
-                                               const std::string& model);
+                                               const std::string& model,
+                                               torch::ScalarType if_dtype = torch::kFloat32);
 
 PartAResult run_explore(const RunContext& context, const NoiseExplorerRequest& request);
 PartAResult run_iterate(const RunContext& context, const IterateRequest& request);

@@ -65,6 +65,8 @@ struct Engine::Impl {
 Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
     if (options.threads < 0 || options.threads > 1024)
         throw InvalidRequest("threads must be in 0..1024 (0 = all cores)");
+    if (options.dtype != "fp32" && options.dtype != "bf16")
+        throw InvalidRequest("dtype must be fp32 or bf16 (got '" + options.dtype + "')");
     if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
     if (options.assets_dir.empty()) options.assets_dir = env_or("DS_ASSETS_DIR", default_assets_dir());
     if (options.data_dir.empty())
@@ -334,7 +336,9 @@ void Engine::export_model(const ExportRequest& r) {
     models::save_model_file(r.out, model, r.fp16, {}, meta);
 }
 
-diffusion::RunContext Engine::Impl::context() { return {registry.get(), options.data_dir}; }
+diffusion::RunContext Engine::Impl::context() {
+    return {registry.get(), options.data_dir, options.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32};
+}
 
 PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) {
     return diffusion::run_explore(impl_->context(), r);

@@ -16,6 +16,7 @@ struct EngineOptions {
     int threads = 0;         // intra-op threads; 0 = number of cores
     std::string assets_dir;  // bundled models; "" = $DS_ASSETS_DIR or the installed/source assets/
     std::string data_dir;    // datasets; "" = $DS_DATA_DIR or <source>/data
+    std::string dtype = "fp32";  // DeepFloyd IF weights and compute: "fp32" or "bf16" (CPU)
 };
 
 class Engine {

@@ -72,6 +72,23 @@ std::string shape_text(const std::vector<std::int64_t>& s) {
     return out + "]";
 }
 
+// oneDNN 2.6 (Debian's torch 1.13) crashes on bf16 3x3 convolutions with 5632 input channels (IF-I-XL's
+// first up block: 2816 + 2816); 5120 works. Split such convolutions over input channels and sum.
+constexpr std::int64_t kBf16ConvMaxInput = 4096;
+
+torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding) {
+    const auto cin = x.size(1);
+    if (x.scalar_type() != torch::kBFloat16 || cin <= kBf16ConvMaxInput)
+        return F::conv2d(x, w, F::Conv2dFuncOptions().bias(b).padding(padding));
+    torch::Tensor y;
+    for (std::int64_t start = 0; start < cin; start += kBf16ConvMaxInput) {
+        const auto len = std::min(kBf16ConvMaxInput, cin - start);
+        auto part = F::conv2d(x.narrow(1, start, len), w.narrow(1, start, len), F::Conv2dFuncOptions().padding(padding));
+        y = y.defined() ? y + part : part;
+    }
+    return y + b.view({1, -1, 1, 1});
+}
+
 torch::Tensor act(const torch::Tensor& x) { return torch::gelu(x); }  // exact (erf) GELU
 
 torch::Tensor sinusoid(const torch::Tensor& t, int dim, bool flip, double shift) {
@@ -331,13 +348,13 @@ torch::Tensor IfUNet::resnet(const std::string& p, torch::Tensor x, const torch:
         h = F::avg_pool2d(h, F::AvgPool2dFuncOptions(2).stride(2));
         x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(2).stride(2));
     }
-    h = F::conv2d(h, w(p + ".conv1.weight"), F::Conv2dFuncOptions().bias(w(p + ".conv1.bias")).padding(1));
+    h = conv(h, w(p + ".conv1.weight"), w(p + ".conv1.bias"), 1);
     auto e = F::linear(c.skip_time_act ? emb : act(emb), w(p + ".time_emb_proj.weight"), w(p + ".time_emb_proj.bias"));
     auto chunks = e.unsqueeze(-1).unsqueeze(-1).chunk(2, 1);  // scale first, then shift
     h = gn(h, p + ".norm2") * (1 + chunks[0]) + chunks[1];
-    h = F::conv2d(act(h), w(p + ".conv2.weight"), F::Conv2dFuncOptions().bias(w(p + ".conv2.bias")).padding(1));
+    h = conv(act(h), w(p + ".conv2.weight"), w(p + ".conv2.bias"), 1);
     if (weights_.count(p + ".conv_shortcut.weight"))
-        x = F::conv2d(x, w(p + ".conv_shortcut.weight"), F::Conv2dFuncOptions().bias(w(p + ".conv_shortcut.bias")));
+        x = conv(x, w(p + ".conv_shortcut.weight"), w(p + ".conv_shortcut.bias"), 0);
     return (x + h) / scale;
 }
 
