@@ -89,6 +89,7 @@ MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWid
     file->addAction(tr("Open IF weights folder…"), this, &MainWindow::openIfFolder);
     file->addAction(tr("Save result…"), QKeySequence::Save, this, &MainWindow::saveResult);
     file->addAction(tr("Export trajectory GIF…"), this, &MainWindow::exportGif);
+    file->addAction(tr("Export trajectory strip (PNG)…"), this, &MainWindow::exportStrip);
     file->addSeparator();
     file->addAction(tr("Quit"), QKeySequence::Quit, this, &QWidget::close);
 
@@ -644,6 +645,26 @@ void MainWindow::showScrubbed(int index) {
     m_xt->setPixmap(fitted(m_last.trajectoryXt[index], m_xt));
     m_x0->setPixmap(fitted(m_last.trajectoryX0[index], m_x0));
     m_xt->setToolTip(tr("frame %1, t = %2").arg(index + 1).arg(m_last.trajectoryT.value(index)));
+}
+
+void MainWindow::exportStrip() {
+    const auto& frames = m_scrubX0->isChecked() ? m_last.trajectoryX0 : m_last.trajectoryXt;
+    if (frames.isEmpty()) return setStatus(tr("Run something first: there is no trajectory to export"));
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export trajectory strip"), QStringLiteral("trajectory.png"),
+                                                   tr("PNG (*.png)"));
+    if (f.isEmpty()) return;
+    // About ten evenly spaced frames, the last one always included, one row.
+    std::vector<ds::Image> tiles;
+    const int n = int(frames.size()), every = std::max(1, n / 10);
+    for (int i = 0; i < n; ++i)
+        if (i % every == 0 || i == n - 1) tiles.push_back(fromQImage(frames[i]));
+    try {
+        ds::write_png(ds::make_grid(tiles, int(tiles.size()), 2, std::max(1, 96 / std::max(1, tiles[0].height))),
+                      f.toStdString(), {{"ds.recipe", m_lastRecipe.toStdString()}});
+        setStatus(tr("Wrote %1").arg(f));
+    } catch (const std::exception& e) {
+        setStatus(tr("Cannot write the strip: %1").arg(QString::fromUtf8(e.what())));
+    }
 }
 
 void MainWindow::rerunAndCompare() {

@@ -58,6 +58,7 @@ public Q_SLOTS:
     void openRecipe();
     void rerunAndCompare();
     void openIfFolder();
+    void exportStrip();
 
 protected:
     void closeEvent(class QCloseEvent* event) override;
