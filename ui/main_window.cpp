@@ -3,6 +3,9 @@
 #include <QCheckBox>
 #include <QCloseEvent>
 #include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QLineEdit>
 #include <QDir>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
@@ -91,6 +94,7 @@ MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWid
     file->addAction(tr("Export trajectory GIF…"), this, &MainWindow::exportGif);
     file->addAction(tr("Export trajectory strip (PNG)…"), this, &MainWindow::exportStrip);
     file->addSeparator();
+    file->addAction(tr("Settings…"), this, &MainWindow::editSettings);
     file->addAction(tr("Quit"), QKeySequence::Quit, this, &QWidget::close);
 
     new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this, [this] { run(); });
@@ -645,6 +649,38 @@ void MainWindow::showScrubbed(int index) {
     m_xt->setPixmap(fitted(m_last.trajectoryXt[index], m_xt));
     m_x0->setPixmap(fitted(m_last.trajectoryX0[index], m_x0));
     m_xt->setToolTip(tr("frame %1, t = %2").arg(index + 1).arg(m_last.trajectoryT.value(index)));
+}
+
+void MainWindow::editSettings() {
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Settings"));
+    auto* form = new QFormLayout(&dialog);
+    QSettings s;
+    auto* threads = new QSpinBox(&dialog);
+    threads->setRange(0, 256);
+    threads->setSpecialValueText(tr("all cores"));
+    threads->setValue(s.value(QStringLiteral("threads"), 0).toInt());
+    auto* dtype = new QComboBox(&dialog);
+    dtype->addItems({QStringLiteral("fp32"), QStringLiteral("bf16")});
+    dtype->setCurrentText(s.value(QStringLiteral("dtype"), QStringLiteral("fp32")).toString());
+    auto* preview = new QSpinBox(&dialog);
+    preview->setRange(1, 1000);
+    preview->setValue(s.value(QStringLiteral("previewInterval"), 1).toInt());
+    auto* folder = new QLineEdit(s.value(QStringLiteral("outputFolder"), QDir::homePath()).toString(), &dialog);
+    form->addRow(tr("Threads per worker (next start)"), threads);
+    form->addRow(tr("DeepFloyd IF dtype (next start)"), dtype);
+    form->addRow(tr("Preview a frame every N steps"), preview);
+    form->addRow(tr("Output folder"), folder);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    form->addRow(buttons);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    if (dialog.exec() != QDialog::Accepted) return;
+    s.setValue(QStringLiteral("threads"), threads->value());
+    s.setValue(QStringLiteral("dtype"), dtype->currentText());
+    s.setValue(QStringLiteral("previewInterval"), preview->value());
+    s.setValue(QStringLiteral("outputFolder"), folder->text());
+    setStatus(tr("Settings saved (threads and dtype apply at the next start)"));
 }
 
 void MainWindow::exportStrip() {

@@ -59,6 +59,7 @@ public Q_SLOTS:
     void rerunAndCompare();
     void openIfFolder();
     void exportStrip();
+    void editSettings();
 
 protected:
     void closeEvent(class QCloseEvent* event) override;
