@@ -342,10 +342,12 @@ QWidget* MainWindow::buildResults() {
     auto* save = new QPushButton(tr("Save…"), panel);
     scrubRow->addWidget(new QLabel(tr("Trajectory"), panel));
     scrubRow->addWidget(m_scrubber, 1);
-    scrubRow->addWidget(m_scrubX0);
-    scrubRow->addWidget(gif);
-    scrubRow->addWidget(rerun);
-    scrubRow->addWidget(save);
+    auto* buttonRow = new QHBoxLayout;
+    buttonRow->addWidget(m_scrubX0);
+    buttonRow->addStretch(1);
+    buttonRow->addWidget(gif);
+    buttonRow->addWidget(rerun);
+    buttonRow->addWidget(save);
     m_history = new QListWidget(panel);
     m_history->setViewMode(QListView::IconMode);
     m_history->setFlow(QListView::LeftToRight);
@@ -354,6 +356,7 @@ QWidget* MainWindow::buildResults() {
     m_history->setFixedHeight(100);
     col->addLayout(live);
     col->addLayout(scrubRow);
+    col->addLayout(buttonRow);
     col->addWidget(m_figure, 2);
     col->addWidget(new QLabel(tr("History (click to show, double-click to restore its settings)"), panel));
     col->addWidget(m_history);
