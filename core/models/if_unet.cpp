@@ -8,8 +8,7 @@
 #include <torch/torch.h>
 
 #include "core/engine/errors.h"
-#include "core/io/memory.h"
-#include "core/io/safetensors.h"
+#include "core/models/weight_loading.h"
 
 namespace fs = std::filesystem;
 namespace F = torch::nn::functional;
@@ -18,7 +17,7 @@ namespace ds::models {
 
 namespace {
 
-using Shapes = std::map<std::string, std::vector<std::int64_t>>;
+using Shapes = WeightShapes;
 
 std::vector<int> int_or_list(const nlohmann::json& j, size_t n) {
     if (j.is_number_integer()) return std::vector<int>(n, j.get<int>());
@@ -66,11 +65,6 @@ void add_mlp(Shapes& s, const std::string& p, std::int64_t in, std::int64_t T) {
     s[p + ".linear_2.bias"] = {T};
 }
 
-std::string shape_text(const std::vector<std::int64_t>& s) {
-    std::string out = "[";
-    for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-    return out + "]";
-}
 
 // oneDNN 2.6 (Debian's torch 1.13) crashes on bf16 3x3 convolutions with 5632 input channels (IF-I-XL's
 // first up block: 2816 + 2816); 5120 works. Split such convolutions over input channels and sum.
@@ -249,36 +243,8 @@ IfUNet IfUNet::load(const std::string& dir, torch::ScalarType dtype, bool prefer
                                       "diffusion_pytorch_model.fp16.safetensors",
                                       "diffusion_pytorch_model.safetensors.index.fp16.json"};
     if (prefer_fp16_file) std::rotate(names.begin(), names.begin() + 2, names.end());
-    std::string file;
-    for (const auto& name : names)
-        if (fs::exists(fs::path(dir) / name)) {
-            file = (fs::path(dir) / name).string();
-            break;
-        }
-    if (file.empty()) throw ModelLoadError("'" + dir + "' has no diffusion_pytorch_model*.safetensors for the UNet");
-    auto set = io::SafetensorsSet::open(file);
-    const auto expected = if_unet_weight_shapes(u.config_);
-    std::int64_t params = 0;
-    for (const auto& [name, shape] : expected) {
-        std::int64_t k = 1;
-        for (auto d : shape) k *= d;
-        params += k;
-    }
-    io::check_memory(params * std::int64_t(torch::elementSize(dtype)), "the UNet in '" + dir + "'",
-                     std::string(torch::toString(dtype)));
-    std::string problems;
-    for (const auto& name : set.names())
-        if (!expected.count(name)) problems += "\n  unexpected weight " + name;
-    for (const auto& [name, shape] : expected) {
-        if (!set.contains(name)) {
-            problems += "\n  missing weight " + name;
-        } else if (set.info(name).shape != shape) {
-            problems += "\n  " + name + " has shape " + shape_text(set.info(name).shape) + ", expected " + shape_text(shape);
-        }
-    }
-    if (!problems.empty())
-        throw ModelLoadError("UNet weights in '" + file + "' do not match its config.json:" + problems);
-    for (const auto& [name, shape] : expected) u.weights_[name] = set.tensor(name, dtype);
+    const std::string file = find_weight_file(dir, names, "UNet");
+    u.weights_ = load_weights(file, if_unet_weight_shapes(u.config_), dtype, "UNet");
     return u;
 }
 
@@ -297,11 +263,7 @@ IfUNet IfUNet::random(const IfUNetConfig& config, torch::ScalarType dtype, std::
     return u;
 }
 
-std::int64_t IfUNet::parameter_count() const {
-    std::int64_t n = 0;
-    for (const auto& [name, t] : weights_) n += t.numel();
-    return n;
-}
+std::int64_t IfUNet::parameter_count() const { return count_parameters(if_unet_weight_shapes(config_)); }
 
 const torch::Tensor& IfUNet::w(const std::string& name) const { return weights_.at(name); }
 

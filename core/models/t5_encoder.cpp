@@ -8,8 +8,7 @@
 #include <torch/torch.h>
 
 #include "core/engine/errors.h"
-#include "core/io/memory.h"
-#include "core/io/safetensors.h"
+#include "core/models/weight_loading.h"
 
 namespace fs = std::filesystem;
 
@@ -88,11 +87,7 @@ T5Encoder T5Encoder::random(const T5Config& config, torch::ScalarType dtype, std
     return e;
 }
 
-std::int64_t T5Encoder::parameter_count() const {
-    std::int64_t n = 0;
-    for (const auto& [name, t] : weights_) n += t.numel();
-    return n;
-}
+std::int64_t T5Encoder::parameter_count() const { return count_parameters(t5_weight_shapes(config_)); }
 
 T5Encoder T5Encoder::load(const std::string& dir, torch::ScalarType dtype) {
     if (dtype != torch::kFloat32 && dtype != torch::kBFloat16)
@@ -100,45 +95,11 @@ T5Encoder T5Encoder::load(const std::string& dir, torch::ScalarType dtype) {
     T5Encoder e;
     e.dtype_ = dtype;
     e.config_ = T5Config::from_json_file((fs::path(dir) / "config.json").string());
-    std::string file;
-    for (const char* name : {"model.safetensors", "model.safetensors.index.json", "model.fp16.safetensors",
-                             "model.safetensors.index.fp16.json"})
-        if (fs::exists(fs::path(dir) / name)) {
-            file = (fs::path(dir) / name).string();
-            break;
-        }
-    if (file.empty())
-        throw ModelLoadError("'" + dir + "' has no model.safetensors (or a sharded index) for the T5 encoder");
-    auto set = io::SafetensorsSet::open(file);
-    const auto expected = t5_weight_shapes(e.config_);
-    std::int64_t params = 0;
-    for (const auto& [name, shape] : expected) {
-        std::int64_t k = 1;
-        for (auto d : shape) k *= d;
-        params += k;
-    }
-    io::check_memory(params * std::int64_t(torch::elementSize(dtype)), "the T5 encoder in '" + dir + "'",
-                     std::string(torch::toString(dtype)));
-    std::string problems;
-    for (const auto& name : set.names()) {
-        if (name == "encoder.embed_tokens.weight") continue;  // tied to shared.weight
-        if (!expected.count(name)) problems += "\n  unexpected weight " + name;
-    }
-    for (const auto& [name, shape] : expected) {
-        if (!set.contains(name)) {
-            problems += "\n  missing weight " + name;
-            continue;
-        }
-        const auto& info = set.info(name);
-        if (info.shape != shape) {
-            std::string got, want;
-            for (auto d : info.shape) got += (got.empty() ? "" : ",") + std::to_string(d);
-            for (auto d : shape) want += (want.empty() ? "" : ",") + std::to_string(d);
-            problems += "\n  " + name + " has shape [" + got + "], expected [" + want + "]";
-        }
-    }
-    if (!problems.empty()) throw ModelLoadError("T5 encoder weights in '" + file + "' do not match config.json:" + problems);
-    for (const auto& [name, shape] : expected) e.weights_[name] = set.tensor(name, dtype);
+    const std::string file = find_weight_file(
+        dir, {"model.safetensors", "model.safetensors.index.json", "model.fp16.safetensors", "model.safetensors.index.fp16.json"},
+        "T5 encoder");
+    // encoder.embed_tokens.weight is tied to shared.weight: allowed, not loaded twice.
+    e.weights_ = load_weights(file, t5_weight_shapes(e.config_), dtype, "T5 encoder", {"encoder.embed_tokens.weight"});
     return e;
 }
 
