@@ -894,11 +894,44 @@ void MainWindow::saveWorkspace() const {
     QDir().mkpath(workspaceDir());
     m_canvas->image().save(workspaceDir() + QStringLiteral("/canvas.png"));
     m_canvas->mask().save(workspaceDir() + QStringLiteral("/mask.png"));
+    // The history strip: each result as a PNG carrying its recipe, newest first.
+    QDir history(workspaceDir() + QStringLiteral("/history"));
+    history.removeRecursively();
+    QDir().mkpath(history.path());
+    for (int i = 0; i < m_history->count(); ++i) {
+        const auto* item = m_history->item(i);
+        const QImage fig = item->data(Qt::UserRole).value<QImage>();
+        const std::string recipe = item->data(Qt::UserRole + 1).toString().toStdString();
+        try {
+            ds::write_png(fromQImage(fig), history.filePath(QStringLiteral("%1.png").arg(i, 3, 10, QLatin1Char('0'))).toStdString(),
+                          {{"ds.recipe", recipe}});
+        } catch (const std::exception&) {
+            // Losing a history thumbnail is not worth a dialog on quit.
+        }
+    }
 }
 
 void MainWindow::restoreWorkspace() {
     QSettings s;
     if (!s.contains(QStringLiteral("workspace/mode"))) return;
+    QDir history(workspaceDir() + QStringLiteral("/history"));
+    const auto files = history.entryList({QStringLiteral("*.png")}, QDir::Files, QDir::Name);
+    for (const auto& f : files) {
+        const QString path = history.filePath(f);
+        QImage fig(path);
+        if (fig.isNull()) continue;
+        QString recipe;
+        try {
+            for (const auto& [k, v] : ds::read_png_text(path.toStdString()))
+                if (k == "ds.recipe") recipe = QString::fromStdString(v);
+        } catch (const std::exception&) {
+            continue;
+        }
+        auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(fig)), QString());
+        item->setData(Qt::UserRole, fig);
+        item->setData(Qt::UserRole + 1, recipe);
+        m_history->addItem(item);
+    }
     const QImage canvas(workspaceDir() + QStringLiteral("/canvas.png"));
     const QImage mask(workspaceDir() + QStringLiteral("/mask.png"));
     if (!canvas.isNull()) m_canvas->setImage(canvas);

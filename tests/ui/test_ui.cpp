@@ -3,6 +3,7 @@
 // settings and recipe round trips, and a GUI-thread responsiveness probe during a run.
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QListWidget>
 #include <QMouseEvent>
 #include <QSettings>
 #include <QSignalSpy>
@@ -235,6 +236,11 @@ private Q_SLOTS:
                 "prompts": ["6", "9"], "views": ["identity", "rot180"]})")));
             w.canvas()->newDocument(QSize(50, 50), Qt::black, Qt::white);
             w.canvas()->setTool(ImageCanvas::Tool::Pen);
+            QSignalSpy done(studio.worker(), &EngineWorker::partAFinished);
+            connect(studio.worker(), &EngineWorker::frameReady, &studio, [&studio] { studio.worker()->frameConsumed(); });
+            w.run();  // one result in the history strip
+            QVERIFY(done.wait(60000));
+            QTRY_VERIFY(!studio.busy());
             w.close();  // saves the workspace
         }
         EngineController studio(engineOptions()), trainer(engineOptions());
@@ -243,6 +249,11 @@ private Q_SLOTS:
         w.populateModels(probe.bundled_models());
         QCOMPARE(int(w.mode()), int(MainWindow::Mode::Anagram));
         QCOMPARE(w.canvas()->image().size(), QSize(50, 50));
+        QVERIFY(w.currentRecipe().isEmpty());  // nothing selected yet, but the history came back:
+        auto* history = w.findChild<QListWidget*>();
+        QVERIFY(history);
+        QCOMPARE(history->count(), 1);
+        QVERIFY(history->item(0)->data(Qt::UserRole + 1).toString().contains(QStringLiteral("\"technique\": \"anagram\"")));
         QVERIFY(QSettings().value(QStringLiteral("workspace/seed")).toInt() == 4242);
     }
 
