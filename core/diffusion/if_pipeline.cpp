@@ -37,8 +37,7 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
     if (r.weights.empty()) throw InvalidRequest("give the stage I IF folder (--weights)");
 
     // Stage I through the shared predictor factory (cached between requests).
-    models::ModelRegistry unused("");
-    auto stage1 = open_predictor(unused, r.weights, ctx.if_dtype);
+    auto stage1 = open_if_predictor(r.weights, ctx.if_dtype);
     std::vector<std::string> prompts;
     for (const auto& p : r.prompts)
         for (int k = 0; k < r.count; ++k) prompts.push_back(p);

@@ -246,7 +246,9 @@ bool is_if_folder(const std::string& model) {
     return fs::is_directory(model, ec) && fs::exists(fs::path(model) / "unet" / "config.json", ec);
 }
 
-std::unique_ptr<NoisePredictor> open_if(const std::string& dir, torch::ScalarType dtype) {
+}  // namespace
+
+std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, torch::ScalarType dtype) {
     static std::mutex mutex;
     static std::map<std::string, IfBundle> cache;
     const fs::path root(dir);
@@ -275,11 +277,10 @@ std::unique_ptr<NoisePredictor> open_if(const std::string& dir, torch::ScalarTyp
                              "run on stage I; upscale with `dstudio upscale`");
     return std::make_unique<IfNoisePredictor>(it->second.unet, it->second.prompts, false);
 }
-}  // namespace
 
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model,
                                                torch::ScalarType if_dtype) {
-    if (is_if_folder(model)) return open_if(model, if_dtype);
+    if (is_if_folder(model)) return open_if_predictor(model, if_dtype);
     auto loaded = registry.load(model);
     if (!loaded.spec.is_ddpm())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +

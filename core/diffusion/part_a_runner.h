@@ -24,6 +24,9 @@ std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry,
                                                const std::string& model,
                                                torch::ScalarType if_dtype = torch::kFloat32);
 
+// A DeepFloyd IF stage I folder (unet/, text_encoder/, tokenizer/), kept loaded between calls.
+std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, torch::ScalarType dtype);
+
 PartAResult run_explore(const RunContext& context, const NoiseExplorerRequest& request);
 PartAResult run_iterate(const RunContext& context, const IterateRequest& request);
 PartAResult run_sdedit(const RunContext& context, const SdeditRequest& request);

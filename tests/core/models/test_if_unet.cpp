@@ -8,6 +8,7 @@
 #include "core/io/safetensors.h"
 #include "core/models/if_unet.h"
 #include "core/models/t5_encoder.h"
+#include "core/models/weight_loading.h"
 
 namespace fs = std::filesystem;
 
@@ -92,15 +93,7 @@ TEST_CASE("IF UNet loading and input errors", "[models][if]") {
 }
 
 TEST_CASE("real IF configs enumerate to the published parameter counts", "[models][if]") {
-    auto count = [](const std::map<std::string, std::vector<std::int64_t>>& shapes) {
-        std::int64_t n = 0;
-        for (const auto& [name, s] : shapes) {
-            std::int64_t k = 1;
-            for (auto d : s) k *= d;
-            n += k;
-        }
-        return n;
-    };
+    const auto count = ds::models::count_parameters;
     const std::string cfg = std::string(DS_SOURCE_DIR) + "/assets/configs/";
     auto xl = ds::models::if_unet_weight_shapes(ds::models::IfUNetConfig::from_json_file(cfg + "if-i-xl-unet.json"));
     CHECK(xl.size() == 775);
