@@ -2,6 +2,7 @@
 
 #include <QCheckBox>
 #include <QCloseEvent>
+#include <QColorDialog>
 #include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -39,6 +40,7 @@
 #include "core/engine/hashing.h"
 #include "ui/bridge/engine_controller.h"
 #include "ui/bridge/image_convert.h"
+#include "ui/canvas/compare_view.h"
 #include "ui/canvas/image_canvas.h"
 #include "ui/dashboard/train_dashboard.h"
 
@@ -91,7 +93,7 @@ MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWid
     file->addAction(tr("Open recipe (PNG or JSON)…"), this, &MainWindow::openRecipe);
     file->addAction(tr("Open IF weights folder…"), this, &MainWindow::openIfFolder);
     file->addAction(tr("Save result…"), QKeySequence::Save, this, &MainWindow::saveResult);
-    file->addAction(tr("Export trajectory GIF…"), this, &MainWindow::exportGif);
+    file->addAction(tr("Export trajectory (GIF / MP4)…"), this, &MainWindow::exportGif);
     file->addAction(tr("Export trajectory strip (PNG)…"), this, &MainWindow::exportStrip);
     file->addSeparator();
     file->addAction(tr("Settings…"), this, &MainWindow::editSettings);
@@ -106,6 +108,7 @@ MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWid
 
     auto* w = m_studio->worker();
     connect(w, &EngineWorker::frameReady, this, &MainWindow::showFrame);
+    connect(w, &EngineWorker::frameViews, this, &MainWindow::showFrameViews);
     connect(w, &EngineWorker::partAFinished, this, &MainWindow::showOutput);
     connect(w, &EngineWorker::progress, this, [this](quint64 job, const ds::ProgressEvent& e) {
         if (job != m_job) return;
@@ -126,6 +129,16 @@ MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWid
         showTab(0);
     });
     restoreWorkspace();
+    // Periodic autosave: a crash or power loss costs at most kAutosaveSeconds of work.
+    m_autosaveTimer.setInterval(kAutosaveSeconds * 1000);
+    connect(&m_autosaveTimer, &QTimer::timeout, this, &MainWindow::autosave);
+    m_autosaveTimer.start();
+    for (auto* box : {m_mode, m_model, m_prompt, m_prompt2})
+        connect(box, &QComboBox::currentIndexChanged, this, &MainWindow::markDirty);
+    connect(m_iStart, &QSlider::valueChanged, this, &MainWindow::markDirty);
+    connect(m_guidance, &QDoubleSpinBox::valueChanged, this, &MainWindow::markDirty);
+    connect(m_seed, &QSpinBox::valueChanged, this, &MainWindow::markDirty);
+    m_dirty = false;
 }
 
 MainWindow::~MainWindow() = default;
@@ -228,9 +241,17 @@ QWidget* MainWindow::buildControls() {
     m_runButton = new QPushButton(tr("Run  (Ctrl+Enter)"), box);
     m_stopButton = new QPushButton(tr("Stop  (Esc)"), box);
     m_stopButton->setEnabled(false);
+    m_stopButton->setToolTip(tr("Stop now: the run ends at the next step"));
+    m_finishButton = new QPushButton(tr("Finish current"), box);
+    m_finishButton->setEnabled(false);
+    m_finishButton->setToolTip(tr("Let the running image finish, then stop: an SDEdit strip keeps the "
+                                  "i_start values done so far"));
     m_progress = new QProgressBar(box);
     form->addRow(m_runButton);
-    form->addRow(m_stopButton);
+    auto* stopRow = new QHBoxLayout;
+    stopRow->addWidget(m_stopButton, 1);
+    stopRow->addWidget(m_finishButton, 1);
+    form->addRow(stopRow);
     form->addRow(m_progress);
     box->setMaximumWidth(380);
 
@@ -251,6 +272,7 @@ QWidget* MainWindow::buildControls() {
     connect(m_distance, &QSlider::valueChanged, this, [this] { showScrubbed(-1); });
     connect(m_runButton, &QPushButton::clicked, this, &MainWindow::run);
     connect(m_stopButton, &QPushButton::clicked, this, &MainWindow::stop);
+    connect(m_finishButton, &QPushButton::clicked, this, &MainWindow::finishCurrent);
     return box;
 }
 
@@ -289,6 +311,14 @@ QWidget* MainWindow::buildCanvasPanel() {
         const QString f = QFileDialog::getSaveFileName(this, tr("Export mask"), QStringLiteral("mask.png"), tr("PNG (*.png)"));
         if (!f.isEmpty() && !m_canvas->mask().save(f)) setStatus(tr("Cannot write '%1'").arg(f));
     });
+    m_inkButton = tool(tr("Ink…"), tr("Pen colour or gray level (MNIST models read gray)"), [this] {
+        const QColor c = QColorDialog::getColor(m_canvas->ink(), this, tr("Ink colour"));
+        if (c.isValid()) m_canvas->setInk(c);
+    });
+    m_overlayButton = tool(tr("Overlay…"), tr("Colour of the mask overlay"), [this] {
+        const QColor c = QColorDialog::getColor(m_canvas->overlayColor(), this, tr("Mask overlay colour"));
+        if (c.isValid()) m_canvas->setOverlay(c, m_canvas->overlayOpacity());
+    });
     tools->addStretch(1);
     auto* brush = new QHBoxLayout;
     auto* size = new QSlider(Qt::Horizontal, panel);
@@ -311,13 +341,14 @@ QWidget* MainWindow::buildCanvasPanel() {
     col->addWidget(m_canvas, 1);
     connect(size, &QSlider::valueChanged, m_canvas, &ImageCanvas::setBrushSize);
     connect(hard, &QSlider::valueChanged, this, [this](int v) { m_canvas->setHardness(v / 100.0); });
-    connect(opacity, &QSlider::valueChanged, this, [this](int v) { m_canvas->setOverlay(QColor(255, 64, 64), v / 100.0); });
+    connect(opacity, &QSlider::valueChanged, this, [this](int v) { m_canvas->setOverlay(m_canvas->overlayColor(), v / 100.0); });
     connect(m_canvas, &ImageCanvas::notice, this, &MainWindow::setStatus);
     connect(m_canvas, &ImageCanvas::undoStateChanged, this, [this, undo, redo] {
         undo->setEnabled(m_canvas->canUndo());
         redo->setEnabled(m_canvas->canRedo());
     });
     connect(m_canvas, &ImageCanvas::edited, this, [this] {
+        m_dirty = true;
         if ((mode() == Mode::Sdedit && m_live->isChecked()) || mode() == Mode::Explore) scheduleLive();
     });
     return panel;
@@ -329,14 +360,36 @@ QWidget* MainWindow::buildResults() {
     auto* live = new QHBoxLayout;
     m_xt = makeView(tr("x_t"), panel, 160);
     m_x0 = makeView(tr("predicted x0"), panel, 160);
+    m_viewLive = makeView(tr("x0 through the view"), panel, 160);
+    m_viewLive->setVisible(false);
     live->addWidget(m_xt, 1);
     live->addWidget(m_x0, 1);
+    live->addWidget(m_viewLive, 1);
     m_figure = makeView(tr("Result"), panel, 240);
+    m_compare = new CompareView(panel);
+    m_resultStack = new QStackedWidget(panel);
+    m_resultStack->addWidget(m_figure);
+    m_resultStack->addWidget(m_compare);
+    m_resultView = new QComboBox(panel);
+    m_resultView->addItems({tr("Figure"), tr("Compare (slider)"), tr("Side by side")});
+    m_resultView->setToolTip(tr("Show the labelled figure, or compare two images (e.g. the model-size "
+                                "input and the result) with a slider or side by side"));
+    m_compareA = new QComboBox(panel);
+    m_compareB = new QComboBox(panel);
+    m_compareRow = new QWidget(panel);
+    auto* cmpRow = new QHBoxLayout(m_compareRow);
+    cmpRow->setContentsMargins(0, 0, 0, 0);
+    cmpRow->addWidget(new QLabel(tr("A"), m_compareRow));
+    cmpRow->addWidget(m_compareA, 1);
+    cmpRow->addWidget(new QLabel(tr("B"), m_compareRow));
+    cmpRow->addWidget(m_compareB, 1);
+    m_compareRow->setVisible(false);
     auto* scrubRow = new QHBoxLayout;
     m_scrubber = new QSlider(Qt::Horizontal, panel);
     m_scrubber->setEnabled(false);
     m_scrubX0 = new QCheckBox(tr("x0 for GIF"), panel);
-    auto* gif = new QPushButton(tr("GIF…"), panel);
+    auto* gif = new QPushButton(tr("Export…"), panel);
+    gif->setToolTip(tr("Export the trajectory as an animated GIF or an MP4 video"));
     auto* rerun = new QPushButton(tr("Re-run && compare"), panel);
     rerun->setToolTip(tr("Run the shown result's recipe again and report whether the pixels match"));
     auto* save = new QPushButton(tr("Save…"), panel);
@@ -344,6 +397,7 @@ QWidget* MainWindow::buildResults() {
     scrubRow->addWidget(m_scrubber, 1);
     auto* buttonRow = new QHBoxLayout;
     buttonRow->addWidget(m_scrubX0);
+    buttonRow->addWidget(m_resultView);
     buttonRow->addStretch(1);
     buttonRow->addWidget(gif);
     buttonRow->addWidget(rerun);
@@ -357,10 +411,14 @@ QWidget* MainWindow::buildResults() {
     col->addLayout(live);
     col->addLayout(scrubRow);
     col->addLayout(buttonRow);
-    col->addWidget(m_figure, 2);
+    col->addWidget(m_compareRow);
+    col->addWidget(m_resultStack, 2);
     col->addWidget(new QLabel(tr("History (click to show, double-click to restore its settings)"), panel));
     col->addWidget(m_history);
     connect(m_scrubber, &QSlider::valueChanged, this, &MainWindow::showScrubbed);
+    connect(m_resultView, &QComboBox::currentIndexChanged, this, &MainWindow::setResultView);
+    connect(m_compareA, &QComboBox::currentIndexChanged, this, &MainWindow::updateCompare);
+    connect(m_compareB, &QComboBox::currentIndexChanged, this, &MainWindow::updateCompare);
     connect(m_scrubX0, &QCheckBox::toggled, this, [this] { showScrubbed(m_scrubber->value()); });
     connect(gif, &QPushButton::clicked, this, &MainWindow::exportGif);
     connect(rerun, &QPushButton::clicked, this, &MainWindow::rerunAndCompare);
@@ -571,6 +629,8 @@ void MainWindow::run() {
     // Frames every N steps (Settings key previewInterval; 1 = every step) for large models.
     const int every = std::max(1, QSettings().value(QStringLiteral("previewInterval"), 1).toInt());
     std::visit([every](auto& r) { r.callbacks.preview_interval = every; }, request);
+    m_viewLive->setVisible(mode() == Mode::Anagram);
+    m_viewLive->clear();
     m_job = m_studio->runPartA(std::move(request), /*supersede=*/true);
     setStatus(tr("Running %1…").arg(m_mode->currentText()));
 }
@@ -601,12 +661,43 @@ void MainWindow::showFrame(quint64 job, const QImage& xt, const QImage& x0, int 
     m_xt->setToolTip(tr("step %1/%2, t = %3").arg(step).arg(total).arg(t));
 }
 
+void MainWindow::showFrameViews(quint64 job, const QStringList& names, const QList<QImage>& views) {
+    if (job != m_job || views.isEmpty()) return;
+    // The last view is the transformed one (the first is the identity in the GUI's anagrams).
+    m_viewLive->setVisible(true);
+    m_viewLive->setPixmap(fitted(views.last(), m_viewLive));
+    m_viewLive->setToolTip(tr("x0 estimate seen through %1").arg(names.last()));
+}
+
 void MainWindow::showOutput(quint64 job, const PartAOutput& out) {
     if (job != m_job) return;
     m_last = out;
     m_lastFigure = out.figure;
     m_lastRecipe = out.recipe;
     m_figure->setPixmap(fitted(out.figure, m_figure));
+    m_dirty = true;
+    {  // compare choices: the model-size input, each result, each named panel
+        const QSignalBlocker ba(m_compareA), bb(m_compareB);
+        m_compareA->clear();
+        m_compareB->clear();
+        for (const QString& c : compareChoices()) {
+            m_compareA->addItem(c);
+            m_compareB->addItem(c);
+        }
+        QString a = QStringLiteral("input"), b = QStringLiteral("result 1");
+        if (mode() == Mode::Anagram && out.panels.size() >= 2) {
+            a = QStringLiteral("result 1");
+            b = out.panels.last().first;
+        } else if (mode() == Mode::Hybrid) {
+            a = QStringLiteral("low-pass");
+            b = QStringLiteral("high-pass");
+        } else if (mode() == Mode::Sdedit && out.images.size() > 1) {
+            b = QStringLiteral("result %1").arg(out.images.size());
+        }
+        m_compareA->setCurrentIndex(std::max(0, m_compareA->findText(a)));
+        m_compareB->setCurrentIndex(std::max(0, m_compareB->findText(b)));
+    }
+    updateCompare();
     m_scrubber->setEnabled(!out.trajectoryXt.isEmpty());
     m_scrubber->blockSignals(true);
     m_scrubber->setRange(0, std::max(0, int(out.trajectoryXt.size()) - 1));
@@ -717,16 +808,31 @@ void MainWindow::rerunAndCompare() {
 void MainWindow::exportGif() {
     const auto& frames = m_scrubX0->isChecked() ? m_last.trajectoryX0 : m_last.trajectoryXt;
     if (frames.isEmpty()) return setStatus(tr("Run something first: there is no trajectory to export"));
-    const QString f = QFileDialog::getSaveFileName(this, tr("Export trajectory"), QStringLiteral("trajectory.gif"),
-                                                   tr("GIF (*.gif)"));
+    QString filters = tr("Animated GIF (*.gif)");
+    if (ds::video_export_available()) filters += tr(";;MP4 video (*.mp4)");
+    filters += tr(";;AVI video, Motion-JPEG (*.avi)");
+    const QString f = QFileDialog::getSaveFileName(this, tr("Export trajectory"), QStringLiteral("trajectory.gif"), filters);
     if (f.isEmpty()) return;
+    // Frames enlarged to about 160 px, each with its frame number and timestep burned in above it.
     std::vector<ds::Image> imgs;
-    for (const auto& q : frames) imgs.push_back(fromQImage(q.scaled(q.size() * std::max(1, 160 / std::max(1, q.height())))));
+    const int n = int(frames.size());
+    for (int i = 0; i < n; ++i) {
+        const QImage& q = frames[i];
+        const ds::Image big = fromQImage(q.scaled(q.size() * std::max(1, 160 / std::max(1, q.height()))));
+        const int t = m_last.trajectoryT.value(i, -1);
+        const std::string caption = "frame " + std::to_string(i + 1) + "/" + std::to_string(n) +
+                                    (t >= 0 ? "  t=" + std::to_string(t) : std::string());
+        imgs.push_back(ds::add_caption(big, caption));
+    }
     try {
-        ds::write_gif(imgs, f.toStdString(), 8, 150);
+        const QString ext = QFileInfo(f).suffix().toLower();
+        if (ext == QStringLiteral("mp4") || ext == QStringLiteral("avi"))
+            ds::write_video(imgs, f.toStdString(), 12.5, 1.5);
+        else
+            ds::write_gif(imgs, f.toStdString(), 8, 150);
         setStatus(tr("Wrote %1").arg(f));
     } catch (const std::exception& e) {
-        setStatus(tr("Cannot write GIF: %1").arg(QString::fromUtf8(e.what())));
+        setStatus(tr("Cannot write the trajectory: %1").arg(QString::fromUtf8(e.what())));
     }
 }
 
@@ -875,12 +981,59 @@ bool MainWindow::applyRecipe(const QString& json, QString* error) {
 // ---------------------------------------------------------------------------------------------
 void MainWindow::setBusy(bool busy) {
     m_stopButton->setEnabled(busy);
+    m_finishButton->setEnabled(busy);
     if (!busy) m_progress->setValue(m_progress->maximum());
 }
 
 void MainWindow::setStatus(const QString& text) { m_status->setText(text); }
 
 void MainWindow::showTab(int index) { m_tabs->setCurrentIndex(index); }
+
+bool MainWindow::autosave() {
+    if (!m_dirty) return false;
+    saveWorkspace();
+    m_dirty = false;
+    return true;
+}
+
+QStringList MainWindow::compareChoices() const {
+    QStringList names;
+    for (const auto& [name, img] : m_last.panels)
+        if (name == QStringLiteral("input")) names << name;
+    for (int i = 0; i < m_last.images.size(); ++i) names << QStringLiteral("result %1").arg(i + 1);
+    for (const auto& [name, img] : m_last.panels)
+        if (name != QStringLiteral("input")) names << name;
+    return names;
+}
+
+bool MainWindow::setCompare(const QString& a, const QString& b) {
+    const int ia = m_compareA->findText(a), ib = m_compareB->findText(b);
+    if (ia < 0 || ib < 0) return false;
+    m_compareA->setCurrentIndex(ia);
+    m_compareB->setCurrentIndex(ib);
+    updateCompare();
+    return true;
+}
+
+void MainWindow::setResultView(int index) {
+    index = std::clamp(index, 0, 2);
+    if (m_resultView->currentIndex() != index) return m_resultView->setCurrentIndex(index);  // re-enters
+    m_resultStack->setCurrentIndex(index == 0 ? 0 : 1);
+    m_compareRow->setVisible(index != 0);
+    m_compare->setLayout(index == 2 ? CompareView::Layout::SideBySide : CompareView::Layout::Slider);
+    updateCompare();
+}
+
+void MainWindow::updateCompare() {
+    auto find = [this](const QString& name) -> QImage {
+        if (name.startsWith(QStringLiteral("result "))) return m_last.images.value(name.mid(7).toInt() - 1);
+        for (const auto& [n, img] : m_last.panels)
+            if (n == name) return img;
+        return {};
+    };
+    const QString a = m_compareA->currentText(), b = m_compareB->currentText();
+    m_compare->setImages(find(a), a, find(b), b);
+}
 
 void MainWindow::saveWorkspace() const {
     QSettings s;

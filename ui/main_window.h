@@ -21,10 +21,12 @@ class QSlider;
 class QSpinBox;
 class QStackedWidget;
 class QTabWidget;
+class QToolButton;
 
 namespace ui {
 
 class EngineController;
+class CompareView;
 class ImageCanvas;
 class TrainDashboard;
 
@@ -48,6 +50,16 @@ public:
     void showTab(int index);
     void addModel(const ds::ModelInfo& info);  // e.g. a checkpoint opened from the dashboard
     bool openModelFolder(const QString& dir);  // an IF folder; false (model unchanged) on errors
+    CompareView* compareView() const { return m_compare; }
+    // Result display: 0 = labelled figure, 1 = compare slider, 2 = side by side.
+    void setResultView(int index);
+    // Chooses what the compare view shows: names as listed ("input", "result 1", "view rot180").
+    bool setCompare(const QString& a, const QString& b);
+    QStringList compareChoices() const;
+    // Writes the workspace (canvas, mask, settings, history) now if anything changed since the
+    // last write; the autosave timer calls this every kAutosaveSeconds.
+    bool autosave();
+    static constexpr int kAutosaveSeconds = 30;
 
 public Q_SLOTS:
     void run();
@@ -84,6 +96,9 @@ private:
     void saveWorkspace() const;
     void restoreWorkspace();
     void exportGif();
+    void showFrameViews(quint64 job, const QStringList& names, const QList<QImage>& views);
+    void updateCompare();
+    void markDirty() { m_dirty = true; }
     QPixmap fitted(const QImage& image, const QLabel* view) const;
     QString promptOf(const QComboBox* box) const;
 
@@ -118,17 +133,29 @@ private:
     QSlider* m_distance = nullptr;
     QPushButton* m_runButton = nullptr;
     QPushButton* m_stopButton = nullptr;
+    QPushButton* m_finishButton = nullptr;
     QProgressBar* m_progress = nullptr;
 
     QLabel* m_xt = nullptr;
     QLabel* m_x0 = nullptr;
     QLabel* m_figure = nullptr;
+    QLabel* m_viewLive = nullptr;  // anagram: x0 estimate through the second view, live
+    CompareView* m_compare = nullptr;
+    QStackedWidget* m_resultStack = nullptr;
+    QComboBox* m_resultView = nullptr;
+    QComboBox* m_compareA = nullptr;
+    QComboBox* m_compareB = nullptr;
+    QWidget* m_compareRow = nullptr;
+    QToolButton* m_inkButton = nullptr;
+    QToolButton* m_overlayButton = nullptr;
     QSlider* m_scrubber = nullptr;
     QCheckBox* m_scrubX0 = nullptr;
     QListWidget* m_history = nullptr;
     QLabel* m_status = nullptr;
 
     QTimer m_liveTimer;
+    QTimer m_autosaveTimer;
+    bool m_dirty = false;
     PartAOutput m_last;
     QImage m_lastFigure;
     QString m_lastRecipe;

@@ -46,12 +46,14 @@ Ctrl+C saves a checkpoint and exits with 130; --resume continues exactly where i
   --limit N           train on the first N images only
   --no-grids          skip the per-epoch sample grids
   --resume            continue the run in --out
+  --init MODEL        warm start from the weights of a model of the same kind and width (bundled
+                      id, .safetensors file or run folder); new optimizer, lr schedule from --lr
 )";
 
 int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a)) return std::cout << kTrainHelp, 0;
     Args args(a, {"kind", "out", "dataset", "epochs", "batch", "hidden", "lr", "lr-decay", "sigma",
-                  "p-uncond", "grad-clip", "timesteps", "guidance", "sample-steps", "seed", "limit"},
+                  "p-uncond", "grad-clip", "timesteps", "guidance", "sample-steps", "seed", "limit", "init"},
               {"pure-noise", "resume", "no-grids"});
     if (!args.has("kind") || !args.has("out")) throw UsageError("train needs --kind and --out (see --help)");
     ds::TrainRequest r;
@@ -78,6 +80,7 @@ int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     r.limit = args.integer("limit", 0);
     r.epoch_grids = !args.has("no-grids");
     r.resume = args.has("resume");
+    r.init_from = args.str("init", "");
     if (r.epochs < 0 || r.batch_size < 0 || r.hidden < 0 || r.lr < 0)
         throw UsageError("epochs, batch, hidden and lr must be positive");
 
@@ -122,7 +125,8 @@ is applied to pure noise. The grid's recipe goes into its PNG text chunk and GRI
   --columns N          grid columns
   --scale N            upscale the grid N times (nearest; default 2)
   --raw FILE           also write samples [N,1,28,28] F32 in [0,1] and labels I64 (safetensors)
-  --gif FILE           write the denoising trajectory (x_t) as an animated GIF
+  --gif FILE           write the denoising trajectory (x_t) as an animated GIF (a .mp4 or
+                       .avi name writes a video instead)
   --gif-x0             animate the x0 estimates instead of x_t
   --gif-every N        keep every Nth step in the GIF (default: about 60 frames)
 )";
@@ -174,7 +178,7 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
     }
     const std::string recipe = "{\"format\":\"ds.recipe/1\",\"technique\":\"sample\"}";
     write_figure("sample", a, recipe, ds::scale_nearest(res.grid, scale), args.str("out"));
-    if (!gif.empty()) ds::write_gif(frames, gif, 6, 200);
+    if (!gif.empty()) write_animation(frames, gif, 6, 200);
     std::cerr << "wrote " << args.str("out") << " (" << res.images.size() << " samples, "
               << res.seconds << " s)" << (gif.empty() ? "" : ", " + gif) << (r.raw_out.empty() ? "" : ", " + r.raw_out)
               << "\n";

@@ -39,7 +39,8 @@ Model and sampler (every technique):
   --seed N             seed of every random draw (0); same seed -> same bytes
   --count N            samples per run (1)
   --out FILE.png       the figure; FILE.json gets the recipe (also in the PNG's text chunk)
-  --gif FILE           the trajectory as an animated GIF (x_t; --gif-x0 for the x0 estimates)
+  --gif FILE           the trajectory as an animated GIF (x_t; --gif-x0 for the x0 estimates);
+                       a .mp4 or .avi name writes a video instead
   --gif-every N        keep every Nth step in the GIF (1)
 )";
 
@@ -149,7 +150,7 @@ int execute(const std::string& command, const std::vector<std::string>& raw, con
     }
     for (const auto& n : res.notes) log_line(ds::LogLevel::Info, "note: " + n);
     write_figure(command, raw, res.recipe_json, res.figure, out);
-    if (!gif.empty() && !frames.empty()) ds::write_gif(frames, gif, 8, 150);
+    if (!gif.empty() && !frames.empty()) write_animation(frames, gif, 8, 150);
     std::fprintf(stderr, "wrote %s (+ %s%s%s), %.1f s\n", out.c_str(),
                  fs::path(sidecar_path(out)).filename().c_str(), gif.empty() ? "" : ", ", gif.c_str(),
                  res.seconds);

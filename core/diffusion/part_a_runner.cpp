@@ -160,6 +160,8 @@ struct Reporter {
     int total = 0;  // steps of the whole job
     int done = 0;
     int columns = 0;
+    // Optional: named transformed versions of the x0 estimate to stream with each frame.
+    std::function<std::vector<std::pair<std::string, torch::Tensor>>(const torch::Tensor&)> views;
 
     void on_step(const StepInfo& s) {
         ++done;
@@ -181,6 +183,8 @@ struct Reporter {
             f.t = double(s.t_next);
             f.x_t = ss.grid(*s.x, columns);
             f.x0_hat = ss.grid(*s.x0, columns);
+            if (views)
+                for (auto& [name, v] : views(*s.x0)) f.views.emplace_back(name, ss.grid(v, columns));
             cb.on_frame(f);
         }
     }
@@ -363,7 +367,7 @@ PartAResult run_iterate(const RunContext& ctx, const IterateRequest& r) {
         x = ss.noise(n);
     }
     Reporter rep{r.callbacks, ss, from_image ? "iterate" : "sample",
-                 int(ss.timesteps.size()) - i_start, 0, std::min(n, kMaxColumns)};
+                 int(ss.timesteps.size()) - i_start, 0, std::min(n, kMaxColumns), {}};
     auto o = make_options(ss, rep, r.cancel, i_start);
     // The course figure: the noisy start, then every show_every-th iterate (t = 690, 540, ...).
     std::vector<torch::Tensor> trajectory = {x.narrow(0, 0, 1).clone()};
@@ -419,16 +423,24 @@ PartAResult run_sdedit(const RunContext& ctx, const SdeditRequest& r) {
     ss.recipe["shared_noise"] = r.shared_noise;
     int total = 0;
     for (int i : r.i_starts) total += int(ss.timesteps.size()) - i;
-    Reporter rep{r.callbacks, ss, "sdedit", total, 0, std::min(n, kMaxColumns)};
+    Reporter rep{r.callbacks, ss, "sdedit", total, 0, std::min(n, kMaxColumns), {}};
     auto shared = ss.noise(n);
     std::vector<torch::Tensor> results;  // per i_start: [n, C, H, W]
+    std::vector<int> done_starts;  // "finish current" (AfterCurrent) ends a strip early
     try {
         for (int i : r.i_starts) {
+            if (r.cancel.any() && !results.empty()) break;
             auto o = make_options(ss, rep, r.cancel, i);
             results.push_back(sdedit(*ss.model, x0, r.shared_noise ? shared : ss.noise(n), cond, o));
+            done_starts.push_back(i);
         }
     } catch (const Cancelled&) {
         return cancelled(ss);
+    }
+    if (done_starts.size() < r.i_starts.size()) {
+        ss.notes.push_back("stopped after " + std::to_string(done_starts.size()) + " of " +
+                           std::to_string(r.i_starts.size()) + " i_start values (finish current)");
+        ss.recipe["i_starts"] = done_starts;
     }
     PartAResult res;
     // Rows = samples, columns = input then one per i_start.
@@ -441,10 +453,10 @@ PartAResult run_sdedit(const RunContext& ctx, const SdeditRequest& r) {
         for (int k = 0; k < n; ++k)
             res.images.push_back(io::tensor_to_image(y[k], ss.range.first, ss.range.second));
     std::string caption = "input | i_start (t):";
-    for (int i : r.i_starts)
+    for (int i : done_starts)
         caption += " " + std::to_string(i) + " (" + std::to_string(ss.timesteps[i]) + ")";
     caption += ", prompt " + prompt_label(r.sampler.prompt);
-    res.figure = add_caption(ss.grid(torch::cat(tiles, 0), int(r.i_starts.size()) + 1), caption);
+    res.figure = add_caption(ss.grid(torch::cat(tiles, 0), int(done_starts.size()) + 1), caption);
     res.panels.push_back({"input", ss.tile(x0[0])});
     return finish(ss, std::move(res));
 }
@@ -470,7 +482,7 @@ PartAResult run_inpaint(const RunContext& ctx, const InpaintRequest& r) {
     auto cond = encode(ss, r.sampler.prompt, n, r.sampler);
     ss.recipe["prompt"] = r.sampler.prompt;
     ss.recipe["i_start"] = r.i_start;
-    Reporter rep{r.callbacks, ss, "inpaint", int(ss.timesteps.size()) - r.i_start, 0, std::min(n, kMaxColumns)};
+    Reporter rep{r.callbacks, ss, "inpaint", int(ss.timesteps.size()) - r.i_start, 0, std::min(n, kMaxColumns), {}};
     auto o = make_options(ss, rep, r.cancel, r.i_start);
     auto eps = ss.noise(n);
     auto start = r.i_start == 0 ? eps : forward_at(*ss.model, x0, ss.timesteps[r.i_start], eps);
@@ -510,7 +522,14 @@ PartAResult run_anagram(const RunContext& ctx, const AnagramRequest& r) {
     ss.recipe["prompts"] = r.prompts;
     ss.recipe["mean_variance"] = r.mean_variance;
     AnagramPredictor anagram(*ss.model, views, conds, r.mean_variance);
-    Reporter rep{r.callbacks, ss, "anagram", int(ss.timesteps.size()), 0, std::min(n, kMaxColumns)};
+    Reporter rep{r.callbacks, ss, "anagram", int(ss.timesteps.size()), 0, std::min(n, kMaxColumns), {}};
+    const double mid = 0.5 * (ss.range.first + ss.range.second);
+    rep.views = [&](const torch::Tensor& x0) {
+        std::vector<std::pair<std::string, torch::Tensor>> out;
+        for (size_t k = 0; k < views.size(); ++k)
+            out.emplace_back("view " + r.views[k], apply_view(views[k], x0, 1.0, mid));
+        return out;
+    };
     auto o = make_options(ss, rep, r.cancel, 0);
     torch::Tensor out;
     try {
@@ -546,7 +565,7 @@ PartAResult run_hybrid(const RunContext& ctx, const HybridRequest& r) {
     ss.recipe["kernel"] = r.kernel;
     ss.recipe["sigma"] = r.sigma;
     HybridPredictor hybrid(*ss.model, far, near, r.kernel, r.sigma);
-    Reporter rep{r.callbacks, ss, "hybrid", int(ss.timesteps.size()), 0, std::min(n, kMaxColumns)};
+    Reporter rep{r.callbacks, ss, "hybrid", int(ss.timesteps.size()), 0, std::min(n, kMaxColumns), {}};
     auto o = make_options(ss, rep, r.cancel, 0);
     torch::Tensor out;
     try {

@@ -118,7 +118,10 @@ ModelInfo Engine::describe(const std::string& model) const {
 }
 
 TrainResult Engine::train(const TrainRequest& request) {
-    return train::run_training(request, impl_->options.data_dir);
+    if (request.init_from.empty()) return train::run_training(request, impl_->options.data_dir);
+    TrainRequest r = request;
+    r.init_from = impl_->resolve_model_path(request.init_from);  // ids and run folders -> file
+    return train::run_training(r, impl_->options.data_dir);
 }
 
 SampleResult Engine::sample(const SampleRequest& r) {

@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/engine/image.h"
 
@@ -28,6 +30,9 @@ struct FrameEvent {
     double t = 0;   // timestep of x_t: integer DDPM timestep, or flow-matching time in [0,1]
     Image x_t;      // current iterate (grid of the batch)
     Image x0_hat;   // current clean estimate (grid of the batch)
+    // Anagram runs: x0_hat seen through each view ("view rot180", ...), so a front end can show
+    // every reading while it forms. Empty for other runs.
+    std::vector<std::pair<std::string, Image>> views;
 };
 
 enum class LogLevel { Info, Warning, Error };

@@ -30,6 +30,12 @@ std::vector<std::pair<std::string, std::string>> read_png_text(const std::string
 // Animated GIF (global 256-colour palette per frame); delay in 1/100 s; loops forever.
 void write_gif(const std::vector<Image>& frames, const std::string& path, int delay_cs = 8,
                int final_hold_cs = 150);
+// Video of the frames (all one size; odd sizes are padded by one pixel): .mp4 (MPEG-4 via
+// OpenCV's FFmpeg writer) or .avi (Motion-JPEG); the last frame is held final_hold_s seconds.
+// Written atomically; throws InvalidRequest (bad frames/name) or IoError (no writer, folder).
+void write_video(const std::vector<Image>& frames, const std::string& path, double fps = 12,
+                 double final_hold_s = 1.5);
+bool video_export_available();  // false when OpenCV lacks the FFmpeg writer (.avi still works)
 
 // Layout helpers for figures.
 Image make_grid(const std::vector<Image>& tiles, int columns, int padding = 2, int scale = 1);

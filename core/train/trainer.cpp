@@ -49,6 +49,8 @@ void validate(const TrainRequest& r) {
     if (!(std::isfinite(r.grad_clip) && r.grad_clip >= 0)) bad("grad clip must be >= 0");
     if (r.timesteps < 2 || r.timesteps > 10000) bad("timesteps must be in 2..10000");
     if (r.limit < 0) bad("limit must be >= 0");
+    if (!r.init_from.empty() && r.resume)
+        bad("--init starts a new run from a model's weights; it cannot be combined with --resume");
     if (!std::isfinite(r.guidance)) bad("guidance must be finite");
 }
 
@@ -60,7 +62,7 @@ json recipe_json(const TrainRequest& r) {
             {"lr_decay", r.lr_decay},   {"sigma", r.sigma},        {"pure_noise", r.pure_noise},
             {"p_uncond", r.p_uncond},   {"grad_clip", r.grad_clip}, {"timesteps", r.timesteps},
             {"sample_steps", r.sample_steps}, {"guidance", r.guidance},
-            {"seed", r.seed},           {"limit", r.limit}};
+            {"seed", r.seed},           {"limit", r.limit}, {"init_from", r.init_from}};
 }
 
 struct Progress {
@@ -78,6 +80,7 @@ public:
 private:
     void prepare_folder();
     void build_or_resume();
+    void warm_start(const models::ModelSpec& spec);
     torch::Tensor batch_loss(const torch::Tensor& x, const torch::Tensor& labels);
     void save_checkpoint();
     void end_epoch(int epoch);
@@ -142,6 +145,7 @@ void Run::build_or_resume() {
     adam_ = std::make_unique<Adam>(params, r_.lr);
     prog_.lr = r_.lr;
     if (spec.is_ddpm()) schedule_ = diffusion::linear_schedule(spec.timesteps, spec.beta1, spec.beta2);
+    if (!r_.init_from.empty()) warm_start(spec);
     if (!r_.resume) return;
 
     const std::string path = (dir_ / kCheckpointFile).string();
@@ -172,6 +176,29 @@ void Run::build_or_resume() {
     gen_.set_state(file.tensor("train.rng"));
     log(LogLevel::Info, "resuming at epoch " + std::to_string(prog_.epoch + 1) + ", step " +
                             std::to_string(prog_.step));
+}
+
+void Run::warm_start(const models::ModelSpec& spec) {
+    const std::string& path = r_.init_from;
+    auto file = io::SafetensorsFile::open(path);
+    auto it = file.metadata().find(models::kSpecKey);
+    if (it == file.metadata().end())
+        throw ModelLoadError(path + ": not a Diffusion Studio model (no " + models::kSpecKey +
+                             " metadata); --init needs a model written by dstudio train/export");
+    auto saved = models::ModelSpec::from_json(it->second, path);
+    if (saved.kind != spec.kind || saved.hidden != spec.hidden ||
+        saved.num_classes != spec.num_classes || saved.image_size != spec.image_size ||
+        saved.in_channels != spec.in_channels)
+        throw ModelLoadError(path + ": --init model is a " + to_string(saved.kind) + " D=" +
+                             std::to_string(saved.hidden) + " " + std::to_string(saved.image_size) +
+                             " px model, but this run trains a " + to_string(spec.kind) + " D=" +
+                             std::to_string(spec.hidden) + " " + std::to_string(spec.image_size) +
+                             " px model");
+    std::map<std::string, torch::Tensor> weights;
+    for (const auto& info : file.tensors())
+        if (info.name.rfind("train.", 0) != 0) weights[info.name] = file.tensor(info.name);
+    models::load_state(model_.module(), weights, path);  // names every missing/extra tensor
+    log(LogLevel::Info, "starting from the weights of " + path);
 }
 
 torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& labels) {

@@ -3,6 +3,8 @@
 // settings and recipe round trips, and a GUI-thread responsiveness probe during a run.
 #include <QApplication>
 #include <QElapsedTimer>
+#include <QFileInfo>
+#include <QStandardPaths>
 #include <QListWidget>
 #include <QMouseEvent>
 #include <QSettings>
@@ -15,6 +17,7 @@
 #include "core/engine/engine.h"
 #include "ui/bridge/engine_controller.h"
 #include "ui/bridge/image_convert.h"
+#include "ui/canvas/compare_view.h"
 #include "ui/canvas/image_canvas.h"
 #include "ui/main_window.h"
 
@@ -286,6 +289,72 @@ private Q_SLOTS:
         std::sort(latencies.begin(), latencies.end());
         qInfo("request -> first frame: median %.1f ms, worst %.1f ms", latencies[2], latencies.last());
         QVERIFY(latencies.last() < 5000.0);
+    }
+
+    void compareViewSliderAndSideBySide() {
+        CompareView v;
+        v.resize(220, 240);
+        QImage black(10, 10, QImage::Format_RGB32), white(10, 10, QImage::Format_RGB32);
+        black.fill(Qt::black);
+        white.fill(Qt::white);
+        v.setImages(black, QStringLiteral("input"), white, QStringLiteral("result 1"));
+        const QRect r = v.imageRect();
+        QVERIFY(r.width() >= 100);
+        QCOMPARE(r.width() % 10, 0);  // whole-pixel enlargement
+        const QPoint leftQ(r.x() + r.width() / 4, r.center().y()), rightQ(r.x() + 3 * r.width() / 4, r.center().y());
+        v.setSplit(0.5);
+        QImage img = v.rendered();
+        QCOMPARE(qGray(img.pixel(leftQ)), 0);
+        QCOMPARE(qGray(img.pixel(rightQ)), 255);
+        // Dragging the divider to the left edge shows B everywhere.
+        QSignalSpy moved(&v, &CompareView::splitChanged);
+        send(&v, QEvent::MouseButtonPress, QPointF(r.x() + 1, r.center().y()), Qt::LeftButton, Qt::LeftButton);
+        send(&v, QEvent::MouseMove, QPointF(r.x() - 30, r.center().y()), Qt::NoButton, Qt::LeftButton);
+        QVERIFY(moved.count() >= 1);
+        QCOMPARE(v.split(), 0.0);
+        QCOMPARE(qGray(v.rendered().pixel(leftQ)), 255);
+        v.setLayout(CompareView::Layout::SideBySide);
+        img = v.rendered();
+        QCOMPARE(qGray(img.pixel(v.width() / 4, v.height() / 2 + 9)), 0);
+        QCOMPARE(qGray(img.pixel(3 * v.width() / 4, v.height() / 2 + 9)), 255);
+    }
+
+    void anagramStreamsViewsComparesAndAutosaves() {
+        EngineController studio(engineOptions()), trainer(engineOptions());
+        MainWindow w(&studio, &trainer);
+        ds::Engine probe(engineOptions());
+        w.populateModels(probe.bundled_models());
+        QVERIFY(w.applyRecipe(QStringLiteral(R"({"format": "ds.recipe/1", "technique": "anagram", "seed": 5,
+            "count": 1, "prompts": ["6", "9"], "views": ["identity", "rot180"]})")));
+        QSignalSpy views(studio.worker(), &EngineWorker::frameViews);
+        QSignalSpy done(studio.worker(), &EngineWorker::partAFinished);
+        connect(studio.worker(), &EngineWorker::frameReady, &studio, [&studio] { studio.worker()->frameConsumed(); });
+        w.autosave();
+        QVERIFY(!w.autosave());  // nothing changed since the last write
+        w.run();
+        QVERIFY(done.wait(60000));
+        QTRY_VERIFY(!studio.busy());
+        QVERIFY(views.count() >= 1);
+        const auto names = views.last().at(1).toStringList();
+        QCOMPARE(names, QStringList({QStringLiteral("view identity"), QStringLiteral("view rot180")}));
+        const auto imgs = views.last().at(2).value<QList<QImage>>();
+        QCOMPARE(imgs.size(), 2);
+        QCOMPARE(imgs[1], imgs[0].mirrored(true, true));  // rot180 of the x0 estimate
+        // Compare: the result against its rotated reading, by default.
+        QVERIFY(w.compareChoices().contains(QStringLiteral("result 1")));
+        QVERIFY(w.compareChoices().contains(QStringLiteral("view rot180")));
+        w.setResultView(1);
+        w.compareView()->resize(300, 300);
+        w.compareView()->setSplit(1.0);
+        const QImage allA = w.compareView()->rendered();
+        w.compareView()->setSplit(0.0);
+        QVERIFY(allA != w.compareView()->rendered());
+        QVERIFY(!w.setCompare(QStringLiteral("input"), QStringLiteral("result 1")));  // no input here
+        // The new result marks the workspace dirty; autosave writes it once.
+        QVERIFY(w.autosave());
+        QVERIFY(!w.autosave());
+        QVERIFY(QFileInfo::exists(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) +
+                                  QStringLiteral("/workspace/history/000.png")));
     }
 
     void guiThreadStaysResponsiveDuringARun() {

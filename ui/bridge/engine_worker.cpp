@@ -65,6 +65,15 @@ void EngineWorker::runPartA(quint64 job, PartARequest request) {
                     out.trajectoryT.append(int(e.t));
                     if (e.step != e.total && m_frameInFlight.exchange(true)) return;
                     m_frameInFlight.store(true);
+                    if (!e.views.empty()) {
+                        QStringList names;
+                        QList<QImage> views;
+                        for (const auto& [name, img] : e.views) {
+                            names << QString::fromStdString(name);
+                            views << toQImage(img);
+                        }
+                        Q_EMIT frameViews(job, names, views);
+                    }
                     Q_EMIT frameReady(job, xt, x0, e.step, e.total, e.t);
                 };
                 auto res = call(engine(), r);

@@ -50,6 +50,8 @@ public Q_SLOTS:
 Q_SIGNALS:
     void started(quint64 job);
     void frameReady(quint64 job, QImage xt, QImage x0, int step, int total, double t);
+    // Anagram runs: the x0 estimate through each view; sent just before its frameReady.
+    void frameViews(quint64 job, QStringList names, QList<QImage> views);
     void progress(quint64 job, ds::ProgressEvent event);
     void sampleFinished(quint64 job, QImage grid, double seconds);
     void partAFinished(quint64 job, ui::PartAOutput output);

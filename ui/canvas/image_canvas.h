@@ -39,7 +39,10 @@ public:
     void setHardness(double hardness);  // 0 = soft edge .. 1 = hard
     double hardness() const { return m_hardness; }
     void setInk(QColor ink) { m_ink = ink; }
+    QColor ink() const { return m_ink; }
     void setOverlay(QColor colour, double opacity);
+    QColor overlayColor() const { return m_overlay; }
+    double overlayOpacity() const { return m_overlayOpacity; }
     void setMaskVisible(bool visible);
 
     bool canUndo() const { return !m_undo.isEmpty(); }

@@ -227,3 +227,63 @@ TEST_CASE("Part A bad input gets clear messages", "[engine][part-a]") {
     ex.t_list = {5, 30};
     CHECK_THROWS_WITH(engine.explore_noise(ex), Catch::Contains("timestep 30 is outside 0..29"));
 }
+
+TEST_CASE("finish current ends an SDEdit strip after the running i_start", "[engine][part-a]") {
+    ds::Engine engine({2});
+    const auto model = make_model(ds::ModelKind::ClassDdpm, "class");
+    ds::SdeditRequest r;
+    r.sampler = settings(model);
+    r.input.image = bar_digit();
+    r.i_starts = {20, 22, 24};
+    int steps = 0;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        steps = int(e.step);
+        if (e.step == 2) r.cancel.request(ds::CancelMode::AfterCurrent);
+    };
+    auto res = engine.sdedit(r);
+    REQUIRE(res.outcome == ds::Outcome::Completed);
+    CHECK(steps == 30 - 20);  // the first i_start ran to the end, the others never started
+    CHECK(res.images.size() == 1);
+    REQUIRE_FALSE(res.notes.empty());
+    CHECK_THAT(res.notes.back(), Catch::Contains("stopped after 1 of 3"));
+    CHECK_THAT(res.recipe_json, Catch::Contains("\"i_starts\": [\n    20\n  ]"));
+}
+
+TEST_CASE("anagram frames carry the x0 estimate through every view", "[engine][part-a]") {
+    ds::Engine engine({2});
+    const auto model = make_model(ds::ModelKind::ClassDdpm, "class");
+    ds::AnagramRequest an;
+    an.sampler = settings(model);
+    an.sampler.count = 1;
+    an.prompts = {"6", "9"};
+    an.views = {"identity", "rot180"};
+    int frames = 0;
+    an.callbacks.on_frame = [&](const ds::FrameEvent& e) {
+        ++frames;
+        REQUIRE(e.views.size() == 2);
+        CHECK(e.views[0].first == "view identity");
+        CHECK(e.views[1].first == "view rot180");
+        CHECK(e.views[0].second.pixels == e.x0_hat.pixels);
+        // rot180 of a one-sample grid: pixel (x, y) comes from (w-1-x, h-1-y).
+        const auto& v = e.views[1].second;
+        REQUIRE(v.width == e.x0_hat.width);
+        REQUIRE(v.height == e.x0_hat.height);
+        bool same = true;
+        for (int y = 0; y < v.height; ++y)
+            for (int x = 0; x < v.width; ++x)
+                for (int c = 0; c < v.channels; ++c)
+                    same &= v.at(x, y)[c] == e.x0_hat.at(v.width - 1 - x, v.height - 1 - y)[c];
+        CHECK(same);
+    };
+    CHECK(engine.anagram(an).outcome == ds::Outcome::Completed);
+    CHECK(frames == 30);
+
+    // Other techniques send no views.
+    ds::IterateRequest it;
+    it.sampler = settings(model);
+    it.sampler.count = 1;
+    int with_views = 0;
+    it.callbacks.on_frame = [&](const ds::FrameEvent& e) { with_views += !e.views.empty(); };
+    engine.iterate(it);
+    CHECK(with_views == 0);
+}

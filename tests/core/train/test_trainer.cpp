@@ -173,3 +173,58 @@ TEST_CASE("training errors: bad hyperparameters, wrong resume, NaN loss", "[trai
     unwritable.out_dir = "/proc/ds_no_such_dir/run";
     CHECK_THROWS_AS(engine.train(unwritable), ds::IoError);
 }
+
+TEST_CASE("--init warm-starts from a model's weights and refuses a different kind or width", "[train]") {
+    ds::Engine engine({2});
+    auto src = fresh_dir("init_src"), dst = fresh_dir("init_dst"), cold = fresh_dir("init_cold");
+    auto r = tiny(ds::ModelKind::TimeFm, src);
+    r.epochs = 1;
+    r.epoch_grids = false;
+    engine.train(r);
+
+    // A warm start at a vanishing lr keeps the source weights (BatchNorm statistics move, so
+    // compare the convolution weights only); a cold start with another seed does not.
+    auto w = r;
+    w.out_dir = dst.string();
+    w.init_from = src.string();  // a run folder resolves to its checkpoint
+    w.lr = 1e-12;
+    w.seed = 9;
+    w.cancel = ds::CancelToken();
+    CHECK(engine.train(w).outcome == ds::Outcome::Completed);
+    auto c = w;
+    c.out_dir = cold.string();
+    c.init_from.clear();
+    c.cancel = ds::CancelToken();
+    engine.train(c);
+    auto fs_src = ds::io::SafetensorsFile::open((src / "checkpoint.safetensors").string());
+    auto fs_dst = ds::io::SafetensorsFile::open((dst / "checkpoint.safetensors").string());
+    auto fs_cold = ds::io::SafetensorsFile::open((cold / "checkpoint.safetensors").string());
+    int compared = 0;
+    for (const auto& t : fs_src.tensors()) {
+        if (t.name.rfind("train.", 0) == 0 || t.name.find("weight") == std::string::npos ||
+            t.shape.size() != 4)
+            continue;
+        ++compared;
+        INFO(t.name);
+        CHECK(torch::allclose(fs_src.tensor(t.name), fs_dst.tensor(t.name), 0, 1e-6));
+        CHECK_FALSE(torch::allclose(fs_src.tensor(t.name), fs_cold.tensor(t.name), 0, 1e-6));
+    }
+    CHECK(compared > 5);
+    std::ifstream recipe(dst / "recipe.json");
+    std::string text((std::istreambuf_iterator<char>(recipe)), {});
+    CHECK_THAT(text, Catch::Contains("init_from"));
+
+    auto wrong = w;
+    wrong.out_dir = fresh_dir("init_wrong").string();
+    wrong.kind = ds::ModelKind::TimeDdpm;
+    CHECK_THROWS_WITH(engine.train(wrong), Catch::Contains("--init model is a time-fm"));
+    wrong.kind = ds::ModelKind::TimeFm;
+    wrong.hidden = 8;
+    CHECK_THROWS_WITH(engine.train(wrong), Catch::Contains("D=4"));
+    wrong.hidden = 4;
+    wrong.init_from = "no-such-model";
+    CHECK_THROWS_AS(engine.train(wrong), ds::ModelLoadError);
+    wrong.init_from = src.string();
+    wrong.resume = true;
+    CHECK_THROWS_AS(engine.train(wrong), ds::InvalidRequest);
+}
