@@ -361,10 +361,24 @@ QWidget* MainWindow::buildResults() {
     m_xt = makeView(tr("x_t"), panel, 160);
     m_x0 = makeView(tr("predicted x0"), panel, 160);
     m_viewLive = makeView(tr("x0 through the view"), panel, 160);
-    m_viewLive->setVisible(false);
-    live->addWidget(m_xt, 1);
-    live->addWidget(m_x0, 1);
-    live->addWidget(m_viewLive, 1);
+    // Each live view with a caption above it (the x_t caption carries step and t).
+    auto captioned = [&](QLabel* view, QLabel* caption) {
+        auto* box = new QWidget(panel);
+        auto* v = new QVBoxLayout(box);
+        v->setContentsMargins(0, 0, 0, 0);
+        v->setSpacing(2);
+        caption->setAlignment(Qt::AlignCenter);
+        v->addWidget(caption);
+        v->addWidget(view, 1);
+        live->addWidget(box, 1);
+        return box;
+    };
+    m_xtCaption = new QLabel(tr("x_t"), panel);
+    m_viewCaption = new QLabel(tr("x0 through the view"), panel);
+    captioned(m_xt, m_xtCaption);
+    captioned(m_x0, new QLabel(tr("x0 (clean estimate)"), panel));
+    m_viewBox = captioned(m_viewLive, m_viewCaption);
+    m_viewBox->setVisible(false);
     m_figure = makeView(tr("Result"), panel, 240);
     m_compare = new CompareView(panel);
     m_resultStack = new QStackedWidget(panel);
@@ -629,7 +643,7 @@ void MainWindow::run() {
     // Frames every N steps (Settings key previewInterval; 1 = every step) for large models.
     const int every = std::max(1, QSettings().value(QStringLiteral("previewInterval"), 1).toInt());
     std::visit([every](auto& r) { r.callbacks.preview_interval = every; }, request);
-    m_viewLive->setVisible(mode() == Mode::Anagram);
+    m_viewBox->setVisible(mode() == Mode::Anagram);
     m_viewLive->clear();
     m_job = m_studio->runPartA(std::move(request), /*supersede=*/true);
     setStatus(tr("Running %1…").arg(m_mode->currentText()));
@@ -659,14 +673,18 @@ void MainWindow::showFrame(quint64 job, const QImage& xt, const QImage& x0, int 
     m_xt->setPixmap(fitted(xt, m_xt));
     m_x0->setPixmap(fitted(x0, m_x0));
     m_xt->setToolTip(tr("step %1/%2, t = %3").arg(step).arg(total).arg(t));
+    m_xtCaption->setText(t < 0 ? tr("x_t — step %1/%2, clean").arg(step).arg(total)
+                               : tr("x_t — step %1/%2, t = %3").arg(step).arg(total).arg(t));
 }
 
 void MainWindow::showFrameViews(quint64 job, const QStringList& names, const QList<QImage>& views) {
     if (job != m_job || views.isEmpty()) return;
     // The last view is the transformed one (the first is the identity in the GUI's anagrams).
-    m_viewLive->setVisible(true);
+    m_viewBox->setVisible(true);
     m_viewLive->setPixmap(fitted(views.last(), m_viewLive));
-    m_viewLive->setToolTip(tr("x0 estimate seen through %1").arg(names.last()));
+    QString view = names.last();
+    view.remove(QStringLiteral("view "));
+    m_viewCaption->setText(tr("x0 through %1").arg(view));
 }
 
 void MainWindow::showOutput(quint64 job, const PartAOutput& out) {
@@ -691,8 +709,6 @@ void MainWindow::showOutput(quint64 job, const PartAOutput& out) {
         } else if (mode() == Mode::Hybrid) {
             a = QStringLiteral("low-pass");
             b = QStringLiteral("high-pass");
-        } else if (mode() == Mode::Sdedit && out.images.size() > 1) {
-            b = QStringLiteral("result %1").arg(out.images.size());
         }
         m_compareA->setCurrentIndex(std::max(0, m_compareA->findText(a)));
         m_compareB->setCurrentIndex(std::max(0, m_compareB->findText(b)));
@@ -743,6 +759,10 @@ void MainWindow::showScrubbed(int index) {
     m_xt->setPixmap(fitted(m_last.trajectoryXt[index], m_xt));
     m_x0->setPixmap(fitted(m_last.trajectoryX0[index], m_x0));
     m_xt->setToolTip(tr("frame %1, t = %2").arg(index + 1).arg(m_last.trajectoryT.value(index)));
+    const int t = m_last.trajectoryT.value(index);
+    m_xtCaption->setText(t < 0 ? tr("x_t — frame %1/%2, clean").arg(index + 1).arg(frames.size())
+                               : tr("x_t — frame %1/%2, t = %3").arg(index + 1).arg(frames.size()).arg(t));
+    if (index < m_last.trajectoryView.size()) m_viewLive->setPixmap(fitted(m_last.trajectoryView[index], m_viewLive));
 }
 
 void MainWindow::editSettings() {

@@ -140,6 +140,9 @@ private:
     QLabel* m_x0 = nullptr;
     QLabel* m_figure = nullptr;
     QLabel* m_viewLive = nullptr;  // anagram: x0 estimate through the second view, live
+    QWidget* m_viewBox = nullptr;   // m_viewLive with its caption
+    QLabel* m_viewCaption = nullptr;
+    QLabel* m_xtCaption = nullptr;
     CompareView* m_compare = nullptr;
     QStackedWidget* m_resultStack = nullptr;
     QComboBox* m_resultView = nullptr;

@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
     cli.addOption(threads);
     cli.addOption(mode);
     cli.addOption(tab);
+    QCommandLineOption view(QStringLiteral("view"),
+                            QStringLiteral("Result view: 0 figure, 1 compare slider, 2 side by side."), QStringLiteral("n"));
+    cli.addOption(view);
     cli.process(app);
 
     ds::EngineOptions options;
@@ -75,6 +78,7 @@ int main(int argc, char** argv) {
     if (cli.isSet(image)) window.canvas()->loadImage(cli.value(image));
     if (cli.isSet(mask)) window.canvas()->setMask(QImage(cli.value(mask)));
     if (cli.isSet(runFolder)) window.dashboard()->setOutputFolder(cli.value(runFolder));
+    if (cli.isSet(view)) window.setResultView(cli.value(view).toInt());
     window.show();
 
     if (cli.isSet(shot)) {

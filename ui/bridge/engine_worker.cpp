@@ -63,6 +63,10 @@ void EngineWorker::runPartA(quint64 job, PartARequest request) {
                     out.trajectoryXt.append(xt);
                     out.trajectoryX0.append(x0);
                     out.trajectoryT.append(int(e.t));
+                    if (!e.views.empty()) {
+                        out.trajectoryView.append(toQImage(e.views.back().second));
+                        out.viewName = QString::fromStdString(e.views.back().first);
+                    }
                     if (e.step != e.total && m_frameInFlight.exchange(true)) return;
                     m_frameInFlight.store(true);
                     if (!e.views.empty()) {

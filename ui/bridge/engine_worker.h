@@ -29,6 +29,8 @@ struct PartAOutput {
     QList<QImage> trajectoryXt;  // every frame of the run, for the scrubber
     QList<QImage> trajectoryX0;
     QList<int> trajectoryT;      // timestep each frame is at (-1 = clean)
+    QList<QImage> trajectoryView;  // anagrams: x0 through the last view, per frame
+    QString viewName;              // e.g. "view rot180"
     QString recipe;              // JSON
     QStringList notes;
     double seconds = 0;
