@@ -152,6 +152,11 @@ QWidget* MainWindow::buildControls() {
     m_prompt = new QComboBox(box);
     m_prompt2 = new QComboBox(box);
     m_prompt2Label = new QLabel(tr("Second prompt"), box);
+    m_negative = new QLineEdit(box);
+    m_negative->setObjectName(QStringLiteral("negativePrompt"));
+    m_negative->setPlaceholderText(tr("(empty: IF's default)"));
+    m_negative->setToolTip(tr("Negative prompt: the text CFG steers away from (DeepFloyd IF only)"));
+    m_negativeLabel = new QLabel(tr("Negative prompt"), box);
     m_guidance = new QDoubleSpinBox(box);
     m_guidance->setRange(0, 30);
     m_guidance->setSingleStep(0.5);
@@ -179,6 +184,7 @@ QWidget* MainWindow::buildControls() {
     form->addRow(tr("Model"), m_model);
     form->addRow(tr("Prompt"), m_prompt);
     form->addRow(m_prompt2Label, m_prompt2);
+    form->addRow(m_negativeLabel, m_negative);
     form->addRow(tr("Guidance"), m_guidance);
     form->addRow(tr("Seed"), seedRow);
     form->addRow(tr("Samples"), m_count);
@@ -519,6 +525,9 @@ void MainWindow::updateModelDependent() {
     m_prompt2->setVisible(two);
     m_prompt2Label->setVisible(two);
     m_prompt2Label->setText(md == Mode::Hybrid ? tr("Near prompt") : tr("Second prompt"));
+    const bool text = currentModel() && currentModel()->family == "deepfloyd-if";
+    m_negative->setVisible(text);
+    m_negativeLabel->setVisible(text);
     if (md == Mode::Anagram && m_prompt2->currentData().toString() == m_prompt->currentData().toString())
         m_prompt2->setCurrentIndex(std::min(m_prompt2->count() - 1, m_prompt2->currentIndex() + 3));
     const auto* m = currentModel();
@@ -564,6 +573,7 @@ ds::SamplerSettings MainWindow::samplerSettings() const {
     ds::SamplerSettings s;
     if (const auto* m = currentModel()) s.model = m->path.empty() ? m->id : m->path;
     s.prompt = promptOf(m_prompt).toStdString();
+    if (const auto* m = currentModel(); m && m->family == "deepfloyd-if") s.negative_prompt = m_negative->text().toStdString();
     s.guidance = m_guidance->isEnabled() ? m_guidance->value() : -1;
     s.seed = std::uint64_t(m_seed->value());
     s.count = m_count->value();
@@ -968,6 +978,7 @@ bool MainWindow::applyRecipe(const QString& json, QString* error) {
         if (i >= 0) box->setCurrentIndex(i);
     };
     if (r.contains(QStringLiteral("prompt"))) setPrompt(m_prompt, r.value(QStringLiteral("prompt")).toString());
+    m_negative->setText(r.value(QStringLiteral("negative_prompt")).toString());
     if (r.contains(QStringLiteral("prompts"))) {
         const QJsonArray p = r.value(QStringLiteral("prompts")).toArray();
         if (p.size() > 0) setPrompt(m_prompt, p[0].toString());
@@ -1061,6 +1072,7 @@ void MainWindow::saveWorkspace() const {
     s.setValue(QStringLiteral("workspace/model"), m_model->currentText());
     s.setValue(QStringLiteral("workspace/prompt"), m_prompt->currentData());
     s.setValue(QStringLiteral("workspace/prompt2"), m_prompt2->currentData());
+    s.setValue(QStringLiteral("workspace/negative"), m_negative->text());
     s.setValue(QStringLiteral("workspace/guidance"), m_guidance->value());
     s.setValue(QStringLiteral("workspace/seed"), m_seed->value());
     s.setValue(QStringLiteral("workspace/iStart"), m_iStart->value());
@@ -1112,6 +1124,7 @@ void MainWindow::restoreWorkspace() {
     m_mode->setCurrentIndex(s.value(QStringLiteral("workspace/mode")).toInt());
     m_guidance->setValue(s.value(QStringLiteral("workspace/guidance"), 5.0).toDouble());
     m_seed->setValue(s.value(QStringLiteral("workspace/seed")).toInt());
+    m_negative->setText(s.value(QStringLiteral("workspace/negative")).toString());
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

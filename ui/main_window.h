@@ -14,6 +14,7 @@ class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
+class QLineEdit;
 class QListWidget;
 class QProgressBar;
 class QPushButton;
@@ -115,6 +116,8 @@ private:
     QComboBox* m_prompt = nullptr;
     QComboBox* m_prompt2 = nullptr;  // anagram second view / hybrid "near"
     QLabel* m_prompt2Label = nullptr;
+    QLineEdit* m_negative = nullptr;  // IF: CFG negative prompt
+    QLabel* m_negativeLabel = nullptr;
     QDoubleSpinBox* m_guidance = nullptr;
     QSpinBox* m_seed = nullptr;
     QCheckBox* m_seedLock = nullptr;

@@ -4,9 +4,11 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "core/diffusion/generate.h"
 #include "core/diffusion/iterative.h"
@@ -108,6 +110,22 @@ double rss_gb(const char* field) {  // VmRSS / VmHWM of this process, GB
     return -1;
 }
 
+// The CPU the numbers come from: model name and the vector ISA that decides oneDNN's kernels
+// (AVX2 vs AVX-512, bf16 and AMX support). Numbers from different CPUs are not comparable.
+json cpu_info() {
+    std::ifstream in("/proc/cpuinfo");
+    std::string model, flags;
+    for (std::string line; std::getline(in, line);) {
+        auto value = [&] { auto c = line.find(':'); return c == std::string::npos ? std::string() : line.substr(c + 2); };
+        if (model.empty() && line.rfind("model name", 0) == 0) model = value();
+        if (flags.empty() && line.rfind("flags", 0) == 0) flags = " " + value() + " ";
+    }
+    json isa = json::array();
+    for (const char* f : {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile"})
+        if (flags.find(std::string(" ") + f + " ") != std::string::npos) isa.push_back(f);
+    return {{"model", model}, {"isa", isa}, {"logical_cpus", std::thread::hardware_concurrency()}};
+}
+
 std::string config_path(const std::string& name) {
     return std::string(DS_SOURCE_DIR) + "/assets/configs/" + name;
 }
@@ -127,13 +145,21 @@ json bench_if_unet(const std::string& config_file, const std::string& dtype_name
     auto t = torch::full({4}, 500L);
     auto labels = cfg.class_embedding ? torch::full({4}, 250L) : torch::Tensor();
     double best = 1e30;
+    models::reset_if_unet_macs();
     for (int r = 0; r < reps; ++r) {
         t0 = Clock::now();
         unet.forward(x, t, text, labels);
         best = std::min(best, seconds_since(t0));
     }
+    const double gflop = 2.0 * double(models::if_unet_macs_counted()) / reps / 1e9;
+    if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // one more step, op by op
+        const std::string trace_file(trace);
+        torch::autograd::profiler::RecordProfile guard(trace_file);
+        unet.forward(x, t, text, labels);
+    }
     return {{"config", config_file}, {"dtype", dtype_name}, {"parameters", unet.parameter_count()},
             {"batch", "2 x CFG (4 UNet samples)"}, {"size", s}, {"seconds_per_step", best},
+            {"conv_attention_gflop_per_step", gflop}, {"achieved_gflops", gflop / best},
             {"random_weights_seconds", build}, {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
 }
 
@@ -167,6 +193,7 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
     json out;
     out["threads"] = threads;
     out["torch"] = TORCH_VERSION;
+    out["cpu"] = cpu_info();
     out["quick"] = r.quick;
     const int steps = r.quick ? 2 : 20;
     const int warmup = r.quick ? 1 : 3;

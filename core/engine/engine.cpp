@@ -244,22 +244,27 @@ DenoiseSweepResult Engine::denoise_sweep(const DenoiseSweepRequest& r) {
 
 EvalResult Engine::evaluate(const EvalRequest& r) {
     if (r.per_class < 1 || r.per_class > 10000) throw InvalidRequest("per_class must be in 1..10000");
+    if (!(r.threshold > 0 && r.threshold < 1)) throw InvalidRequest("threshold must be in (0, 1)");
     auto clf = impl_->load(r.classifier);
     if (clf.spec.kind != ModelKind::Classifier)
         throw InvalidRequest("'" + r.classifier + "' is not a classifier checkpoint");
+    auto model = impl_->load(r.model);
+    if (model.spec.kind == ModelKind::Denoiser || model.spec.kind == ModelKind::Classifier)
+        throw InvalidRequest("'" + r.model + "' is a " + to_string(model.spec.kind) +
+                             ", not a generative model; nothing to score");
+    const bool conditional = model.spec.is_class_conditioned();
     SampleRequest s;
     s.model = r.model;
-    s.per_class = r.per_class;
+    if (conditional) s.per_class = r.per_class;
+    else s.count = 10 * r.per_class;
     s.guidance = r.guidance;
     s.steps = r.steps;
     s.seed = r.seed;
     s.callbacks = r.callbacks;
     s.cancel = r.cancel;
-    auto model = impl_->load(r.model);
-    if (!model.spec.is_class_conditioned())
-        throw InvalidRequest("'" + r.model + "' is not class-conditioned; nothing to score");
     auto samples = sample(s);
     EvalResult out;
+    out.conditional = conditional;
     if (samples.outcome == Outcome::Cancelled) {
         out.outcome = Outcome::Cancelled;
         return out;
@@ -268,15 +273,22 @@ EvalResult Engine::evaluate(const EvalRequest& r) {
     clf.classifier->eval();
     std::vector<torch::Tensor> xs;
     for (const auto& img : samples.images) xs.push_back(io::image_to_tensor(img));
-    auto pred = clf.classifier->forward(torch::stack(xs)).argmax(1);
-    out.per_class_correct.assign(model.spec.num_classes, 0);
-    for (size_t i = 0; i < samples.labels.size(); ++i) {
-        ++out.total;
-        if (pred[i].item<int>() == samples.labels[i]) {
+    auto probs = torch::softmax(clf.classifier->forward(torch::stack(xs)), 1);
+    auto [top, pred] = probs.max(1);
+    const int classes = static_cast<int>(probs.size(1));
+    out.per_class_correct.assign(conditional ? model.spec.num_classes : 0, 0);
+    out.predicted.assign(classes, 0);
+    out.total = static_cast<int>(xs.size());
+    for (int i = 0; i < out.total; ++i) {
+        const int p = pred[i].item<int>();
+        ++out.predicted[p];
+        if (top[i].item<double>() >= r.threshold) ++out.confident;
+        if (conditional && p == samples.labels[i]) {
             ++out.correct;
             ++out.per_class_correct[samples.labels[i]];
         }
     }
+    out.mean_confidence = top.mean().item<double>();
     return out;
 }
 

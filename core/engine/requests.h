@@ -104,10 +104,15 @@ struct LossPlotRequest {
 };
 
 // Scores class-conditioned samples with a classifier checkpoint.
+// Scores generated digits with a classifier. Class-conditioned models: K samples per class with
+// CFG, "correct" = recognised as the requested class. Time-conditioned (unconditional) models:
+// 10*K samples; there is no requested class, so only the confidence measures apply ("looks like
+// a digit": the classifier's top probability >= threshold; real MNIST test digits score ~99 %).
 struct EvalRequest {
-    std::string model;              // class-conditioned model id/path
+    std::string model;              // model id/path (class- or time-conditioned)
     std::string classifier;         // classifier checkpoint (.safetensors)
     int per_class = 20;
+    double threshold = 0.9;         // top-class probability that counts as "confident"
     double guidance = 5.0;
     int steps = 0;
     std::uint64_t seed = 0;
@@ -120,7 +125,12 @@ struct EvalResult {
     int total = 0;
     int correct = 0;
     std::vector<int> per_class_correct;
+    int confident = 0;              // samples whose top class probability >= threshold
+    double mean_confidence = 0;     // mean top class probability
+    std::vector<int> predicted;     // how many samples the classifier put in each class
+    bool conditional = true;        // false: time-conditioned model, correct/accuracy unused
     double accuracy() const { return total ? double(correct) / total : 0.0; }
+    double confident_fraction() const { return total ? double(confident) / total : 0.0; }
 };
 
 struct BenchRequest {

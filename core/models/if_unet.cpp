@@ -1,5 +1,7 @@
 #include "core/models/if_unet.h"
 
+#include <atomic>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -70,8 +72,13 @@ void add_mlp(Shapes& s, const std::string& p, std::int64_t in, std::int64_t T) {
 // first up block: 2816 + 2816); 5120 works. Split such convolutions over input channels and sum.
 constexpr std::int64_t kBf16ConvMaxInput = 4096;
 
+// Multiply-adds of the convolutions and attention products since the last reset (benchmarks).
+std::atomic<std::int64_t> g_macs{0};
+
 torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding) {
     const auto cin = x.size(1);
+    // Stride 1, "same" padding for 3x3 (padding 1) and 1x1 (padding 0): output H x W = input's.
+    g_macs += x.size(0) * w.size(0) * w.size(1) * w.size(2) * w.size(3) * x.size(2) * x.size(3);
     if (x.scalar_type() != torch::kBFloat16 || cin <= kBf16ConvMaxInput)
         return F::conv2d(x, w, F::Conv2dFuncOptions().bias(b).padding(padding));
     torch::Tensor y;
@@ -337,6 +344,7 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
     auto k = heads(torch::cat({lin(text, "add_k_proj"), lin(s, "to_k")}, 1));  // text keys first
     auto v = heads(torch::cat({lin(text, "add_v_proj"), lin(s, "to_v")}, 1));
     (void)L;
+    g_macs += 2 * q.size(0) * q.size(1) * q.size(2) * k.size(2) * q.size(3);  // q k^T and probs v
     auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(dh)));
     auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
     auto o = torch::matmul(probs, v).transpose(1, 2).reshape({B, N, C});
@@ -382,7 +390,7 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
     hook("emb", emb);
     auto ctx = F::linear(text, w("encoder_hid_proj.weight"), w("encoder_hid_proj.bias"));
     hook("encoder_hid_proj", ctx);
-    auto h = F::conv2d(x, w("conv_in.weight"), F::Conv2dFuncOptions().bias(w("conv_in.bias")).padding(1));
+    auto h = conv(x, w("conv_in.weight"), w("conv_in.bias"), 1);
     hook("conv_in", h);
     std::vector<torch::Tensor> skips = {h};
     const int n = int(c.block_out_channels.size());
@@ -421,9 +429,12 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
     h = F::group_norm(h, F::GroupNormFuncOptions(c.groups).weight(w("conv_norm_out.weight"))
                              .bias(w("conv_norm_out.bias")).eps(c.eps));
     hook("conv_norm_out", h);
-    h = F::conv2d(act(h), w("conv_out.weight"), F::Conv2dFuncOptions().bias(w("conv_out.bias")).padding(1));
+    h = conv(act(h), w("conv_out.weight"), w("conv_out.bias"), 1);
     hook("conv_out", h);
     return h.to(torch::kFloat32);
 }
+
+std::int64_t if_unet_macs_counted() { return g_macs.load(); }
+void reset_if_unet_macs() { g_macs = 0; }
 
 }  // namespace ds::models

@@ -74,4 +74,9 @@ private:
 // The expected weight names and shapes of a config (for loading and for random-weight benchmarks).
 std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfUNetConfig& config);
 
+// Multiply-adds of the convolutions and attention products of every IfUNet forward since the last
+// reset (all threads): benchmarks report achieved GFLOP/s with it (2 FLOP per multiply-add).
+std::int64_t if_unet_macs_counted();
+void reset_if_unet_macs();
+
 }  // namespace ds::models

@@ -4,6 +4,7 @@
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QFileInfo>
+#include <QLineEdit>
 #include <QStandardPaths>
 #include <QListWidget>
 #include <QMouseEvent>
@@ -20,6 +21,7 @@
 #include "ui/canvas/compare_view.h"
 #include "ui/canvas/image_canvas.h"
 #include "ui/main_window.h"
+#include "tests/support/tiny_if.h"
 
 using namespace ui;
 
@@ -355,6 +357,37 @@ private Q_SLOTS:
         QVERIFY(!w.autosave());
         QVERIFY(QFileInfo::exists(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation) +
                                   QStringLiteral("/workspace/history/000.png")));
+    }
+
+    void ifFolderShowsTextPromptsAndNegativePrompt() {
+        EngineController studio(engineOptions()), trainer(engineOptions());
+        MainWindow w(&studio, &trainer);
+        ds::Engine probe(engineOptions());
+        w.populateModels(probe.bundled_models());
+        auto* negative = w.findChild<QLineEdit*>(QStringLiteral("negativePrompt"));
+        QVERIFY(negative);
+        QVERIFY(negative->isHidden());  // MNIST: digits, no negative prompt
+        // A folder that fails: a message box (closed here), the previous model stays.
+        QTimer::singleShot(300, [] {
+            if (auto* box = QApplication::activeModalWidget()) box->close();
+        });
+        QVERIFY(!w.openModelFolder(QStringLiteral("/nonexistent/if-folder")));
+        QVERIFY(negative->isHidden());
+        QVERIFY(w.openModelFolder(QString::fromStdString(ds::testing::make_tiny_if_folder())));
+        QVERIFY(!negative->isHidden());
+        w.setMode(MainWindow::Mode::Generate);
+        QVERIFY(w.applyRecipe(QStringLiteral(R"({"format": "ds.recipe/1", "technique": "iterate", "seed": 3,
+            "count": 1, "prompt": "a rocket ship", "negative_prompt": "blurry"})")));
+        QCOMPARE(negative->text(), QStringLiteral("blurry"));
+        QSignalSpy done(studio.worker(), &EngineWorker::partAFinished);
+        QSignalSpy failed(studio.worker(), &EngineWorker::failed);
+        connect(studio.worker(), &EngineWorker::frameReady, &studio, [&studio] { studio.worker()->frameConsumed(); });
+        w.run();
+        QVERIFY(done.wait(120000));
+        QCOMPARE(failed.count(), 0);
+        const QString recipe = done.first().at(1).value<PartAOutput>().recipe;
+        QVERIFY(recipe.contains(QStringLiteral("\"negative_prompt\": \"blurry\"")));
+        QVERIFY(recipe.contains(QStringLiteral("\"prompt\": \"a rocket ship\"")));
     }
 
     void guiThreadStaysResponsiveDuringARun() {

@@ -15,51 +15,14 @@
 #include "core/engine/engine.h"
 #include "core/io/safetensors.h"
 #include "core/text/prompt_encoder.h"
+#include "tests/support/tiny_if.h"
 
 namespace fs = std::filesystem;
 using namespace ds::diffusion;
 
 namespace {
 const std::string kFix = DS_FIXTURES_DIR;
-
-// A diffusers-style IF folder: unet/ (fixture), text_encoder/ (random T5, d_model 32),
-// tokenizer/spiece.model (fixture), model_index.json.
-std::string make_tiny_if_folder() {
-    const auto root = fs::temp_directory_path() / "ds_tiny_if";
-    if (fs::exists(root / "model_index.json")) return root.string();
-    fs::remove_all(root);
-    fs::create_directories(root / "unet");
-    fs::create_directories(root / "text_encoder");
-    fs::create_directories(root / "tokenizer");
-    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors"})
-        fs::copy_file(kFix + "/if_stage1_unet_tiny/" + f, root / "unet" / f);
-    fs::copy_file(kFix + "/t5_encoder_tiny/spiece.model", root / "tokenizer" / "spiece.model");
-    std::ifstream cin(kFix + "/t5_encoder_tiny/config.json");
-    auto cfg = nlohmann::json::parse(cin);
-    cfg["d_model"] = 32;
-    cfg["d_kv"] = 8;
-    cfg["num_heads"] = 4;
-    cfg["d_ff"] = 64;
-    cfg["num_layers"] = 2;
-    std::ofstream(root / "text_encoder" / "config.json") << cfg.dump(2);
-    torch::manual_seed(3);
-    std::vector<std::pair<std::string, torch::Tensor>> w = {
-        {"shared.weight", torch::randn({1128, 32})},
-        {"encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", torch::randn({32, 4}) * 0.1},
-        {"encoder.final_layer_norm.weight", torch::ones({32})}};
-    for (int i = 0; i < 2; ++i) {
-        const std::string b = "encoder.block." + std::to_string(i) + ".layer.";
-        for (const char* m : {"q", "k", "v", "o"}) w.push_back({b + "0.SelfAttention." + m + ".weight", torch::randn({32, 32}) * 0.1});
-        w.push_back({b + "0.layer_norm.weight", torch::ones({32})});
-        w.push_back({b + "1.DenseReluDense.wi_0.weight", torch::randn({64, 32}) * 0.1});
-        w.push_back({b + "1.DenseReluDense.wi_1.weight", torch::randn({64, 32}) * 0.1});
-        w.push_back({b + "1.DenseReluDense.wo.weight", torch::randn({32, 64}) * 0.1});
-        w.push_back({b + "1.layer_norm.weight", torch::ones({32})});
-    }
-    ds::io::write_safetensors((root / "text_encoder" / "model.safetensors").string(), w);
-    std::ofstream(root / "model_index.json") << R"({"_class_name": "IFPipeline", "_diffusers_version": "0.24.0"})";
-    return root.string();
-}
+using ds::testing::make_tiny_if_folder;
 
 ds::Image rgb_photo(int w, int h) {
     ds::Image img(w, h, 3);
@@ -114,7 +77,11 @@ TEST_CASE("IF predictor: CFG in one batched forward, variance from the prompt ha
     auto oc = unet->forward(x, t, cond.text);
     auto ou = unet->forward(x, t, cond.text_uncond.expand({2, -1, -1}));
     auto eps = ou.narrow(1, 0, 3) + 7.0 * (oc.narrow(1, 0, 3) - ou.narrow(1, 0, 3));
-    CHECK(torch::allclose(cfg.eps, eps, 1e-4, 1e-5));
+    INFO("max |cfg - separate| = " << (cfg.eps - eps).abs().max().item<double>()
+         << ", max |eps| = " << eps.abs().max().item<double>());
+    // Different batch shapes take different conv kernels (AVX2 vs AVX-512 oneDNN paths): the UNet
+    // outputs agree to ~1e-5, and eps_u + 7 (eps_c - eps_u) scales that error by up to 15.
+    CHECK(torch::allclose(cfg.eps, eps, 1e-4, 2e-4));
     CHECK(torch::allclose(cfg.variance, oc.narrow(1, 3, 3), 1e-4, 1e-5));
     auto plain = p.predict(x, 500, cond, 1.0);
     CHECK(torch::allclose(plain.eps, oc.narrow(1, 0, 3), 1e-4, 1e-5));

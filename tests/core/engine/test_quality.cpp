@@ -10,6 +10,9 @@
 
 namespace {
 const std::string kClassifier = std::string(DS_SOURCE_DIR) + "/tests/data/mnist-classifier.safetensors";
+// The bar for bundled time-conditioned models (fraction of samples the classifier is >= 90 % sure
+// of); set from the measured quality of the bundled models, see assets/README.md.
+constexpr double kTimeModelConfidentBar = 0.5;
 }
 
 TEST_CASE("the scoring classifier recognises >= 98.5% of the MNIST test set", "[quality]") {
@@ -38,6 +41,70 @@ TEST_CASE("bundled class-conditioned models: >= 97% of CFG samples recognised", 
         auto res = engine.evaluate(r);
         INFO(m.id << ": " << res.correct << "/" << res.total);
         CHECK(res.accuracy() >= 0.97);
+        ++checked;
+    }
+    CHECK(checked > 0);
+}
+
+TEST_CASE("eval scores time-conditioned models by classifier confidence", "[quality]") {
+    // A tiny untrained time-conditioned DDPM: no requested class, so only confidence and the
+    // predicted-class histogram are reported.
+    auto spec = ds::models::ModelSpec::defaults(ds::ModelKind::TimeDdpm);
+    spec.hidden = 4;
+    spec.timesteps = 20;
+    torch::manual_seed(0);
+    auto m = ds::models::build_model(spec);
+    const auto path = (std::filesystem::temp_directory_path() / "ds_eval_time_tiny.safetensors").string();
+    ds::models::save_model_file(path, m);
+    ds::Engine engine;
+    ds::EvalRequest r;
+    r.model = path;
+    r.classifier = kClassifier;
+    r.per_class = 2;
+    auto res = engine.evaluate(r);
+    CHECK_FALSE(res.conditional);
+    CHECK(res.total == 20);
+    CHECK(res.correct == 0);
+    REQUIRE(res.predicted.size() == 10);
+    int sum = 0;
+    for (int n : res.predicted) sum += n;
+    CHECK(sum == 20);
+    CHECK(res.confident <= res.total);
+    CHECK(res.mean_confidence >= 0.1);  // a softmax over 10 classes: the top one is >= 1/10
+    CHECK(res.mean_confidence <= 1.0);
+    r.threshold = 1.5;
+    CHECK_THROWS_AS(engine.evaluate(r), ds::InvalidRequest);
+    r.threshold = 0.9;
+    r.model = kClassifier;
+    CHECK_THROWS_WITH(engine.evaluate(r), Catch::Contains("not a generative model"));
+}
+
+TEST_CASE("bundled time-conditioned models: most samples look like digits", "[quality][slow]") {
+    // "Looks like a digit" = the scoring classifier's top probability >= 0.9. Real MNIST test
+    // digits: see the baseline computed here.
+    auto clf = ds::models::load_model_file(kClassifier);
+    auto test = ds::data::load_mnist("mnist", std::string(DS_SOURCE_DIR) + "/data", false, 1000);
+    double real = 0;
+    {
+        c10::InferenceMode guard;
+        clf.classifier->eval();
+        real = std::get<0>(torch::softmax(clf.classifier->forward(test.images), 1).max(1))
+                   .ge(0.9).to(torch::kDouble).mean().item<double>();
+    }
+    INFO("real test digits confident: " << real);
+    CHECK(real >= 0.95);
+    ds::Engine engine;
+    int checked = 0;
+    for (const auto& m : engine.bundled_models()) {
+        if (m.kind != ds::ModelKind::TimeDdpm && m.kind != ds::ModelKind::TimeFm) continue;
+        ds::EvalRequest r;
+        r.model = m.id;
+        r.classifier = kClassifier;
+        r.per_class = 10;  // 100 samples
+        r.seed = 1;
+        auto res = engine.evaluate(r);
+        INFO(m.id << ": " << res.confident << "/" << res.total << " confident");
+        CHECK(res.confident_fraction() >= kTimeModelConfidentBar);
         ++checked;
     }
     CHECK(checked > 0);

@@ -79,7 +79,7 @@ TEST_CASE("every Part B model kind trains and writes its run folder", "[train]")
     }
 }
 
-TEST_CASE("same seed gives identical weights; resume equals an uninterrupted run", "[train]") {
+TEST_CASE("same seed gives identical weights, and resume equals an uninterrupted run", "[train]") {
     ds::Engine engine({2});
     auto a = fresh_dir("full"), b = fresh_dir("split"), c = fresh_dir("other_seed");
     auto ra = tiny(ds::ModelKind::ClassDdpm, a);
@@ -174,7 +174,7 @@ TEST_CASE("training errors: bad hyperparameters, wrong resume, NaN loss", "[trai
     CHECK_THROWS_AS(engine.train(unwritable), ds::IoError);
 }
 
-TEST_CASE("--init warm-starts from a model's weights and refuses a different kind or width", "[train]") {
+TEST_CASE("warm start (train --init) loads a model's weights and refuses a different kind or width", "[train]") {
     ds::Engine engine({2});
     auto src = fresh_dir("init_src"), dst = fresh_dir("init_dst"), cold = fresh_dir("init_cold");
     auto r = tiny(ds::ModelKind::TimeFm, src);
