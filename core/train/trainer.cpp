@@ -170,6 +170,9 @@ void Run::build_or_resume() {
     prog_.batch = t.at("batch");
     prog_.step = t.at("step");
     prog_.lr = t.at("lr");
+    // A resumed warm start keeps recording where its weights first came from.
+    if (t.contains("recipe") && t["recipe"].contains("init_from"))
+        r_.init_from = t["recipe"]["init_from"].get<std::string>();
     adam_->load_state([&](const std::string& k) {
         return file.contains(k) ? file.tensor(k) : torch::Tensor(); }, "train.adam.", prog_.step, path);
     adam_->set_lr(prog_.lr);
