@@ -193,7 +193,29 @@ QWidget* MainWindow::buildControls() {
 
     // Per-mode options.
     m_modeOptions = new QStackedWidget(box);
-    m_modeOptions->addWidget(new QLabel(tr("Sample from pure noise on the strided\nlist (i_start = 0 samples from scratch)."), box));
+    auto* gen = new QWidget(box);
+    auto* gf = new QFormLayout(gen);
+    gf->addRow(new QLabel(tr("Sample from pure noise on the strided\nlist (i_start = 0 samples from scratch)."), gen));
+    // DeepFloyd IF only: upscale the 64 px stage I result with a stage II folder (256 px).
+    m_upscaler = new QLineEdit(gen);
+    m_upscaler->setObjectName(QStringLiteral("upscalerFolder"));
+    m_upscaler->setPlaceholderText(tr("(none: 64 px only)"));
+    m_upscaler->setToolTip(tr("A DeepFloyd IF stage II folder (e.g. IF-II-L-v1.0): the stage I images are "
+                              "upscaled to 256 px (guidance 4, noise level 250)"));
+    auto* browse = new QToolButton(gen);
+    browse->setText(tr("…"));
+    connect(browse, &QToolButton::clicked, this, [this] {
+        const QString d = QFileDialog::getExistingDirectory(this, tr("DeepFloyd IF stage II folder"));
+        if (!d.isEmpty()) m_upscaler->setText(d);
+    });
+    m_upscalerRow = new QWidget(gen);
+    auto* ur = new QHBoxLayout(m_upscalerRow);
+    ur->setContentsMargins(0, 0, 0, 0);
+    ur->addWidget(new QLabel(tr("Stage II"), m_upscalerRow));
+    ur->addWidget(m_upscaler, 1);
+    ur->addWidget(browse);
+    gf->addRow(m_upscalerRow);
+    m_modeOptions->addWidget(gen);
     auto* explore = new QWidget(box);
     auto* ef = new QFormLayout(explore);
     m_tSlider = new QSlider(Qt::Horizontal, explore);
@@ -526,6 +548,7 @@ void MainWindow::updateModelDependent() {
     m_prompt2Label->setVisible(two);
     m_prompt2Label->setText(md == Mode::Hybrid ? tr("Near prompt") : tr("Second prompt"));
     const bool text = currentModel() && currentModel()->family == "deepfloyd-if";
+    m_upscalerRow->setVisible(text);
     m_negative->setVisible(text);
     m_negativeLabel->setVisible(text);
     if (md == Mode::Anagram && m_prompt2->currentData().toString() == m_prompt->currentData().toString())
@@ -590,6 +613,20 @@ PartARequest MainWindow::buildRequest() const {
     const auto s = samplerSettings();
     switch (mode()) {
         case Mode::Generate: {
+            const auto* m = currentModel();
+            if (m && m->family == "deepfloyd-if" && !m_upscaler->text().trimmed().isEmpty()) {
+                // Stage I on the course's strided list length, then stage II to 256 px.
+                ds::IfGenerateRequest r;
+                r.weights = s.model;
+                r.upscaler = m_upscaler->text().trimmed().toStdString();
+                r.prompts = {s.prompt};
+                r.negative_prompt = s.negative_prompt;
+                r.count = s.count;
+                r.steps = std::max<int>(1, int(m->default_timesteps.size()));
+                r.guidance = s.guidance > 0 ? s.guidance : 7.0;
+                r.seed = s.seed;
+                return r;
+            }
             ds::IterateRequest r;
             r.sampler = s;
             r.i_start = 0;
@@ -960,9 +997,13 @@ bool MainWindow::applyRecipe(const QString& json, QString* error) {
                                                {QStringLiteral("sdedit"), Mode::Sdedit},
                                                {QStringLiteral("inpaint"), Mode::Inpaint},
                                                {QStringLiteral("anagram"), Mode::Anagram},
-                                               {QStringLiteral("hybrid"), Mode::Hybrid}};
+                                               {QStringLiteral("hybrid"), Mode::Hybrid},
+                                               {QStringLiteral("if-generate"), Mode::Generate}};
     if (modes.contains(technique)) setMode(modes.value(technique));
-    const QString model = r.value(QStringLiteral("model")).toString();
+    // IF text-to-image recipes name the stage I folder "weights" (and stage II "upscaler").
+    const QString model = r.contains(QStringLiteral("model")) ? r.value(QStringLiteral("model")).toString()
+                                                              : r.value(QStringLiteral("weights")).toString();
+    m_upscaler->setText(r.value(QStringLiteral("upscaler")).toString());
     bool known = false;
     for (const auto& m : m_models) known |= QString::fromStdString(m.path) == model || QString::fromStdString(m.id) == model;
     if (!known && QFileInfo::exists(model + QStringLiteral("/unet/config.json"))) openModelFolder(model);

@@ -118,6 +118,8 @@ private:
     QLabel* m_prompt2Label = nullptr;
     QLineEdit* m_negative = nullptr;  // IF: CFG negative prompt
     QLabel* m_negativeLabel = nullptr;
+    QLineEdit* m_upscaler = nullptr;  // IF: optional stage II folder for Generate
+    QWidget* m_upscalerRow = nullptr;
     QDoubleSpinBox* m_guidance = nullptr;
     QSpinBox* m_seed = nullptr;
     QCheckBox* m_seedLock = nullptr;

@@ -65,4 +65,13 @@ std::string make_tiny_if_folder() {
     return final_root.string();
 }
 
+std::string make_tiny_if_stage2_folder() {
+    const std::string kFix = DS_FIXTURES_DIR;
+    const auto root = fs::temp_directory_path() / ("ds_tiny_if_stage2." + std::to_string(::getpid()));
+    fs::create_directories(root / "unet");
+    for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors"})
+        if (!fs::exists(root / "unet" / f)) fs::copy_file(kFix + "/if_stage2_unet_tiny/" + f, root / "unet" / f);
+    return root.string();
+}
+
 }  // namespace ds::testing

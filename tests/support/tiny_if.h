@@ -8,5 +8,7 @@ namespace ds::testing {
 // text_encoder/ = a random 2-layer T5 of width 32, tokenizer/spiece.model = the fixture tokenizer,
 // model_index.json. Returns its path.
 std::string make_tiny_if_folder();
+// A stage II folder: unet/ = the stage II fixture UNet. Returns its path.
+std::string make_tiny_if_stage2_folder();
 
 }  // namespace ds::testing

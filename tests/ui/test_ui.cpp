@@ -388,6 +388,27 @@ private Q_SLOTS:
         const QString recipe = done.first().at(1).value<PartAOutput>().recipe;
         QVERIFY(recipe.contains(QStringLiteral("\"negative_prompt\": \"blurry\"")));
         QVERIFY(recipe.contains(QStringLiteral("\"prompt\": \"a rocket ship\"")));
+
+        // Generate with a stage II folder: stage I, then stage II at its sample size (both tiny
+        // fixtures use 32 px; the real ones 64 -> 256).
+        auto* upscaler = w.findChild<QLineEdit*>(QStringLiteral("upscalerFolder"));
+        QVERIFY(upscaler);
+        upscaler->setText(QString::fromStdString(ds::testing::make_tiny_if_stage2_folder()));
+        done.clear();
+        w.run();
+        QVERIFY(done.wait(120000));
+        QCOMPARE(failed.count(), 0);
+        const auto out = done.first().at(1).value<PartAOutput>();
+        QVERIFY(out.recipe.contains(QStringLiteral("\"technique\": \"if-generate\"")));
+        QVERIFY(out.recipe.contains(QStringLiteral("\"negative_prompt\": \"blurry\"")));
+        QCOMPARE(out.images.size(), 1);
+        QCOMPARE(out.images[0].width(), 32);
+        QVERIFY(out.recipe.contains(QStringLiteral("\"upscaler\": \"%1\"").arg(upscaler->text())));
+        // The recipe restores the stage II folder.
+        const QString folder = upscaler->text();
+        upscaler->clear();
+        QVERIFY(w.applyRecipe(out.recipe));
+        QCOMPARE(upscaler->text(), folder);
     }
 
     void guiThreadStaysResponsiveDuringARun() {

@@ -11,6 +11,7 @@ ds::PartAResult call(ds::Engine& e, const ds::SdeditRequest& r) { return e.sdedi
 ds::PartAResult call(ds::Engine& e, const ds::InpaintRequest& r) { return e.inpaint(r); }
 ds::PartAResult call(ds::Engine& e, const ds::AnagramRequest& r) { return e.anagram(r); }
 ds::PartAResult call(ds::Engine& e, const ds::HybridRequest& r) { return e.hybrid(r); }
+ds::PartAResult call(ds::Engine& e, const ds::IfGenerateRequest& r) { return e.if_generate(r); }
 }  // namespace
 
 EngineWorker::EngineWorker(ds::EngineOptions options) : m_options(std::move(options)) {}

@@ -19,7 +19,8 @@ namespace ui {
 
 // One Part A request of any technique.
 using PartARequest = std::variant<ds::NoiseExplorerRequest, ds::IterateRequest, ds::SdeditRequest,
-                                  ds::InpaintRequest, ds::AnagramRequest, ds::HybridRequest>;
+                                  ds::InpaintRequest, ds::AnagramRequest, ds::HybridRequest,
+                                  ds::IfGenerateRequest>;
 
 // A finished Part A job, converted for the GUI thread.
 struct PartAOutput {
