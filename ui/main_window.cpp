@@ -177,6 +177,12 @@ QWidget* MainWindow::buildControls() {
     m_count = new QSpinBox(box);
     m_count->setRange(1, 16);
     m_count->setValue(4);
+    m_steps = new QSpinBox(box);
+    m_steps->setObjectName(QStringLiteral("steps"));
+    m_steps->setRange(2, 1000);
+    m_steps->setValue(kCourseSteps);
+    m_steps->setToolTip(tr("Length of the strided timestep list (the course: 34, i.e. 990…0 by 30 for IF, "
+                           "297…0 by 9 for T = 300); i_start indexes this list"));
     m_iStart = new QSlider(Qt::Horizontal, box);
     m_iStartLabel = new QLabel(box);
     m_iStartLabel->setMinimumWidth(200);
@@ -188,6 +194,7 @@ QWidget* MainWindow::buildControls() {
     form->addRow(tr("Guidance"), m_guidance);
     form->addRow(tr("Seed"), seedRow);
     form->addRow(tr("Samples"), m_count);
+    form->addRow(tr("Steps"), m_steps);
     form->addRow(tr("i_start"), m_iStart);
     form->addRow(QString(), m_iStartLabel);
 
@@ -289,6 +296,12 @@ QWidget* MainWindow::buildControls() {
     });
     connect(m_model, &QComboBox::currentIndexChanged, this, &MainWindow::updateModelDependent);
     connect(dice, &QToolButton::clicked, this, [this] { m_seed->setValue(QRandomGenerator::global()->bounded(1 << 30)); });
+    connect(m_steps, &QSpinBox::valueChanged, this, [this] {
+        const auto* m = currentModel();
+        m_iStart->setRange(0, m ? std::max(0, int(timestepList().size()) - 1) : 0);
+        updateTimestepLabels();
+        m_dirty = true;
+    });
     connect(m_iStart, &QSlider::valueChanged, this, [this] {
         updateTimestepLabels();
         if (mode() == Mode::Sdedit && m_live->isChecked()) scheduleLive();
@@ -554,7 +567,8 @@ void MainWindow::updateModelDependent() {
     if (md == Mode::Anagram && m_prompt2->currentData().toString() == m_prompt->currentData().toString())
         m_prompt2->setCurrentIndex(std::min(m_prompt2->count() - 1, m_prompt2->currentIndex() + 3));
     const auto* m = currentModel();
-    const int n = m ? int(m->default_timesteps.size()) : 1;
+    if (m) m_steps->setMaximum(std::max(2, m->timesteps));
+    const int n = m ? int(timestepList().size()) : 1;
     m_iStart->setRange(0, std::max(0, n - 1));
     if (m_iStart->value() == 0 && (md == Mode::Sdedit)) m_iStart->setValue(std::min(10, n - 1));
     m_iStart->setEnabled(md != Mode::Explore && md != Mode::Anagram && md != Mode::Hybrid);
@@ -565,14 +579,28 @@ void MainWindow::updateModelDependent() {
     updateTimestepLabels();
 }
 
+std::vector<std::int64_t> MainWindow::timestepList() const {
+    const auto* m = currentModel();
+    if (!m || m->timesteps < 2) return {};
+    const int n = std::min(m_steps->value(), m->timesteps);
+    if (n == int(m->default_timesteps.size())) return m->default_timesteps;
+    // n entries, evenly strided down to 0: stride floor((T-1)/(n-1)) gives the course's lists
+    // (990..0 by 30, 297..0 by 9) for n = 34.
+    const std::int64_t stride = std::max<std::int64_t>(1, (m->timesteps - 1) / (n - 1));
+    std::vector<std::int64_t> list;
+    for (int k = n - 1; k >= 0; --k) list.push_back(k * stride);
+    return list;
+}
+
 void MainWindow::updateTimestepLabels() {
     const auto* m = currentModel();
-    if (!m || m->default_timesteps.empty()) {
+    const auto list = timestepList();
+    if (!m || list.empty()) {
         m_iStartLabel->setText(QString());
         return;
     }
-    const int i = std::clamp(m_iStart->value(), 0, int(m->default_timesteps.size()) - 1);
-    const auto t = m->default_timesteps[i];
+    const int i = std::clamp(m_iStart->value(), 0, int(list.size()) - 1);
+    const auto t = list[i];
     m_iStartLabel->setText(tr("i_start %1 → t = %2, ᾱ_t = %3").arg(i).arg(t).arg(m->alpha_bars[t], 0, 'f', 3));
     const int tt = std::clamp(m_tSlider->value(), 0, int(m->alpha_bars.size()) - 1);
     m_tLabel->setText(tr("t = %1, ᾱ_t = %2, √ᾱ_t = %3")
@@ -600,6 +628,9 @@ ds::SamplerSettings MainWindow::samplerSettings() const {
     s.guidance = m_guidance->isEnabled() ? m_guidance->value() : -1;
     s.seed = std::uint64_t(m_seed->value());
     s.count = m_count->value();
+    // The course's 34-entry list stays implicit (the engine's default), so recipes stay identical.
+    if (const auto* m = currentModel(); m && m_steps->value() != int(m->default_timesteps.size()))
+        s.timesteps = timestepList();
     return s;
 }
 
@@ -622,7 +653,7 @@ PartARequest MainWindow::buildRequest() const {
                 r.prompts = {s.prompt};
                 r.negative_prompt = s.negative_prompt;
                 r.count = s.count;
-                r.steps = std::max<int>(1, int(m->default_timesteps.size()));
+                r.steps = m_steps->value();
                 r.guidance = s.guidance > 0 ? s.guidance : 7.0;
                 r.seed = s.seed;
                 return r;
@@ -1013,6 +1044,10 @@ bool MainWindow::applyRecipe(const QString& json, QString* error) {
     m_seedLock->setChecked(true);
     if (r.contains(QStringLiteral("guidance"))) m_guidance->setValue(r.value(QStringLiteral("guidance")).toDouble());
     if (r.contains(QStringLiteral("count"))) m_count->setValue(r.value(QStringLiteral("count")).toInt());
+    if (r.value(QStringLiteral("timesteps")).isArray())  // a strided list: its length
+        m_steps->setValue(r.value(QStringLiteral("timesteps")).toArray().size());
+    else if (r.contains(QStringLiteral("steps")))
+        m_steps->setValue(r.value(QStringLiteral("steps")).toInt());
     auto setPrompt = [](QComboBox* box, const QString& p) {
         if (box->isEditable()) return box->setCurrentText(p);
         const int i = box->findData(p);

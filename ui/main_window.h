@@ -87,6 +87,8 @@ private:
     const ds::ModelInfo* currentModel() const;
     void updateModelDependent();
     void updateTimestepLabels();
+    std::vector<std::int64_t> timestepList() const;  // the strided list the Steps field selects
+    static constexpr int kCourseSteps = 34;
     void scheduleLive();
     void showFrame(quint64 job, const QImage& xt, const QImage& x0, int step, int total, double t);
     void showOutput(quint64 job, const ui::PartAOutput& out);
@@ -124,6 +126,7 @@ private:
     QSpinBox* m_seed = nullptr;
     QCheckBox* m_seedLock = nullptr;
     QSpinBox* m_count = nullptr;
+    QSpinBox* m_steps = nullptr;  // length of the strided timestep list
     QSlider* m_iStart = nullptr;
     QLabel* m_iStartLabel = nullptr;
     QCheckBox* m_live = nullptr;

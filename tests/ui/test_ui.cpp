@@ -7,6 +7,11 @@
 #include <QLineEdit>
 #include <QStandardPaths>
 #include <QListWidget>
+#include <QSlider>
+#include <QSpinBox>
+#include <QJsonObject>
+#include <QJsonDocument>
+#include <QJsonArray>
 #include <QMouseEvent>
 #include <QSettings>
 #include <QSignalSpy>
@@ -409,6 +414,33 @@ private Q_SLOTS:
         upscaler->clear();
         QVERIFY(w.applyRecipe(out.recipe));
         QCOMPARE(upscaler->text(), folder);
+    }
+
+    void stepsFieldSetsTheStridedList() {
+        EngineController studio(engineOptions()), trainer(engineOptions());
+        MainWindow w(&studio, &trainer);
+        ds::Engine probe(engineOptions());
+        w.populateModels(probe.bundled_models());
+        w.setMode(MainWindow::Mode::Generate);
+        auto* steps = w.findChild<QSpinBox*>(QStringLiteral("steps"));
+        QVERIFY(steps);
+        QCOMPARE(steps->value(), 34);
+        steps->setValue(10);  // T = 300: 297, 264, ..., 0 (stride 33)
+        QSignalSpy done(studio.worker(), &EngineWorker::partAFinished);
+        QSignalSpy progress(studio.worker(), &EngineWorker::progress);
+        connect(studio.worker(), &EngineWorker::frameReady, &studio, [&studio] { studio.worker()->frameConsumed(); });
+        QVERIFY(w.applyRecipe(QStringLiteral(R"({"format": "ds.recipe/1", "technique": "iterate", "seed": 2, "count": 1,
+            "prompt": "4", "timesteps": [297, 264, 231, 198, 165, 132, 99, 66, 33, 0]})")));
+        QCOMPARE(steps->value(), 10);
+        w.run();
+        QVERIFY(done.wait(60000));
+        const QString recipe = done.first().at(1).value<PartAOutput>().recipe;
+        const QJsonArray ts = QJsonDocument::fromJson(recipe.toUtf8()).object().value(QStringLiteral("timesteps")).toArray();
+        QCOMPARE(ts.size(), 10);
+        QCOMPARE(ts.first().toInt(), 297);
+        QCOMPARE(ts.at(1).toInt(), 264);
+        QCOMPARE(ts.last().toInt(), 0);
+        QCOMPARE(progress.last().at(1).value<ds::ProgressEvent>().total, qint64(10));
     }
 
     void guiThreadStaysResponsiveDuringARun() {
