@@ -186,7 +186,7 @@ TEST_CASE("IF generate: stage I (+ stage II) is deterministic per seed", "[diffu
     CHECK_THROWS_WITH(engine.iterate(it), Catch::Contains("stage II"));
 }
 
-TEST_CASE("importing a prompt-embedding dict fills the cache; bad files are refused", "[text][if]") {
+TEST_CASE("importing a prompt-embedding dict fills the cache, and bad files are refused", "[text][if]") {
     const auto cache = fs::temp_directory_path() / "ds_import_cache";
     fs::remove_all(cache);
     c10::impl::GenericDict dict(c10::StringType::get(), c10::TensorType::get());

@@ -50,7 +50,7 @@ TEST_CASE("sampling is deterministic per seed and writes raw tensors", "[engine]
     CHECK(f.tensor("samples").max().item<float>() <= 1.0f);
 }
 
-TEST_CASE("every generative kind samples; frames stream per step", "[engine]") {
+TEST_CASE("every generative kind samples, and frames stream per step", "[engine]") {
     ds::Engine engine({2});
     for (auto kind : {ds::ModelKind::Denoiser, ds::ModelKind::TimeDdpm, ds::ModelKind::TimeFm,
                       ds::ModelKind::ClassFm}) {

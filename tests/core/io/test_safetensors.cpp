@@ -173,7 +173,7 @@ TEST_CASE("writer pads the header to 8 bytes and stores tensors in sorted order"
     CHECK(f.data(f.info("zeta"))[5] == 0x01);
 }
 
-TEST_CASE("tensors() keeps header order; bool bytes other than 0/1 read as true",
+TEST_CASE("tensors() keeps header order, and bool bytes other than 0/1 read as true",
           "[io][safetensors]") {
     const TempDir dir("order");
     auto bytes = make_file(R"({"b":{"dtype":"BOOL","shape":[2],"data_offsets":[0,2]},)"
@@ -288,7 +288,7 @@ TEST_CASE("sharded set errors", "[io][safetensors]") {
     CHECK_THROWS_AS(SafetensorsSet::open((dir / "none.index.json").string()), ds::IoError);
 }
 
-TEST_CASE("open errors name the file; info names the missing tensor", "[io][safetensors]") {
+TEST_CASE("open errors name the file, and info names the missing tensor", "[io][safetensors]") {
     const TempDir dir("open_errors");
     CHECK_THROWS_AS(SafetensorsFile::open((dir / "missing.safetensors").string()), ds::IoError);
     CHECK_THROWS_AS(SafetensorsFile::open(dir.path().string()), ds::IoError);  // a folder

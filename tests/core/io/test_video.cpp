@@ -45,7 +45,7 @@ size_t count_files(const fs::path& d) {
 }
 }  // namespace
 
-TEST_CASE("trajectory videos: AVI (MJPG) always, MP4 with FFmpeg; odd sizes padded", "[io][video]") {
+TEST_CASE("trajectory videos: AVI (MJPG) always, MP4 with FFmpeg, odd sizes padded", "[io][video]") {
     auto d = fresh("ok");
     const auto avi = d / "t.avi";
     ds::write_video(ramp_frames(5, 29, 31, 1), avi.string(), 10, 0.5);  // odd size, gray
