@@ -384,6 +384,22 @@ QWidget* MainWindow::buildCanvasPanel() {
     connect(hard, &QSlider::valueChanged, this, [this](int v) { m_canvas->setHardness(v / 100.0); });
     connect(opacity, &QSlider::valueChanged, this, [this](int v) { m_canvas->setOverlay(m_canvas->overlayColor(), v / 100.0); });
     connect(m_canvas, &ImageCanvas::notice, this, &MainWindow::setStatus);
+    // A dropped saved result (PNG with a recipe chunk) or recipe JSON restores its settings
+    // instead of replacing the drawing; any other image goes onto the canvas.
+    m_canvas->setDropHandler([this](const QString& path) {
+        if (path.endsWith(QStringLiteral(".json"), Qt::CaseInsensitive)) return loadRecipeFile(path), true;
+        if (!path.endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) return false;
+        try {
+            for (const auto& [k, v] : ds::read_png_text(path.toStdString()))
+                if (k == "ds.recipe") {
+                    if (loadRecipeFile(path)) setStatus(tr("Settings restored from the dropped result %1").arg(QFileInfo(path).fileName()));
+                    return true;
+                }
+        } catch (const std::exception&) {
+            return false;  // not a readable PNG: the canvas reports it
+        }
+        return false;
+    });
     connect(m_canvas, &ImageCanvas::undoStateChanged, this, [this, undo, redo] {
         undo->setEnabled(m_canvas->canUndo());
         redo->setEnabled(m_canvas->canRedo());

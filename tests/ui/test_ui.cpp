@@ -7,6 +7,8 @@
 #include <QLineEdit>
 #include <QStandardPaths>
 #include <QListWidget>
+#include <QUrl>
+#include <QMimeData>
 #include <QSlider>
 #include <QSpinBox>
 #include <QJsonObject>
@@ -441,6 +443,35 @@ private Q_SLOTS:
         QCOMPARE(ts.at(1).toInt(), 264);
         QCOMPARE(ts.last().toInt(), 0);
         QCOMPARE(progress.last().at(1).value<ds::ProgressEvent>().total, qint64(10));
+    }
+
+    void droppingASavedResultRestoresItsSettings() {
+        EngineController studio(engineOptions()), trainer(engineOptions());
+        MainWindow w(&studio, &trainer);
+        ds::Engine probe(engineOptions());
+        w.populateModels(probe.bundled_models());
+        w.setMode(MainWindow::Mode::Generate);
+        QTemporaryDir dir;
+        const QString png = dir.filePath(QStringLiteral("result.png"));
+        ds::write_png(ds::Image(8, 8, 1), png.toStdString(),
+                      {{"ds.recipe", R"({"format": "ds.recipe/1", "technique": "hybrid", "seed": 4321, "guidance": 2.5,
+                        "prompt_far": "1", "prompt_near": "7", "kernel": 15, "sigma": 1.0})"}});
+        const QImage before = w.canvas()->image();
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(png)});
+        w.canvas()->dropMime(&mime);
+        QCOMPARE(int(w.mode()), int(MainWindow::Mode::Hybrid));
+        QCOMPARE(w.findChild<QSpinBox*>(QStringLiteral("steps"))->value(), 34);
+        QCOMPARE(w.canvas()->image(), before);  // the drawing is kept
+        // A plain image (no recipe) goes onto the canvas.
+        const QString plain = dir.filePath(QStringLiteral("plain.png"));
+        QImage img(40, 30, QImage::Format_RGB32);
+        img.fill(Qt::white);
+        QVERIFY(img.save(plain));
+        mime.setUrls({QUrl::fromLocalFile(plain)});
+        w.canvas()->dropMime(&mime);
+        QCOMPARE(w.canvas()->image().size(), QSize(40, 30));
+        QCOMPARE(int(w.mode()), int(MainWindow::Mode::Hybrid));
     }
 
     void guiThreadStaysResponsiveDuringARun() {

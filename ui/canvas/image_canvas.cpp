@@ -332,17 +332,19 @@ void ImageCanvas::dragEnterEvent(QDragEnterEvent* e) {
 }
 
 void ImageCanvas::dropEvent(QDropEvent* e) {
-    const QMimeData* m = e->mimeData();
-    if (m->hasImage()) {
-        setImage(qvariant_cast<QImage>(m->imageData()));
-    } else if (m->hasUrls() && !m->urls().isEmpty()) {
-        const QString path = m->urls().first().toLocalFile();
-        if (path.isEmpty() || !loadImage(path)) {
-            if (path.isEmpty()) Q_EMIT notice(tr("Only local image files can be dropped here"));
-            return;
-        }
-    }
+    dropMime(e->mimeData());
     e->acceptProposedAction();
+}
+
+void ImageCanvas::dropMime(const QMimeData* m) {
+    if (m->hasUrls() && !m->urls().isEmpty()) {
+        const QString path = m->urls().first().toLocalFile();
+        if (path.isEmpty()) return Q_EMIT notice(tr("Only local image files can be dropped here"));
+        if (m_dropHandler && m_dropHandler(path)) return;
+        loadImage(path);  // reports unreadable files and non-images itself
+    } else if (m->hasImage()) {
+        setImage(qvariant_cast<QImage>(m->imageData()));
+    }
 }
 
 void ImageCanvas::paintEvent(QPaintEvent*) {

@@ -9,6 +9,10 @@
 #include <QVector>
 #include <QWidget>
 
+#include <functional>
+
+class QMimeData;
+
 namespace ui {
 
 class ImageCanvas : public QWidget {
@@ -44,6 +48,11 @@ public:
     QColor overlayColor() const { return m_overlay; }
     double overlayOpacity() const { return m_overlayOpacity; }
     void setMaskVisible(bool visible);
+    // Called with the local path of a dropped file before the canvas loads it; returning true
+    // means the file was handled elsewhere (e.g. a saved result whose recipe restores settings).
+    void setDropHandler(std::function<bool(const QString&)> handler) { m_dropHandler = std::move(handler); }
+    // What a drop of `mime` does (used by dropEvent; public so tests can drive it directly).
+    void dropMime(const QMimeData* mime);
 
     bool canUndo() const { return !m_undo.isEmpty(); }
     bool canRedo() const { return !m_redo.isEmpty(); }
@@ -102,6 +111,7 @@ private:
     bool m_stroking = false, m_panning = false, m_userZoomed = false;
     QPointF m_last, m_panStart, m_cursor;
     QVector<Snapshot> m_undo, m_redo;
+    std::function<bool(const QString&)> m_dropHandler;
 };
 
 }  // namespace ui
