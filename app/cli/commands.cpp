@@ -271,7 +271,7 @@ Scores generated digits with a classifier (JSON on stdout).
 Class-conditioned models: K samples of every class with CFG; "accuracy" = the fraction recognised
 as the requested digit. Time-conditioned models: 10*K unconditional samples; "confident_fraction"
 = the fraction the classifier is sure about (top probability >= threshold: "looks like a digit";
-real MNIST test digits score about 99 %), "predicted" = how many fell in each class.
+real MNIST test digits score >= 95 %), "predicted" = how many fell in each class.
   --per-class K   (20)   --guidance G (5)   --steps N   --seed N (0)   --threshold P (0.9)
 )";
 

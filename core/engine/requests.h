@@ -107,7 +107,7 @@ struct LossPlotRequest {
 // Scores generated digits with a classifier. Class-conditioned models: K samples per class with
 // CFG, "correct" = recognised as the requested class. Time-conditioned (unconditional) models:
 // 10*K samples; there is no requested class, so only the confidence measures apply ("looks like
-// a digit": the classifier's top probability >= threshold; real MNIST test digits score ~99 %).
+// a digit": the classifier's top probability >= threshold; real MNIST test digits score >= 95 %).
 struct EvalRequest {
     std::string model;              // model id/path (class- or time-conditioned)
     std::string classifier;         // classifier checkpoint (.safetensors)
