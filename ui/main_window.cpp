@@ -939,11 +939,7 @@ void MainWindow::exportGif() {
         imgs.push_back(ds::add_caption(big, caption));
     }
     try {
-        const QString ext = QFileInfo(f).suffix().toLower();
-        if (ext == QStringLiteral("mp4") || ext == QStringLiteral("avi"))
-            ds::write_video(imgs, f.toStdString(), 12.5, 1.5);
-        else
-            ds::write_gif(imgs, f.toStdString(), 8, 150);
+        ds::write_animation(imgs, f.toStdString(), 8, 150);  // .mp4/.avi: video at 12.5 fps
         setStatus(tr("Wrote %1").arg(f));
     } catch (const std::exception& e) {
         setStatus(tr("Cannot write the trajectory: %1").arg(QString::fromUtf8(e.what())));

@@ -180,7 +180,7 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
     }
     const std::string recipe = "{\"format\":\"ds.recipe/1\",\"technique\":\"sample\"}";
     write_figure("sample", a, recipe, ds::scale_nearest(res.grid, scale), args.str("out"));
-    if (!gif.empty()) write_animation(frames, gif, 6, 200);
+    if (!gif.empty()) ds::write_animation(frames, gif, 6, 200);
     std::cerr << "wrote " << args.str("out") << " (" << res.images.size() << " samples, "
               << res.seconds << " s)" << (gif.empty() ? "" : ", " + gif) << (r.raw_out.empty() ? "" : ", " + r.raw_out)
               << "\n";

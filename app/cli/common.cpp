@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
-#include <cctype>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -110,16 +108,6 @@ void write_figure(const std::string& command, const std::vector<std::string>& ra
     recipe["output"] = {{"file", std::filesystem::path(out).filename().string()},
                         {"sha256", ds::sha256_file(out)}};
     write_text_atomic(sidecar_path(out), recipe.dump(2) + "\n");
-}
-
-void write_animation(const std::vector<ds::Image>& frames, const std::string& path, int delay_cs,
-                     int final_hold_cs) {
-    std::string ext = std::filesystem::path(path).extension().string();
-    for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (ext == ".mp4" || ext == ".m4v" || ext == ".avi")
-        ds::write_video(frames, path, 100.0 / std::max(1, delay_cs), final_hold_cs / 100.0);
-    else
-        ds::write_gif(frames, path, delay_cs, final_hold_cs);
 }
 
 }  // namespace cli

@@ -28,8 +28,5 @@ std::vector<std::string> split_list(const std::string& text, char sep = ',');
 void write_figure(const std::string& command, const std::vector<std::string>& raw_args,
                   const std::string& recipe_json, const ds::Image& figure, const std::string& out);
 std::string sidecar_path(const std::string& png);
-// A trajectory animation: .mp4 / .avi names write a video (OpenCV), anything else a GIF.
-void write_animation(const std::vector<ds::Image>& frames, const std::string& path, int delay_cs,
-                     int final_hold_cs);
 
 }  // namespace cli

@@ -150,7 +150,7 @@ int execute(const std::string& command, const std::vector<std::string>& raw, con
     }
     for (const auto& n : res.notes) log_line(ds::LogLevel::Info, "note: " + n);
     write_figure(command, raw, res.recipe_json, res.figure, out);
-    if (!gif.empty() && !frames.empty()) write_animation(frames, gif, 8, 150);
+    if (!gif.empty() && !frames.empty()) ds::write_animation(frames, gif, 8, 150);
     std::fprintf(stderr, "wrote %s (+ %s%s%s), %.1f s\n", out.c_str(),
                  fs::path(sidecar_path(out)).filename().c_str(), gif.empty() ? "" : ", ", gif.c_str(),
                  res.seconds);

@@ -36,6 +36,10 @@ void write_gif(const std::vector<Image>& frames, const std::string& path, int de
 void write_video(const std::vector<Image>& frames, const std::string& path, double fps = 12,
                  double final_hold_s = 1.5);
 bool video_export_available();  // false when OpenCV lacks the FFmpeg writer (.avi still works)
+// A trajectory animation by file name: .mp4 / .m4v / .avi write a video, anything else a GIF.
+// delay and hold in 1/100 s (the GIF units; a video runs at 100 / delay_cs fps).
+void write_animation(const std::vector<Image>& frames, const std::string& path, int delay_cs = 8,
+                     int final_hold_cs = 150);
 
 // Layout helpers for figures.
 Image make_grid(const std::vector<Image>& tiles, int columns, int padding = 2, int scale = 1);

@@ -1,6 +1,7 @@
 // Video export through OpenCV's videoio (FFmpeg backend on Debian): MPEG-4 part 2 in .mp4, or
 // Motion-JPEG in .avi. Written to a temp file in the target folder and renamed when complete, so
 // a failed or interrupted export never leaves a half-written video at `path`.
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <string>
@@ -106,6 +107,15 @@ void write_video(const std::vector<Image>& frames, const std::string& path, doub
         fs::remove(temp, ec);
         throw IoError("cannot write '" + path + "': " + ec.message());
     }
+}
+
+void write_animation(const std::vector<Image>& frames, const std::string& path, int delay_cs,
+                     int final_hold_cs) {
+    const std::string ext = lower_extension(path);
+    if (ext == ".mp4" || ext == ".m4v" || ext == ".avi")
+        write_video(frames, path, 100.0 / std::max(1, delay_cs), final_hold_cs / 100.0);
+    else
+        write_gif(frames, path, delay_cs, final_hold_cs);
 }
 
 }  // namespace ds

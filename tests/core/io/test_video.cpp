@@ -76,8 +76,13 @@ TEST_CASE("trajectory videos: AVI (MJPG) always, MP4 with FFmpeg, odd sizes padd
         while (cap.read(f)) n += f.cols == 64 && f.rows == 48;
         CHECK(n == 4);
     }
+    // write_animation picks the format by name: a GIF, or a video for .avi / .mp4.
+    ds::write_animation(ramp_frames(3, 8, 8, 1), (d / "a.gif").string());
+    ds::write_animation(ramp_frames(3, 8, 8, 1), (d / "a.AVI").string(), 10, 0);
+    CHECK(head_of(d / "a.gif", 6) == "GIF89a");
+    CHECK(head_of(d / "a.AVI", 4) == "RIFF");
     // Only the finished files are left: no temp files.
-    CHECK(count_files(d) == (ds::video_export_available() ? 2u : 1u));
+    CHECK(count_files(d) == (ds::video_export_available() ? 4u : 3u));
 }
 
 TEST_CASE("trajectory video errors are clear and leave nothing behind", "[io][video]") {
