@@ -30,6 +30,9 @@ struct TrainRequest {
     bool pure_noise = false;        // denoiser: input z = eps (learns the data mean)
     double p_uncond = 0.1;          // class models: probability of dropping the class (CFG)
     double grad_clip = 0;           // max global L2 norm of gradients; 0 = off
+    double ema = -1;                // decay of an exponential moving average of the weights used
+                                    // for grids, epoch snapshots, export and sampling; 0 = off;
+                                    // -1 = off for a new run, the checkpoint's value on --resume
     int timesteps = 300;            // DDPM: T of the linear beta schedule 1e-4..0.02
     int sample_steps = 0;           // FM: Euler steps of the per-epoch grid (0 = 50 time / 300 class)
     double guidance = 5.0;          // class models: CFG scale of the per-epoch grid

@@ -103,6 +103,13 @@ LoadedModel load_model_file(const std::string& path) {
         if (info.name.rfind("train.", 0) == 0) continue;
         tensors[info.name] = file.tensor(info.name);
     }
+    // A training checkpoint with a weight average (train --ema) is used through its average,
+    // as its epoch snapshots and grids are.
+    const std::string ema_prefix = "train.ema.";
+    for (const auto& info : file.tensors()) {
+        if (info.name.rfind(ema_prefix, 0) == 0)
+            tensors[info.name.substr(ema_prefix.size())] = file.tensor(info.name);
+    }
     load_state(m.module(), tensors, path);
     m.module().eval();
     return m;

@@ -26,7 +26,7 @@ struct LoadedModel {
 LoadedModel build_model(const ModelSpec& spec);
 
 // Loads a .safetensors model file. Tensors whose names start with "train." are training state
-// and are ignored here. Throws ModelLoadError with the file and tensor names on any mismatch.
+// and are ignored here, except "train.ema.<name>" (a weight average), which replaces <name>. Throws ModelLoadError with the file and tensor names on any mismatch.
 LoadedModel load_model_file(const std::string& path);
 
 // Copies `source` tensors into `module` (parameters and buffers), strictly. `where` names the

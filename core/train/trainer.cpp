@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,8 @@ void validate(const TrainRequest& r) {
     if (!r.init_from.empty() && r.resume)
         bad("--init starts a new run from a model's weights; it cannot be combined with --resume");
     if (!std::isfinite(r.guidance)) bad("guidance must be finite");
+    if (!(r.ema == -1 || (r.ema >= 0 && r.ema < 1)))
+        bad("EMA decay must be in [0, 1) (e.g. 0.999; 0 = off)");
 }
 
 namespace {
@@ -62,7 +65,8 @@ json recipe_json(const TrainRequest& r) {
             {"lr_decay", r.lr_decay},   {"sigma", r.sigma},        {"pure_noise", r.pure_noise},
             {"p_uncond", r.p_uncond},   {"grad_clip", r.grad_clip}, {"timesteps", r.timesteps},
             {"sample_steps", r.sample_steps}, {"guidance", r.guidance},
-            {"seed", r.seed},           {"limit", r.limit}, {"init_from", r.init_from}};
+            {"seed", r.seed},           {"limit", r.limit}, {"init_from", r.init_from},
+            {"ema", std::max(r.ema, 0.0)}};
 }
 
 struct Progress {
@@ -82,6 +86,7 @@ private:
     void build_or_resume();
     void warm_start(const models::ModelSpec& spec);
     torch::Tensor batch_loss(const torch::Tensor& x, const torch::Tensor& labels);
+    void update_ema();
     void save_checkpoint();
     void end_epoch(int epoch);
     void write_grid(int epoch);
@@ -101,6 +106,35 @@ private:
     std::ofstream metrics_;
     double last_loss_ = 0;
     std::string last_checkpoint_;
+    // Exponential moving average of the parameters (same order as ema_params_), empty when off.
+    std::vector<std::pair<std::string, torch::Tensor>> ema_params_;
+    std::vector<torch::Tensor> ema_;
+    std::int64_t ema_updates_ = 0;  // updates since the average started (warm-up counter)
+    bool ema_warmup_ = true;        // false when the average starts from trained weights
+};
+
+// Swaps the EMA weights into the model for as long as it lives (grids and epoch snapshots).
+class EmaSwap {
+public:
+    EmaSwap(std::vector<std::pair<std::string, torch::Tensor>>& params, std::vector<torch::Tensor>& ema)
+        : params_(params), ema_(ema) {
+        swap();
+    }
+    ~EmaSwap() { swap(); }
+    EmaSwap(const EmaSwap&) = delete;
+    EmaSwap& operator=(const EmaSwap&) = delete;
+
+private:
+    void swap() {
+        torch::NoGradGuard no_grad;
+        for (size_t i = 0; i < ema_.size(); ++i) {
+            auto raw = params_[i].second.detach().clone();
+            params_[i].second.detach().copy_(ema_[i]);
+            ema_[i].copy_(raw);
+        }
+    }
+    std::vector<std::pair<std::string, torch::Tensor>>& params_;
+    std::vector<torch::Tensor>& ema_;
 };
 
 void Run::prepare_folder() {
@@ -146,7 +180,20 @@ void Run::build_or_resume() {
     prog_.lr = r_.lr;
     if (spec.is_ddpm()) schedule_ = diffusion::linear_schedule(spec.timesteps, spec.beta1, spec.beta2);
     if (!r_.init_from.empty()) warm_start(spec);
-    if (!r_.resume) return;
+    auto start_ema = [&](bool warmup) {
+        ema_params_ = params;
+        ema_.clear();
+        for (auto& [name, p] : params) ema_.push_back(p.detach().clone());
+        ema_updates_ = 0;
+        ema_warmup_ = warmup;
+    };
+    if (!r_.resume) {
+        if (r_.ema < 0) r_.ema = 0;
+        // From random weights the average warms up (decay min(d, (1+k)/(10+k)) at update k);
+        // a warm start averages from the trained weights it loaded.
+        if (r_.ema > 0) start_ema(r_.init_from.empty());
+        return;
+    }
 
     const std::string path = (dir_ / kCheckpointFile).string();
     auto file = io::SafetensorsFile::open(path);
@@ -177,6 +224,26 @@ void Run::build_or_resume() {
         return file.contains(k) ? file.tensor(k) : torch::Tensor(); }, "train.adam.", prog_.step, path);
     adam_->set_lr(prog_.lr);
     gen_.set_state(file.tensor("train.rng"));
+    const double saved_ema = t.contains("recipe") ? t["recipe"].value("ema", 0.0) : 0.0;
+    if (r_.ema < 0) r_.ema = saved_ema;
+    if (r_.ema > 0) {
+        start_ema(!(t.contains("ema_warmup") && !t["ema_warmup"].get<bool>()));
+        if (saved_ema > 0) {
+            ema_updates_ = t.value("ema_updates", std::int64_t{0});
+            torch::NoGradGuard no_grad;
+            for (size_t i = 0; i < ema_.size(); ++i) {
+                const std::string key = "train.ema." + ema_params_[i].first;
+                if (!file.contains(key) || file.tensor(key).sizes() != ema_[i].sizes())
+                    throw ModelLoadError(path + ": EMA weight '" + key + "' is missing or has the wrong shape");
+                ema_[i].copy_(file.tensor(key));
+            }
+        } else {
+            ema_warmup_ = false;
+            log(LogLevel::Info, "this run had no EMA; the average starts from the resumed weights");
+        }
+    } else if (saved_ema > 0) {
+        log(LogLevel::Warning, "--ema 0: the checkpoint's weight average is dropped from here on");
+    }
     log(LogLevel::Info, "resuming at epoch " + std::to_string(prog_.epoch + 1) + ", step " +
                             std::to_string(prog_.step));
 }
@@ -243,10 +310,23 @@ torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& label
     return {};
 }
 
+void Run::update_ema() {
+    if (ema_.empty()) return;
+    torch::NoGradGuard no_grad;
+    const double k = double(ema_updates_++);
+    const double d = ema_warmup_ ? std::min(r_.ema, (1 + k) / (10 + k)) : r_.ema;
+    for (size_t i = 0; i < ema_.size(); ++i) ema_[i].mul_(d).add_(ema_params_[i].second.detach(), 1 - d);
+}
+
 void Run::save_checkpoint() {
     json t = {{"epoch", prog_.epoch}, {"batch", prog_.batch}, {"step", prog_.step},
               {"lr", prog_.lr}, {"recipe", recipe_json(r_)}};
     auto extra = adam_->state("train.adam.");
+    if (!ema_.empty()) {
+        t["ema_updates"] = ema_updates_;
+        t["ema_warmup"] = ema_warmup_;
+        for (size_t i = 0; i < ema_.size(); ++i) extra.emplace_back("train.ema." + ema_params_[i].first, ema_[i]);
+    }
     extra.emplace_back("train.rng", gen_.get_state());
     const std::string path = (dir_ / kCheckpointFile).string();
     models::save_model_file(path, model_, false, extra, {{"ds.train", t.dump()}});
@@ -296,6 +376,9 @@ void Run::end_epoch(int epoch) {
         adam_->set_lr(prog_.lr);
     }
     save_checkpoint();
+    // Snapshots and grids show the model a user would take away: the average when EMA is on.
+    std::optional<EmaSwap> swap;
+    if (!ema_.empty()) swap.emplace(ema_params_, ema_);
     char name[40];
     std::snprintf(name, sizeof name, "epoch_%03d.safetensors", epoch);
     models::save_model_file((dir_ / "epochs" / name).string(), model_, false, {},
@@ -371,6 +454,7 @@ TrainResult Run::execute() {
             loss.backward();
             if (r_.grad_clip > 0) clip_grad_norm(params, r_.grad_clip);
             adam_->step();
+            update_ema();
             ++prog_.step;
             prog_.batch = b + 1;
             ++steps_this_run;

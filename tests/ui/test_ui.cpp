@@ -11,6 +11,10 @@
 #include <QMimeData>
 #include <QSlider>
 #include <QSpinBox>
+#include <QDoubleSpinBox>
+#include <QDir>
+#include <QFile>
+#include <QComboBox>
 #include <QJsonObject>
 #include <QJsonDocument>
 #include <QJsonArray>
@@ -27,6 +31,7 @@
 #include "ui/bridge/image_convert.h"
 #include "ui/canvas/compare_view.h"
 #include "ui/canvas/image_canvas.h"
+#include "ui/dashboard/train_dashboard.h"
 #include "ui/main_window.h"
 #include "tests/support/tiny_if.h"
 
@@ -472,6 +477,35 @@ private Q_SLOTS:
         w.canvas()->dropMime(&mime);
         QCOMPARE(w.canvas()->image().size(), QSize(40, 30));
         QCOMPARE(int(w.mode()), int(MainWindow::Mode::Hybrid));
+    }
+
+    void trainDashboardFormAndRunFolderRecipe() {
+        EngineController c(engineOptions());
+        TrainDashboard d(&c);
+        auto* ema = d.findChild<QDoubleSpinBox*>(QStringLiteral("ema"));
+        QVERIFY(ema);
+        QTemporaryDir tmp;
+        d.setOutputFolder(tmp.path() + QStringLiteral("/new-run"));
+        QCOMPARE(d.request().ema, 0.0);  // off for a new run
+        ema->setValue(0.999);
+        QCOMPARE(d.request().ema, 0.999);
+        QVERIFY(!d.request().resume);
+
+        // Opening an existing run fills the form from its recipe, EMA included, and resumes it.
+        QDir().mkpath(tmp.path() + QStringLiteral("/old-run"));
+        QFile recipe(tmp.path() + QStringLiteral("/old-run/recipe.json"));
+        QVERIFY(recipe.open(QIODevice::WriteOnly));
+        recipe.write(R"({"kind": "time-fm", "dataset": "mnist", "epochs": 3, "seed": 7, "ema": 0.995})");
+        recipe.close();
+        d.setOutputFolder(tmp.path() + QStringLiteral("/old-run"));
+        const auto r = d.request();
+        QCOMPARE(int(r.kind), int(ds::ModelKind::TimeFm));
+        QCOMPARE(r.epochs, 3);
+        QCOMPARE(int(r.seed), 7);
+        QCOMPARE(r.ema, 0.995);
+        QVERIFY(r.resume);
+        ema->setValue(0);  // "off" on a resumed run keeps the run's own setting
+        QCOMPARE(d.request().ema, -1.0);
     }
 
     void guiThreadStaysResponsiveDuringARun() {

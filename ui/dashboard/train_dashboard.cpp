@@ -58,6 +58,14 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_lr->setRange(0, 1);
     m_lr->setSingleStep(1e-4);
     m_lr->setSpecialValueText(tr("course default"));
+    m_ema = new QDoubleSpinBox(box);
+    m_ema->setObjectName(QStringLiteral("ema"));
+    m_ema->setDecimals(4);
+    m_ema->setRange(0, 0.9999);
+    m_ema->setSingleStep(0.001);
+    m_ema->setSpecialValueText(tr("off"));
+    m_ema->setToolTip(tr("Decay of a moving average of the weights (e.g. 0.999). Grids, epoch "
+                         "snapshots and sampling use the average. Off keeps a resumed run's setting."));
     m_out = new QLineEdit(QDir::homePath() + QStringLiteral("/diffusion-studio-runs/run"), box);
     auto* browse = new QToolButton(box);
     browse->setText(tr("…"));
@@ -71,6 +79,7 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     form->addRow(tr("Batch"), m_batch);
     form->addRow(tr("Learning rate"), m_lr);
     form->addRow(tr("Width D"), m_hidden);
+    form->addRow(tr("Weight EMA"), m_ema);
     form->addRow(tr("Seed"), m_seed);
     form->addRow(tr("Images"), m_limit);
     form->addRow(tr("Output folder"), outRow);
@@ -171,6 +180,7 @@ ds::TrainRequest TrainDashboard::request() const {
     r.seed = std::uint64_t(m_seed->value());
     r.limit = m_limit->value();
     r.resume = m_resume->isChecked();
+    r.ema = m_ema->value() > 0 ? m_ema->value() : (r.resume ? -1 : 0);
     return r;
 }
 
@@ -238,6 +248,7 @@ void TrainDashboard::loadMetrics() {
         m_dataset->setCurrentText(r.value(QStringLiteral("dataset")).toString(m_dataset->currentText()));
         m_epochs->setValue(r.value(QStringLiteral("epochs")).toInt());
         m_seed->setValue(r.value(QStringLiteral("seed")).toInt());
+        m_ema->setValue(r.value(QStringLiteral("ema")).toDouble());
         m_resume->setChecked(true);
     }
     QFile f(m_out->text() + QStringLiteral("/metrics.jsonl"));

@@ -58,6 +58,7 @@ private:
     QSpinBox* m_epochs = nullptr;
     QSpinBox* m_batch = nullptr;
     QDoubleSpinBox* m_lr = nullptr;
+    QDoubleSpinBox* m_ema = nullptr;
     QSpinBox* m_hidden = nullptr;
     QSpinBox* m_seed = nullptr;
     QSpinBox* m_limit = nullptr;

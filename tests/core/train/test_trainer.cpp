@@ -228,3 +228,75 @@ TEST_CASE("warm start (train --init) loads a model's weights and refuses a diffe
     wrong.resume = true;
     CHECK_THROWS_AS(engine.train(wrong), ds::InvalidRequest);
 }
+
+TEST_CASE("weight EMA (train --ema) follows its closed form and resume and is what loading uses", "[train]") {
+    ds::Engine engine({2});
+    auto src = fresh_dir("ema_src"), one = fresh_dir("ema_one");
+    auto r = tiny(ds::ModelKind::TimeFm, src);
+    r.epochs = 1;
+    r.epoch_grids = false;
+    engine.train(r);
+
+    // Warm start + one step: no warm-up, so ema = d * w0 + (1 - d) * w1 for every parameter.
+    auto a = r;
+    a.out_dir = one.string();
+    a.init_from = src.string();
+    a.limit = 32;
+    a.ema = 0.9;
+    a.cancel = ds::CancelToken();
+    REQUIRE(engine.train(a).steps_done == 1);
+    auto f0 = ds::io::SafetensorsFile::open((src / "checkpoint.safetensors").string());
+    auto f1 = ds::io::SafetensorsFile::open((one / "checkpoint.safetensors").string());
+    auto snap = ds::io::SafetensorsFile::open((one / "epochs" / "epoch_001.safetensors").string());
+    auto loaded = ds::models::load_model_file((one / "checkpoint.safetensors").string());
+    std::map<std::string, torch::Tensor> loaded_params;
+    for (auto& p : loaded.module().named_parameters(true)) loaded_params[p.key()] = p.value();
+    int averaged = 0, moved = 0;
+    for (const auto& t : f1.tensors()) {
+        if (t.name.rfind("train.ema.", 0) != 0) continue;
+        const std::string name = t.name.substr(10);
+        INFO(name);
+        ++averaged;
+        auto w0 = f0.tensor(name), w1 = f1.tensor(name), e = f1.tensor(t.name);
+        CHECK(torch::allclose(e, 0.9 * w0 + 0.1 * w1, 1e-5, 1e-7));
+        moved += !torch::allclose(w0, w1, 0, 1e-7);
+        CHECK(torch::equal(snap.tensor(name), e));             // the epoch snapshot is the average
+        CHECK(torch::equal(loaded_params.at(name), e));        // so is loading the checkpoint
+    }
+    CHECK(averaged == int(loaded_params.size()));
+    CHECK(moved > 5);
+
+    // Interrupted and resumed without repeating --ema equals the uninterrupted run.
+    auto full = fresh_dir("ema_full"), split = fresh_dir("ema_split");
+    auto b = tiny(ds::ModelKind::ClassDdpm, full);
+    b.epoch_grids = false;
+    b.ema = 0.99;
+    engine.train(b);
+    auto c = b;
+    c.out_dir = split.string();
+    c.cancel = ds::CancelToken();
+    c.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        if (e.step == 4) c.cancel.request(ds::CancelMode::Now);
+    };
+    CHECK(engine.train(c).outcome == ds::Outcome::Cancelled);
+    auto c2 = b;
+    c2.out_dir = split.string();
+    c2.resume = true;
+    c2.ema = -1;
+    c2.cancel = ds::CancelToken();
+    CHECK(engine.train(c2).steps_done == 6);
+    CHECK(same_weights(full / "checkpoint.safetensors", split / "checkpoint.safetensors"));
+    auto fb = ds::io::SafetensorsFile::open((full / "checkpoint.safetensors").string());
+    CHECK(fb.contains("train.ema.out.weight"));
+
+    // The average is not the raw weights; a run without --ema stores none.
+    CHECK_FALSE(torch::equal(fb.tensor("train.ema.out.weight"), fb.tensor("out.weight")));
+    CHECK_FALSE(f0.contains("train.ema.out.weight"));
+
+    auto bad = b;
+    bad.out_dir = fresh_dir("ema_bad").string();
+    bad.ema = 1.0;
+    CHECK_THROWS_WITH(engine.train(bad), Catch::Contains("EMA decay"));
+    bad.ema = -0.5;
+    CHECK_THROWS_AS(engine.train(bad), ds::InvalidRequest);
+}
