@@ -6,24 +6,64 @@ namespace ds::models {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
+namespace {
+std::int64_t version_of(const torch::Tensor& t) { return t.is_inference() ? 0 : std::int64_t(t._version()); }
+}  // namespace
+
+bool BnFold::active(const torch::nn::Module& m) {
+    return !m.is_training() && !torch::GradMode::is_enabled();
+}
+
+std::pair<torch::Tensor, torch::Tensor> BnFold::get(const torch::Tensor& w, const torch::Tensor& b,
+                                                    const nn::BatchNorm2d& bn, int out_dim) {
+    const torch::Tensor* sources[] = {&w, &b, &bn->weight, &bn->bias, &bn->running_mean, &bn->running_var};
+    std::vector<std::int64_t> key;
+    for (const auto* t : sources) {
+        key.push_back(reinterpret_cast<std::int64_t>(t->data_ptr()));
+        key.push_back(version_of(*t));
+    }
+    std::lock_guard<std::mutex> lock(*mutex_);
+    if (key != key_ || !weight_.defined()) {
+        auto scale = bn->weight / torch::sqrt(bn->running_var + bn->options.eps());
+        std::vector<std::int64_t> shape(w.dim(), 1);
+        shape[out_dim] = w.size(out_dim);
+        weight_ = (w * scale.view(shape)).contiguous();
+        bias_ = (b - bn->running_mean) * scale + bn->bias;
+        key_ = std::move(key);
+    }
+    return {weight_, bias_};
+}
+
 ConvImpl::ConvImpl(int in, int out) {
     conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(1).padding(1)));
     bn = register_module("bn", nn::BatchNorm2d(out));
 }
-torch::Tensor ConvImpl::forward(const torch::Tensor& x) { return F::gelu(bn(conv(x))); }
+torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
+    if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
+    auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0);
+    return F::gelu(torch::conv2d(x, w, b, 1, 1));
+}
 
 DownConvImpl::DownConvImpl(int in, int out) {
     conv = register_module("conv", nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(2).padding(1)));
     bn = register_module("bn", nn::BatchNorm2d(out));
 }
-torch::Tensor DownConvImpl::forward(const torch::Tensor& x) { return F::gelu(bn(conv(x))); }
+torch::Tensor DownConvImpl::forward(const torch::Tensor& x) {
+    if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
+    auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0);
+    return F::gelu(torch::conv2d(x, w, b, 2, 1));
+}
 
 UpConvImpl::UpConvImpl(int in, int out) {
     conv = register_module(
         "conv", nn::ConvTranspose2d(nn::ConvTranspose2dOptions(in, out, 4).stride(2).padding(1)));
     bn = register_module("bn", nn::BatchNorm2d(out));
 }
-torch::Tensor UpConvImpl::forward(const torch::Tensor& x) { return F::gelu(bn(conv(x))); }
+torch::Tensor UpConvImpl::forward(const torch::Tensor& x) {
+    if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
+    auto [w, b] = fold.get(conv->weight, conv->bias, bn, 1);
+    return F::gelu(torch::conv_transpose2d(x, w, b, 2, 1));
+}
 
 FlattenImpl::FlattenImpl(int pool_size) : pool(pool_size) {}
 torch::Tensor FlattenImpl::forward(const torch::Tensor& x) {
@@ -39,12 +79,14 @@ torch::Tensor UnflattenImpl::forward(const torch::Tensor& x) {
     // A stride-k ConvTranspose with a k x k kernel on a 1x1 input is a matrix product:
     // out[n, o, i, j] = sum_c x[n, c] W[c, o, i, j] + b[o]. Torch's transposed-conv path is ~20x
     // slower here than the equivalent addmm; the parameters stay those of ConvTranspose2d.
-    const auto& w = conv->weight;  // [C, C, k, k]
+    const bool folded = BnFold::active(*this);
+    torch::Tensor w = conv->weight, b = conv->bias;  // [C, C, k, k], [C]
+    if (folded) std::tie(w, b) = fold.get(w, b, bn, 1);
     const auto n = x.size(0), c = w.size(0), o = w.size(1), k = w.size(2);
     TORCH_CHECK(x.size(2) == 1 && x.size(3) == 1, "Unflatten expects a (C,1,1) input");
     auto y = torch::mm(x.reshape({n, c}), w.reshape({c, o * k * k})).view({n, o, k, k});
-    y = y + conv->bias.view({1, o, 1, 1});
-    return F::gelu(bn(y));
+    y = y + b.view({1, o, 1, 1});
+    return F::gelu(folded ? y : bn(y));
 }
 
 ConvBlockImpl::ConvBlockImpl(int in, int out) {

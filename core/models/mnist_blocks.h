@@ -1,9 +1,31 @@
 #pragma once
 // The course's UNet building blocks (course_spec §3.1), one torch::nn module each.
 // Defaults are PyTorch's: bias on, BatchNorm eps 1e-5 / momentum 0.1, exact GELU.
+#include <memory>
+#include <mutex>
+#include <vector>
+
 #include <torch/nn.h>
 
 namespace ds::models {
+
+// Inference-time BatchNorm folding. In eval mode without autograd a conv followed by BN is one
+// conv with weights scaled by gamma / sqrt(running_var + eps) per output channel and a folded
+// bias. The folded pair is cached and rebuilt whenever a source tensor changes (version counters
+// and storage), so training, loading weights or EMA swaps never see stale values.
+class BnFold {
+public:
+    // True when the folded path applies: module in eval mode and no gradient recording.
+    static bool active(const torch::nn::Module& m);
+    // out_dim: 0 for Conv2d weights [O, I, k, k], 1 for ConvTranspose2d weights [I, O, k, k].
+    std::pair<torch::Tensor, torch::Tensor> get(const torch::Tensor& w, const torch::Tensor& b,
+                                                const torch::nn::BatchNorm2d& bn, int out_dim);
+
+private:
+    std::shared_ptr<std::mutex> mutex_ = std::make_shared<std::mutex>();
+    std::vector<std::int64_t> key_;
+    torch::Tensor weight_, bias_;
+};
 
 // Conv2d(k3,s1,p1) -> BN -> GELU; keeps H, W.
 struct ConvImpl : torch::nn::Module {
@@ -11,6 +33,7 @@ struct ConvImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::Conv2d conv{nullptr};
     torch::nn::BatchNorm2d bn{nullptr};
+    BnFold fold;
 };
 TORCH_MODULE(Conv);
 
@@ -20,6 +43,7 @@ struct DownConvImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::Conv2d conv{nullptr};
     torch::nn::BatchNorm2d bn{nullptr};
+    BnFold fold;
 };
 TORCH_MODULE(DownConv);
 
@@ -29,6 +53,7 @@ struct UpConvImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::ConvTranspose2d conv{nullptr};
     torch::nn::BatchNorm2d bn{nullptr};
+    BnFold fold;
 };
 TORCH_MODULE(UpConv);
 
@@ -46,6 +71,7 @@ struct UnflattenImpl : torch::nn::Module {
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::ConvTranspose2d conv{nullptr};
     torch::nn::BatchNorm2d bn{nullptr};
+    BnFold fold;
 };
 TORCH_MODULE(Unflatten);
 

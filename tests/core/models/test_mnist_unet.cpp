@@ -115,3 +115,46 @@ TEST_CASE("Unflatten's matmul form equals the 7x7 stride-7 transposed convolutio
     auto ref = torch::gelu(u->bn(torch::conv_transpose2d(x, u->conv->weight, u->conv->bias, 7)));
     CHECK(torch::allclose(u->forward(x), ref, 1e-5, 1e-5));
 }
+
+TEST_CASE("inference BatchNorm folding equals conv + BN and follows weight changes", "[models]") {
+    torch::manual_seed(6);
+    auto spec = ModelSpec::defaults(ds::ModelKind::ClassDdpm);
+    spec.hidden = 8;
+    MnistUNet net(spec.unet_config());
+    {
+        torch::NoGradGuard ng;  // BN statistics and affine parameters far from their init values
+        for (auto& m : net->modules(false)) {
+            if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+                bn->running_mean.uniform_(-0.5, 0.5);
+                bn->running_var.uniform_(0.2, 3.0);
+                bn->weight.uniform_(0.5, 1.5);
+                bn->bias.uniform_(-0.3, 0.3);
+            }
+        }
+    }
+    net->eval();
+    auto x = torch::rand({4, 1, 28, 28});
+    auto t = torch::rand({4});
+    auto c = torch::eye(10).narrow(0, 0, 4);
+    auto reference = net->forward(x, t, c).detach();  // autograd on: the unfolded conv -> BN path
+    torch::Tensor folded;
+    {
+        torch::NoGradGuard ng;
+        CHECK(BnFold::active(*net->enc1->conv1));
+        folded = net->forward(x, t, c);
+    }
+    CHECK_FALSE(torch::equal(folded, reference));       // the two paths really differ in rounding
+    CHECK(torch::allclose(folded, reference, 1e-4, 1e-5));
+
+    // Changing a folded source in place (as an optimizer step or loading does) must be seen.
+    {
+        torch::NoGradGuard ng;
+        net->enc1->conv1->bn->running_var.mul_(4);
+        auto after = net->forward(x, t, c);
+        CHECK_FALSE(torch::equal(after, folded));  // a stale cache would repeat the old output
+    }
+    auto reference2 = net->forward(x, t, c).detach();
+    CHECK((reference2 - reference).abs().max().item<double>() > 1e-4);
+    c10::InferenceMode guard;
+    CHECK(torch::allclose(net->forward(x, t, c), reference2, 1e-4, 1e-5));
+}
