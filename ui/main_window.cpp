@@ -37,6 +37,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "core/engine/engine.h"
 #include "core/engine/hashing.h"
 #include "ui/bridge/engine_controller.h"
 #include "ui/bridge/image_convert.h"
@@ -877,6 +878,16 @@ void MainWindow::editSettings() {
     auto* folder = new QLineEdit(s.value(QStringLiteral("outputFolder"), QDir::homePath()).toString(), &dialog);
     form->addRow(tr("Threads per worker (next start)"), threads);
     form->addRow(tr("DeepFloyd IF dtype (next start)"), dtype);
+    auto* dtypeNote = new QLabel(&dialog);
+    dtypeNote->setWordWrap(true);
+    auto updateNote = [dtypeNote](const QString& d) {
+        const auto w = ds::Engine::dtype_warning(d.toStdString());
+        dtypeNote->setText(QString::fromStdString(w));
+        dtypeNote->setVisible(!w.empty());
+    };
+    updateNote(dtype->currentText());
+    connect(dtype, &QComboBox::currentTextChanged, &dialog, updateNote);
+    form->addRow(dtypeNote);
     form->addRow(tr("Preview a frame every N steps"), preview);
     form->addRow(tr("Output folder"), folder);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);

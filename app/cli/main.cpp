@@ -86,6 +86,8 @@ int main(int argc, char** argv) {
         }
         const std::string command = args[i];
         std::vector<std::string> rest(args.begin() + i + 1, args.end());
+        if (const auto warning = ds::Engine::dtype_warning(options.dtype); !warning.empty())
+            std::cerr << "dstudio: warning: --dtype bf16: " << warning << "\n";
         return cli::run_command(command, rest, options);
     } catch (const cli::UsageError& e) {
         std::cerr << "dstudio: " << e.what() << "\n";

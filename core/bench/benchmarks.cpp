@@ -14,6 +14,8 @@
 #include "core/diffusion/iterative.h"
 #include "core/diffusion/mnist_predictor.h"
 #include "core/diffusion/techniques.h"
+#include "core/io/atomic_file.h"
+#include "core/io/cpu_info.h"
 #include "core/models/if_unet.h"
 #include "core/models/model_store.h"
 #include "core/models/t5_encoder.h"
@@ -113,17 +115,7 @@ double rss_gb(const char* field) {  // VmRSS / VmHWM of this process, GB
 // The CPU the numbers come from: model name and the vector ISA that decides oneDNN's kernels
 // (AVX2 vs AVX-512, bf16 and AMX support). Numbers from different CPUs are not comparable.
 json cpu_info() {
-    std::ifstream in("/proc/cpuinfo");
-    std::string model, flags;
-    for (std::string line; std::getline(in, line);) {
-        auto value = [&] { auto c = line.find(':'); return c == std::string::npos ? std::string() : line.substr(c + 2); };
-        if (model.empty() && line.rfind("model name", 0) == 0) model = value();
-        if (flags.empty() && line.rfind("flags", 0) == 0) flags = " " + value() + " ";
-    }
-    json isa = json::array();
-    for (const char* f : {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile"})
-        if (flags.find(std::string(" ") + f + " ") != std::string::npos) isa.push_back(f);
-    return {{"model", model}, {"isa", isa}, {"logical_cpus", std::thread::hardware_concurrency()}};
+    return {{"model", io::cpu_model()}, {"isa", io::cpu_isa()}, {"logical_cpus", std::thread::hardware_concurrency()}};
 }
 
 std::string config_path(const std::string& name) {
@@ -156,6 +148,15 @@ json bench_if_unet(const std::string& config_file, const std::string& dtype_name
         const std::string trace_file(trace);
         torch::autograd::profiler::RecordProfile guard(trace_file);
         unet.forward(x, t, text, labels);
+    }
+    if (const char* shapes = std::getenv("DS_BENCH_SHAPES")) {  // the op shapes of one step
+        std::vector<std::string> log;
+        models::set_if_unet_shape_log(&log);
+        unet.forward(x, t, text, labels);
+        models::set_if_unet_shape_log(nullptr);
+        std::string text_out;
+        for (const auto& l : log) text_out += l + "\n";
+        io::write_file_atomic(shapes, text_out);
     }
     return {{"config", config_file}, {"dtype", dtype_name}, {"parameters", unet.parameter_count()},
             {"batch", "2 x CFG (4 UNet samples)"}, {"size", s}, {"seconds_per_step", best},

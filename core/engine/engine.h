@@ -46,6 +46,11 @@ public:
     void debug_unet(const DebugUnetRequest& request);
     void export_model(const ExportRequest& request);
 
+    // A warning for a DeepFloyd IF dtype this CPU runs badly ("" when fine): bf16 without
+    // AVX-512 goes through oneDNN's slow path (a 256-px IF convolution measured 10x slower than
+    // fp32 on an AVX2-only CPU).
+    static std::string dtype_warning(const std::string& dtype);
+
     std::vector<ModelInfo> bundled_models() const;
     ModelInfo describe(const std::string& model) const;  // id or path; throws ModelLoadError
     int threads() const;

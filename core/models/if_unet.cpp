@@ -74,11 +74,21 @@ constexpr std::int64_t kBf16ConvMaxInput = 4096;
 
 // Multiply-adds of the convolutions and attention products since the last reset (benchmarks).
 std::atomic<std::int64_t> g_macs{0};
+// When set, every convolution and attention product appends its shapes here (benchmarks).
+std::vector<std::string>* g_shape_log = nullptr;
+
+std::string shape_line(const char* op, std::initializer_list<std::int64_t> dims) {
+    std::string line = op;
+    for (auto d : dims) line += " " + std::to_string(d);
+    return line;
+}
 
 torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding) {
     const auto cin = x.size(1);
     // Stride 1, "same" padding for 3x3 (padding 1) and 1x1 (padding 0): output H x W = input's.
     g_macs += x.size(0) * w.size(0) * w.size(1) * w.size(2) * w.size(3) * x.size(2) * x.size(3);
+    if (g_shape_log)  // conv N Cin H W Cout k padding
+        g_shape_log->push_back(shape_line("conv", {x.size(0), cin, x.size(2), x.size(3), w.size(0), w.size(2), padding}));
     if (x.scalar_type() != torch::kBFloat16 || cin <= kBf16ConvMaxInput)
         return F::conv2d(x, w, F::Conv2dFuncOptions().bias(b).padding(padding));
     torch::Tensor y;
@@ -345,6 +355,8 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
     auto v = heads(torch::cat({lin(text, "add_v_proj"), lin(s, "to_v")}, 1));
     (void)L;
     g_macs += 2 * q.size(0) * q.size(1) * q.size(2) * k.size(2) * q.size(3);  // q k^T and probs v
+    if (g_shape_log)  // attn B heads Nq Nk head_dim
+        g_shape_log->push_back(shape_line("attn", {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)}));
     auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(dh)));
     auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
     auto o = torch::matmul(probs, v).transpose(1, 2).reshape({B, N, C});
@@ -436,5 +448,6 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
 
 std::int64_t if_unet_macs_counted() { return g_macs.load(); }
 void reset_if_unet_macs() { g_macs = 0; }
+void set_if_unet_shape_log(std::vector<std::string>* log) { g_shape_log = log; }
 
 }  // namespace ds::models

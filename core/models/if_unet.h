@@ -78,5 +78,8 @@ std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfU
 // reset (all threads): benchmarks report achieved GFLOP/s with it (2 FLOP per multiply-add).
 std::int64_t if_unet_macs_counted();
 void reset_if_unet_macs();
+// Benchmarks: while set, each convolution ("conv N Cin H W Cout k padding") and attention product
+// ("attn B heads Nq Nk head_dim") of a forward appends a line to `log` (nullptr stops it).
+void set_if_unet_shape_log(std::vector<std::string>* log);
 
 }  // namespace ds::models

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/engine/engine.h"
+#include "core/io/cpu_info.h"
 #include "core/io/safetensors.h"
 #include "core/models/model_store.h"
 
@@ -131,4 +132,14 @@ TEST_CASE("export drops training state and can halve the size", "[engine]") {
     auto a = ds::models::load_model_file(src), b = ds::models::load_model_file(out);
     auto wa = a.unet->enc1->conv1->conv->weight, wb = b.unet->enc1->conv1->conv->weight;
     CHECK(torch::allclose(wa, wb, 1e-3, 1e-3));
+}
+
+TEST_CASE("bf16 is flagged on CPUs without AVX-512 and fp32 never is", "[engine]") {
+    CHECK(ds::Engine::dtype_warning("fp32").empty());
+    const auto w = ds::Engine::dtype_warning("bf16");
+    CHECK(w.empty() == ds::io::cpu_has("avx512f"));
+    if (!w.empty()) CHECK_THAT(w, Catch::Contains("fp32 is faster"));
+    // AVX-512 sub-features never appear without avx512f.
+    if (ds::io::cpu_has("avx512_bf16")) CHECK(ds::io::cpu_has("avx512f"));
+    CHECK_FALSE(ds::io::cpu_model().empty());
 }
