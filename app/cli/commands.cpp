@@ -350,7 +350,12 @@ int cmd_export(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
 int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a))
         return std::cout << "usage: dstudio bench [--quick] [--only train,sample,forward,sampler] [--out FILE]\n\n"
-                            "Speed benchmarks (JSON). Targets: docs/performance.md.\n",
+                            "Speed benchmarks (JSON). Targets: docs/performance.md.\n\n"
+                            "DeepFloyd IF at real scale (random weights from assets/configs; gigabytes, run only\n"
+                            "when named): if-i-xl-fp32, if-i-xl-bf16, if-ii-l-fp32, if-ii-l-bf16, t5-xxl-fp32,\n"
+                            "t5-xxl-bf16. Environment: DS_BENCH_TRACE=FILE writes an op profile (chrome trace) of\n"
+                            "one more IF step, DS_BENCH_SHAPES=FILE the shapes of its convolutions and attention\n"
+                            "products (input of scripts/pytorch_op_reference.py).\n",
                0;
     Args args(a, {"only", "out"}, {"quick"});
     ds::BenchRequest r;
