@@ -50,7 +50,8 @@ Ctrl+C saves a checkpoint and exits with 130; --resume continues exactly where i
   --seed N            seed for init, shuffling and noise (0)
   --limit N           train on the first N images only
   --no-grids          skip the per-epoch sample grids
-  --resume            continue the run in --out
+  --resume            continue the run in --out with its own recipe (lr, seed, batch, ...);
+                      options given again override it, e.g. a larger --epochs
   --init MODEL        warm start from the weights of a model of the same kind and width (bundled
                       id, .safetensors file or run folder); new optimizer, lr schedule from --lr
 )";

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -67,6 +68,40 @@ json recipe_json(const TrainRequest& r) {
             {"sample_steps", r.sample_steps}, {"guidance", r.guidance},
             {"seed", r.seed},           {"limit", r.limit}, {"init_from", r.init_from},
             {"ema", std::max(r.ema, 0.0)}};
+}
+
+// --resume continues the run as it was started: every hyperparameter the request leaves at its
+// default (sentinel or built-in default value) is taken from the checkpoint's recipe; values
+// given explicitly win (e.g. more --epochs). Returns "name value" for each adopted field.
+std::vector<std::string> adopt_recipe(TrainRequest& r, const json& recipe) {
+    std::vector<std::string> taken;
+    const TrainRequest defaults;
+    auto take = [&](const char* key, auto& field, bool is_default) {
+        using T = std::decay_t<decltype(field)>;
+        if (!is_default || !recipe.contains(key)) return;
+        const T saved = recipe.at(key).get<T>();
+        if (saved == field) return;
+        field = saved;
+        std::ostringstream v;
+        v << key << " " << saved;
+        taken.push_back(v.str());
+    };
+    take("epochs", r.epochs, r.epochs <= 0);
+    take("batch_size", r.batch_size, r.batch_size <= 0);
+    take("hidden", r.hidden, r.hidden <= 0);
+    take("lr", r.lr, r.lr <= 0);
+    take("lr_decay", r.lr_decay, r.lr_decay < 0);
+    take("sample_steps", r.sample_steps, r.sample_steps <= 0);
+    take("dataset", r.dataset, r.dataset == defaults.dataset);
+    take("sigma", r.sigma, r.sigma == defaults.sigma);
+    take("pure_noise", r.pure_noise, r.pure_noise == defaults.pure_noise);
+    take("p_uncond", r.p_uncond, r.p_uncond == defaults.p_uncond);
+    take("grad_clip", r.grad_clip, r.grad_clip == defaults.grad_clip);
+    take("timesteps", r.timesteps, r.timesteps == defaults.timesteps);
+    take("guidance", r.guidance, r.guidance == defaults.guidance);
+    take("seed", r.seed, r.seed == defaults.seed);
+    take("limit", r.limit, r.limit == defaults.limit);
+    return taken;
 }
 
 struct Progress {
@@ -387,6 +422,29 @@ void Run::end_epoch(int epoch) {
 }
 
 TrainResult Run::execute() {
+    if (r_.resume && !r_.out_dir.empty() && fs::exists(fs::path(r_.out_dir) / kCheckpointFile)) {
+        const std::string path = (fs::path(r_.out_dir) / kCheckpointFile).string();
+        auto file = io::SafetensorsFile::open(path);
+        auto tr = file.metadata().find("ds.train");
+        if (tr != file.metadata().end()) {
+            json t;
+            try {
+                t = json::parse(tr->second);
+            } catch (const json::exception& e) {
+                throw ModelLoadError(path + ": unreadable training state: " + e.what());
+            }
+            if (t.contains("recipe")) {
+                try {
+                    const auto taken = adopt_recipe(r_, t["recipe"]);
+                    std::string msg;
+                    for (const auto& f : taken) msg += (msg.empty() ? "" : ", ") + f;
+                    if (!msg.empty()) log(LogLevel::Info, "continuing with the run's recipe: " + msg);
+                } catch (const json::exception& e) {
+                    throw ModelLoadError(path + ": unreadable training recipe: " + e.what());
+                }
+            }
+        }
+    }
     r_ = with_defaults(r_);
     validate(r_);
     prepare_folder();

@@ -495,7 +495,8 @@ private Q_SLOTS:
         QDir().mkpath(tmp.path() + QStringLiteral("/old-run"));
         QFile recipe(tmp.path() + QStringLiteral("/old-run/recipe.json"));
         QVERIFY(recipe.open(QIODevice::WriteOnly));
-        recipe.write(R"({"kind": "time-fm", "dataset": "mnist", "epochs": 3, "seed": 7, "ema": 0.995})");
+        recipe.write(R"({"kind": "time-fm", "dataset": "mnist", "epochs": 3, "seed": 7, "ema": 0.995,
+                         "batch_size": 32, "lr": 0.005, "hidden": 16, "limit": 640})");
         recipe.close();
         d.setOutputFolder(tmp.path() + QStringLiteral("/old-run"));
         const auto r = d.request();
@@ -503,6 +504,10 @@ private Q_SLOTS:
         QCOMPARE(r.epochs, 3);
         QCOMPARE(int(r.seed), 7);
         QCOMPARE(r.ema, 0.995);
+        QCOMPARE(r.batch_size, 32);
+        QCOMPARE(r.lr, 0.005);
+        QCOMPARE(r.hidden, 16);
+        QCOMPARE(r.limit, 640);
         QVERIFY(r.resume);
         ema->setValue(0);  // "off" on a resumed run keeps the run's own setting
         QCOMPARE(d.request().ema, -1.0);

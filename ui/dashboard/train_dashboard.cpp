@@ -249,6 +249,10 @@ void TrainDashboard::loadMetrics() {
         m_epochs->setValue(r.value(QStringLiteral("epochs")).toInt());
         m_seed->setValue(r.value(QStringLiteral("seed")).toInt());
         m_ema->setValue(r.value(QStringLiteral("ema")).toDouble());
+        m_batch->setValue(r.value(QStringLiteral("batch_size")).toInt());
+        m_lr->setValue(r.value(QStringLiteral("lr")).toDouble());
+        m_hidden->setValue(r.value(QStringLiteral("hidden")).toInt());
+        m_limit->setValue(r.value(QStringLiteral("limit")).toInt());
         m_resume->setChecked(true);
     }
     QFile f(m_out->text() + QStringLiteral("/metrics.jsonl"));

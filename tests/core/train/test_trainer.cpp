@@ -300,3 +300,49 @@ TEST_CASE("weight EMA (train --ema) follows its closed form and resume and is wh
     bad.ema = -0.5;
     CHECK_THROWS_AS(engine.train(bad), ds::InvalidRequest);
 }
+
+TEST_CASE("resume without repeating the options continues with the run's own recipe", "[train]") {
+    ds::Engine engine({2});
+    auto full = fresh_dir("recipe_full"), split = fresh_dir("recipe_split");
+    auto r = tiny(ds::ModelKind::TimeDdpm, full);
+    r.epoch_grids = false;
+    r.lr = 5e-3;
+    r.lr_decay = 0;
+    r.seed = 7;
+    r.limit = 64;
+    r.p_uncond = 0.2;
+    engine.train(r);  // 2 epochs of 2 batches
+
+    auto first = r;
+    first.out_dir = split.string();
+    first.epochs = 1;
+    first.cancel = ds::CancelToken();
+    engine.train(first);
+    // Only what a user types to continue: kind, folder, --resume, more epochs.
+    ds::TrainRequest again;
+    again.kind = ds::ModelKind::TimeDdpm;
+    again.out_dir = split.string();
+    again.resume = true;
+    again.epochs = 2;
+    std::vector<std::string> logs;
+    again.callbacks.on_log = [&](ds::LogLevel, const std::string& m) { logs.push_back(m); };
+    CHECK(engine.train(again).steps_done == 4);
+    CHECK(same_weights(full / "checkpoint.safetensors", split / "checkpoint.safetensors"));
+    REQUIRE_FALSE(logs.empty());
+    CHECK_THAT(logs.front(), Catch::Contains("seed 7") && Catch::Contains("limit 64") &&
+                                 Catch::Contains("lr_decay 0") && Catch::Contains("hidden 4"));
+    std::ifstream recipe(split / "recipe.json");
+    std::string text((std::istreambuf_iterator<char>(recipe)), {});
+    CHECK_THAT(text, Catch::Contains("\"lr\": 0.005") && Catch::Contains("\"timesteps\": 20"));
+
+    // An explicit value still wins (a different seed changes the remaining batches).
+    auto other = fresh_dir("recipe_other");
+    first.out_dir = other.string();
+    first.cancel = ds::CancelToken();
+    engine.train(first);
+    again.out_dir = other.string();
+    again.seed = 8;
+    again.cancel = ds::CancelToken();
+    engine.train(again);
+    CHECK_FALSE(same_weights(full / "checkpoint.safetensors", other / "checkpoint.safetensors"));
+}
