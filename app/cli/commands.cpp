@@ -333,7 +333,8 @@ int cmd_models(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
 int cmd_export(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a))
         return std::cout << "usage: dstudio export --run RUN|FILE --out MODEL.safetensors [--fp16] "
-                            "[--description TEXT]\n\nWrites a standalone model file (no optimizer state).\n",
+                            "[--description TEXT]\n\nWrites a standalone model file (no optimizer state). A run trained with --ema\n"
+                            "exports its weight average.\n",
                0;
     Args args(a, {"run", "out", "description"}, {"fp16"});
     if (!args.has("run") || !args.has("out")) throw UsageError("export needs --run and --out");

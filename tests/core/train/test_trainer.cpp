@@ -249,6 +249,11 @@ TEST_CASE("weight EMA (train --ema) follows its closed form and resume and is wh
     auto f1 = ds::io::SafetensorsFile::open((one / "checkpoint.safetensors").string());
     auto snap = ds::io::SafetensorsFile::open((one / "epochs" / "epoch_001.safetensors").string());
     auto loaded = ds::models::load_model_file((one / "checkpoint.safetensors").string());
+    ds::ExportRequest ex;
+    ex.source = one.string();
+    ex.out = (one / "exported.safetensors").string();
+    engine.export_model(ex);
+    auto exported = ds::io::SafetensorsFile::open(ex.out);
     std::map<std::string, torch::Tensor> loaded_params;
     for (auto& p : loaded.module().named_parameters(true)) loaded_params[p.key()] = p.value();
     int averaged = 0, moved = 0;
@@ -262,6 +267,7 @@ TEST_CASE("weight EMA (train --ema) follows its closed form and resume and is wh
         moved += !torch::allclose(w0, w1, 0, 1e-7);
         CHECK(torch::equal(snap.tensor(name), e));             // the epoch snapshot is the average
         CHECK(torch::equal(loaded_params.at(name), e));        // so is loading the checkpoint
+        CHECK(torch::equal(exported.tensor(name), e));         // and exporting the run
     }
     CHECK(averaged == int(loaded_params.size()));
     CHECK(moved > 5);
