@@ -511,6 +511,36 @@ private Q_SLOTS:
         QVERIFY(r.resume);
         ema->setValue(0);  // "off" on a resumed run keeps the run's own setting
         QCOMPARE(d.request().ema, -1.0);
+
+        // Two epochs' grids (dark and bright): the comparison shows both side by side.
+        QDir().mkpath(tmp.path() + QStringLiteral("/old-run/samples"));
+        QImage dark(20, 10, QImage::Format_RGB32), bright(20, 10, QImage::Format_RGB32);
+        dark.fill(QColor(40, 40, 40));
+        bright.fill(QColor(230, 230, 230));
+        QVERIFY(dark.save(tmp.path() + QStringLiteral("/old-run/samples/epoch_001.png")));
+        QVERIFY(bright.save(tmp.path() + QStringLiteral("/old-run/samples/epoch_002.png")));
+        d.resize(1200, 800);
+        d.setOutputFolder(tmp.path() + QStringLiteral("/old-run"));
+        auto* other = d.findChild<QComboBox*>(QStringLiteral("compareEpoch"));
+        QVERIFY(other);
+        QCOMPARE(other->count(), 3);  // off, epoch_001, epoch_002
+        auto* view = d.findChild<CompareView*>();
+        QVERIFY(view);
+        QVERIFY(!view->isVisibleTo(&d));  // no comparison yet: the latest grid alone
+        other->setCurrentIndex(1);        // latest (epoch 2) next to epoch 1
+        QVERIFY(view->isVisibleTo(&d));
+        view->resize(400, 200);
+        const QImage shown = view->rendered();
+        bool sawDark = false, sawBright = false;
+        for (int y = 0; y < shown.height(); y += 4)
+            for (int x = 0; x < shown.width(); x += 4) {
+                const QColor px = shown.pixelColor(x, y);
+                sawDark |= px == QColor(40, 40, 40);
+                sawBright |= px == QColor(230, 230, 230);
+            }
+        QVERIFY(sawDark && sawBright);
+        d.setOutputFolder(tmp.path() + QStringLiteral("/old-run"));  // refresh keeps the choice
+        QCOMPARE(other->currentText(), QStringLiteral("epoch_001"));
     }
 
     void guiThreadStaysResponsiveDuringARun() {

@@ -15,6 +15,8 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QProgressBar>
+#include <QSignalBlocker>
+#include <QStackedWidget>
 #include <QPushButton>
 #include <QSlider>
 #include <QSpinBox>
@@ -23,6 +25,7 @@
 
 #include "core/engine/engine.h"
 #include "ui/bridge/engine_controller.h"
+#include "ui/canvas/compare_view.h"
 #include "ui/dashboard/loss_chart.h"
 
 namespace ui {
@@ -118,11 +121,22 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_epochSlider = new QSlider(Qt::Horizontal, this);
     m_epochSlider->setEnabled(false);
     m_epochLabel = new QLabel(this);
+    m_compare = new CompareView(this);
+    m_compare->setLayout(CompareView::Layout::SideBySide);
+    m_gridStack = new QStackedWidget(this);
+    m_gridStack->addWidget(m_grid);
+    m_gridStack->addWidget(m_compare);
+    m_compareEpoch = new QComboBox(this);
+    m_compareEpoch->setObjectName(QStringLiteral("compareEpoch"));
+    m_compareEpoch->setToolTip(tr("Show another epoch's grid next to the selected one"));
+    m_compareEpoch->addItem(tr("no comparison"));
     auto* epochRow = new QHBoxLayout;
     epochRow->addWidget(new QLabel(tr("Epoch"), this));
     epochRow->addWidget(m_epochSlider, 1);
     epochRow->addWidget(m_epochLabel);
-    right->addWidget(m_grid, 2);
+    epochRow->addWidget(new QLabel(tr("Compare with"), this));
+    epochRow->addWidget(m_compareEpoch);
+    right->addWidget(m_gridStack, 2);
     right->addLayout(epochRow);
     right->addWidget(m_log);
     root->addLayout(right, 1);
@@ -137,6 +151,8 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     connect(m_open, &QPushButton::clicked, this, &TrainDashboard::openCheckpoint);
     connect(m_logScale, &QCheckBox::toggled, m_chart, &LossChart::setLogScale);
     connect(m_epochSlider, &QSlider::valueChanged, this, &TrainDashboard::showEpoch);
+    connect(m_compareEpoch, &QComboBox::currentIndexChanged, this,
+            [this] { showEpoch(m_epochSlider->value()); });
     connect(m_out, &QLineEdit::editingFinished, this, [this] { setOutputFolder(m_out->text()); });
 
     auto* w = m_controller->worker();
@@ -272,6 +288,14 @@ void TrainDashboard::refreshEpochs() {
     m_epochFiles = dir.entryList({QStringLiteral("epoch_*.png")}, QDir::Files, QDir::Name);
     for (auto& f : m_epochFiles) f = dir.filePath(f);
     m_epochSlider->setEnabled(!m_epochFiles.isEmpty());
+    {  // the comparison choices follow the epochs on disk, keeping the chosen one
+        const QString chosen = m_compareEpoch->currentIndex() > 0 ? m_compareEpoch->currentText() : QString();
+        QSignalBlocker block(m_compareEpoch);
+        m_compareEpoch->clear();
+        m_compareEpoch->addItem(tr("no comparison"));
+        for (const auto& f : m_epochFiles) m_compareEpoch->addItem(QFileInfo(f).completeBaseName());
+        m_compareEpoch->setCurrentIndex(std::max(0, m_compareEpoch->findText(chosen)));
+    }
     m_epochSlider->setRange(0, std::max(0, int(m_epochFiles.size()) - 1));
     m_epochSlider->setValue(m_epochSlider->maximum());
     showEpoch(m_epochSlider->value());
@@ -281,9 +305,17 @@ void TrainDashboard::showEpoch(int index) {
     if (index < 0 || index >= m_epochFiles.size()) return;
     QImage img(m_epochFiles[index]);
     if (img.isNull()) return;
+    const QString name = QFileInfo(m_epochFiles[index]).completeBaseName();
+    m_epochLabel->setText(name);
+    const int other = m_compareEpoch->currentIndex() - 1;
+    if (other >= 0 && other < m_epochFiles.size()) {
+        m_compare->setImages(img, name, QImage(m_epochFiles[other]), m_compareEpoch->currentText());
+        m_gridStack->setCurrentWidget(m_compare);
+        return;
+    }
+    m_gridStack->setCurrentWidget(m_grid);
     const int k = std::max(1, std::min(m_grid->width() / std::max(1, img.width()), m_grid->height() / std::max(1, img.height())));
     m_grid->setPixmap(QPixmap::fromImage(img.scaled(img.size() * k)));
-    m_epochLabel->setText(QFileInfo(m_epochFiles[index]).completeBaseName());
 }
 
 void TrainDashboard::openCheckpoint() {

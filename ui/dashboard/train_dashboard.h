@@ -19,9 +19,11 @@ class QProgressBar;
 class QPushButton;
 class QSlider;
 class QSpinBox;
+class QStackedWidget;
 
 namespace ui {
 
+class CompareView;
 class EngineController;
 class LossChart;
 
@@ -73,6 +75,9 @@ private:
     QLabel* m_stats = nullptr;
     QLabel* m_log = nullptr;
     QLabel* m_grid = nullptr;
+    QStackedWidget* m_gridStack = nullptr;  // the grid label, or the epoch comparison
+    CompareView* m_compare = nullptr;
+    QComboBox* m_compareEpoch = nullptr;           // "off", then every epoch's grid
     QSlider* m_epochSlider = nullptr;
     QLabel* m_epochLabel = nullptr;
     LossChart* m_chart = nullptr;
