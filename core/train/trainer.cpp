@@ -101,6 +101,7 @@ std::vector<std::string> adopt_recipe(TrainRequest& r, const json& recipe) {
     take("guidance", r.guidance, r.guidance == defaults.guidance);
     take("seed", r.seed, r.seed == defaults.seed);
     take("limit", r.limit, r.limit == defaults.limit);
+    take("ema", r.ema, r.ema < 0);
     return taken;
 }
 
@@ -260,7 +261,7 @@ void Run::build_or_resume() {
     adam_->set_lr(prog_.lr);
     gen_.set_state(file.tensor("train.rng"));
     const double saved_ema = t.contains("recipe") ? t["recipe"].value("ema", 0.0) : 0.0;
-    if (r_.ema < 0) r_.ema = saved_ema;
+    if (r_.ema < 0) r_.ema = 0;  // a checkpoint without a recipe entry (adopt_recipe took the rest)
     if (r_.ema > 0) {
         start_ema(!(t.contains("ema_warmup") && !t["ema_warmup"].get<bool>()));
         if (saved_ema > 0) {
