@@ -354,8 +354,8 @@ int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
         return std::cout << "usage: dstudio bench [--quick] [--only train,sample,forward,sampler] [--out FILE]\n\n"
                             "Speed benchmarks (JSON). Targets: docs/performance.md.\n\n"
                             "DeepFloyd IF at real scale (random weights from assets/configs; gigabytes, run only\n"
-                            "when named): if-i-xl-fp32, if-i-xl-bf16, if-ii-l-fp32, if-ii-l-bf16, t5-xxl-fp32,\n"
-                            "t5-xxl-bf16. Environment: DS_BENCH_TRACE=FILE writes an op profile (chrome trace) of\n"
+                            "when named): if-i-xl-D, if-ii-l-D and t5-xxl-D for D = fp32, bf16 or fp32-w16\n"
+                            "(e.g. --only if-ii-l-fp32,t5-xxl-fp32-w16). Environment: DS_BENCH_TRACE=FILE writes an op profile (chrome trace) of\n"
                             "one more IF step, DS_BENCH_SHAPES=FILE the shapes of its convolutions and attention\n"
                             "products (input of scripts/pytorch_op_reference.py).\n",
                0;

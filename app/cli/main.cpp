@@ -15,7 +15,7 @@ namespace {
 
 const char* kUsage = R"(dstudio — Diffusion Studio command line
 
-usage: dstudio [--threads N] [--assets DIR] [--data DIR] [--dtype fp32|bf16] <command> [options]
+usage: dstudio [--threads N] [--assets DIR] [--data DIR] [--dtype fp32|bf16|fp32-w16] <command> [options]
 
 Part B (MNIST from scratch):
   train      train a denoiser, DDPM or flow-matching model (or the scoring classifier)
@@ -47,7 +47,9 @@ Global options:
   --threads N   intra-op threads (default: all cores)
   --assets DIR  bundled models folder (default: $DS_ASSETS_DIR or the installed assets)
   --data DIR    datasets folder (default: $DS_DATA_DIR or <source>/data)
-  --dtype T     DeepFloyd IF weights and compute: fp32 (default) or bf16
+  --dtype T     DeepFloyd IF weights and arithmetic: fp32 (default), bf16 (fast only with
+                AVX-512), or fp32-w16: weights kept in 16 bits (half the memory of fp32),
+                arithmetic in fp32
 
 `dstudio <command> --help` describes each command.
 )";

@@ -1,6 +1,9 @@
 // diffusion-studio: starts the GUI on the bundled MNIST models.
 // --screenshot FILE saves the window to FILE and quits (after the run when --run is given);
 // used to make the screenshots in docs/.
+#include <algorithm>
+#include <cstdio>
+
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
@@ -56,6 +59,11 @@ int main(int argc, char** argv) {
     ds::EngineOptions options;
     QSettings settings;
     options.dtype = settings.value(QStringLiteral("dtype"), QStringLiteral("fp32")).toString().toStdString();
+    if (const auto ok = ds::Engine::dtype_choices(); std::find(ok.begin(), ok.end(), options.dtype) == ok.end()) {
+        std::fprintf(stderr, "diffusion-studio: the saved dtype '%s' is not one of fp32, bf16, fp32-w16; using fp32\n",
+                     options.dtype.c_str());
+        options.dtype = "fp32";
+    }
     options.threads = cli.isSet(threads) ? cli.value(threads).toInt() : settings.value(QStringLiteral("threads"), 0).toInt();
     std::vector<ds::ModelInfo> models;
     try {

@@ -16,6 +16,7 @@
 #include "core/diffusion/techniques.h"
 #include "core/io/atomic_file.h"
 #include "core/io/cpu_info.h"
+#include "core/io/huge_pages.h"
 #include "core/models/if_unet.h"
 #include "core/models/model_store.h"
 #include "core/models/t5_encoder.h"
@@ -125,7 +126,7 @@ std::string config_path(const std::string& name) {
 // One IF UNet denoising step at real scale with random weights: batch 2 with CFG (4 samples
 // through the UNet), as a stage I / II pipeline step does it.
 json bench_if_unet(const std::string& config_file, const std::string& dtype_name, int reps) {
-    const auto dtype = dtype_name == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    const auto dtype = models::Precision::parse(dtype_name);
     auto cfg = models::IfUNetConfig::from_json_file(config_path(config_file));
     auto t0 = Clock::now();
     auto unet = models::IfUNet::random(cfg, dtype, 0);
@@ -161,11 +162,12 @@ json bench_if_unet(const std::string& config_file, const std::string& dtype_name
     return {{"config", config_file}, {"dtype", dtype_name}, {"parameters", unet.parameter_count()},
             {"batch", "2 x CFG (4 UNet samples)"}, {"size", s}, {"seconds_per_step", best},
             {"conv_attention_gflop_per_step", gflop}, {"achieved_gflops", gflop / best},
-            {"random_weights_seconds", build}, {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
+            {"random_weights_seconds", build}, {"weights_gb", unet.weight_bytes() / 1e9},
+            {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
 }
 
 json bench_t5(const std::string& dtype_name, int reps) {
-    const auto dtype = dtype_name == "bf16" ? torch::kBFloat16 : torch::kFloat32;
+    const auto dtype = models::Precision::parse(dtype_name);
     auto cfg = models::T5Config::from_json_file(config_path("t5-v1_1-xxl.json"));
     auto enc = models::T5Encoder::random(cfg, dtype, 0);
     const double rss_loaded = rss_gb("VmRSS:");
@@ -178,7 +180,7 @@ json bench_t5(const std::string& dtype_name, int reps) {
         best = std::min(best, seconds_since(t0));
     }
     return {{"config", "t5-v1_1-xxl"}, {"dtype", dtype_name}, {"parameters", enc.parameter_count()},
-            {"seconds_per_prompt", best}, {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
+            {"seconds_per_prompt", best}, {"weights_gb", enc.weight_bytes() / 1e9}, {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
 }
 
 // The IF benchmarks allocate gigabytes: they run only when named (--only if-ii-l-fp32, ...).
@@ -195,6 +197,7 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
     out["threads"] = threads;
     out["torch"] = TORCH_VERSION;
     out["cpu"] = cpu_info();
+    out["huge_page_allocator"] = io::huge_page_allocator_installed();
     out["quick"] = r.quick;
     const int steps = r.quick ? 2 : 20;
     const int warmup = r.quick ? 1 : 3;
@@ -242,9 +245,9 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
     const int if_reps = r.quick ? 1 : 2;
     for (const auto& [name, file] : std::vector<std::pair<std::string, std::string>>{
              {"if-i-xl", "if-i-xl-unet.json"}, {"if-ii-l", "if-ii-l-unet.json"}})
-        for (const char* dt : {"fp32", "bf16"})
+        for (const char* dt : {"fp32", "bf16", "fp32-w16"})
             if (named(r, name + "-" + dt)) out["if_unet"].push_back(bench_if_unet(file, dt, if_reps));
-    for (const char* dt : {"fp32", "bf16"})
+    for (const char* dt : {"fp32", "bf16", "fp32-w16"})
         if (named(r, std::string("t5-xxl-") + dt)) out["t5"].push_back(bench_t5(dt, if_reps));
     if (selected(r, "sampler") && (r.only.empty() || named(r, "sampler"))) {
         const int reps = r.quick ? 1 : 7;

@@ -37,7 +37,7 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
     if (r.weights.empty()) throw InvalidRequest("give the stage I IF folder (--weights)");
 
     // Stage I through the shared predictor factory (cached between requests).
-    auto stage1 = open_if_predictor(r.weights, ctx.if_dtype);
+    auto stage1 = open_if_predictor(r.weights, ctx.if_precision);
     std::vector<std::string> prompts;
     for (const auto& p : r.prompts)
         for (int k = 0; k < r.count; ++k) prompts.push_back(p);
@@ -83,7 +83,7 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
     try {
         x = iterative_denoise(*stage1, x, cond, o);
         if (!r.upscaler.empty()) {
-            auto unet = std::make_shared<models::IfUNet>(models::IfUNet::load((fs::path(r.upscaler) / "unet").string(), ctx.if_dtype));
+            auto unet = std::make_shared<models::IfUNet>(models::IfUNet::load((fs::path(r.upscaler) / "unet").string(), ctx.if_precision));
             IfNoisePredictor stage2(unet, nullptr, true);
             const int size = unet->config().sample_size;
             auto y = torch::randn({n, 3, size, size}, gen, torch::kFloat32);           // RNG draw #1

@@ -88,7 +88,7 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
         throw InvalidRequest("count must be in 1.." + std::to_string(kMaxCount));
     if (s.guidance > 100 || std::isnan(s.guidance)) throw InvalidRequest("guidance must be at most 100");
     Session ss;
-    ss.model = open_predictor(*ctx.registry, s.model, ctx.if_dtype);
+    ss.model = open_predictor(*ctx.registry, s.model, ctx.if_precision);
     ss.data_dir = ctx.data_dir;
     auto& m = *ss.model;
     ss.timesteps = s.timesteps.empty() ? default_strided_timesteps(m.num_timesteps()) : s.timesteps;
@@ -252,19 +252,19 @@ bool is_if_folder(const std::string& model) {
 
 }  // namespace
 
-std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, torch::ScalarType dtype) {
+std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, const models::Precision& precision) {
     static std::mutex mutex;
     static std::map<std::string, IfBundle> cache;
     const fs::path root(dir);
     std::error_code ec;
     const auto stamp = fs::last_write_time(root / "unet" / "config.json", ec);
     std::lock_guard<std::mutex> lock(mutex);
-    const std::string key = fs::absolute(root).string() + "|" + std::string(torch::toString(dtype));
+    const std::string key = fs::absolute(root).string() + "|" + precision.name();
     auto it = cache.find(key);
     if (it == cache.end() || it->second.stamp != stamp) {
         IfBundle b;
         b.stamp = stamp;
-        b.unet = std::make_shared<models::IfUNet>(models::IfUNet::load((root / "unet").string(), dtype));
+        b.unet = std::make_shared<models::IfUNet>(models::IfUNet::load((root / "unet").string(), precision));
         const bool has_t5 = fs::exists(root / "text_encoder" / "config.json");
         fs::path spiece = root / "tokenizer" / "spiece.model";
         if (!fs::exists(spiece)) spiece = root / "text_encoder" / "spiece.model";
@@ -272,7 +272,7 @@ std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, torch:
             throw ModelLoadError("'" + dir + "' has text_encoder/ but no tokenizer/spiece.model");
         b.prompts = std::make_shared<text::PromptEncoder>(has_t5 ? (root / "text_encoder").string() : std::string(),
                                                           spiece.string(), text::PromptEncoder::default_cache_dir(),
-                                                          dtype, /*free_after_use=*/true);
+                                                          precision, /*free_after_use=*/true);
         cache.clear();  // one IF folder in memory at a time
         it = cache.emplace(key, b).first;
     }
@@ -283,8 +283,8 @@ std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, torch:
 }
 
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model,
-                                               torch::ScalarType if_dtype) {
-    if (is_if_folder(model)) return open_if_predictor(model, if_dtype);
+                                               const models::Precision& if_precision) {
+    if (is_if_folder(model)) return open_if_predictor(model, if_precision);
     auto loaded = registry.load(model);
     if (!loaded.spec.is_ddpm())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +

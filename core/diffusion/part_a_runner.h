@@ -8,6 +8,7 @@
 #include "core/diffusion/noise_predictor.h"
 #include "core/engine/part_a_requests.h"
 #include "core/models/model_registry.h"
+#include "core/models/weight_loading.h"
 
 namespace ds::diffusion {
 
@@ -17,15 +18,15 @@ namespace ds::diffusion {
 struct RunContext {
     models::ModelRegistry* registry = nullptr;
     std::string data_dir;  // for dataset images given as "mnist:test:INDEX"
-    torch::ScalarType if_dtype = torch::kFloat32;  // DeepFloyd IF weights and compute
+    models::Precision if_precision;  // DeepFloyd IF weights and arithmetic (--dtype)
 };
 
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry,
                                                const std::string& model,
-                                               torch::ScalarType if_dtype = torch::kFloat32);
+                                               const models::Precision& if_precision = {});
 
 // A DeepFloyd IF stage I folder (unet/, text_encoder/, tokenizer/), kept loaded between calls.
-std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, torch::ScalarType dtype);
+std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, const models::Precision& precision);
 
 PartAResult run_explore(const RunContext& context, const NoiseExplorerRequest& request);
 PartAResult run_iterate(const RunContext& context, const IterateRequest& request);

@@ -21,6 +21,7 @@
 #include "core/diffusion/techniques.h"
 #include "core/bench/benchmarks.h"
 #include "core/io/cpu_info.h"
+#include "core/io/huge_pages.h"
 #include "core/io/plot.h"
 #include "core/io/safetensors.h"
 #include "core/io/tensor_image.h"
@@ -66,14 +67,15 @@ struct Engine::Impl {
 Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
     if (options.threads < 0 || options.threads > 1024)
         throw InvalidRequest("threads must be in 0..1024 (0 = all cores)");
-    if (options.dtype != "fp32" && options.dtype != "bf16")
-        throw InvalidRequest("dtype must be fp32 or bf16 (got '" + options.dtype + "')");
+    models::Precision::parse(options.dtype);  // throws InvalidRequest naming the choices
     if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
     if (options.assets_dir.empty()) options.assets_dir = env_or("DS_ASSETS_DIR", default_assets_dir());
     if (options.data_dir.empty())
         options.data_dir = env_or("DS_DATA_DIR", std::string(DS_SOURCE_DIR) + "/data");
     // Debian's torch starts with one intra-op thread; use the cores we were given.
     at::set_num_threads(options.threads);
+    // Large tensors on transparent huge pages (first touch of fresh memory; core/io/huge_pages.h).
+    io::install_huge_page_allocator();
     impl_->options = options;
     impl_->registry = std::make_unique<models::ModelRegistry>(options.assets_dir);
 }
@@ -339,6 +341,8 @@ void Engine::plot_losses(const LossPlotRequest& r) {
     write_png(io::plot_curves(curves, opt), r.out_png);
 }
 
+std::vector<std::string> Engine::dtype_choices() { return {"fp32", "bf16", "fp32-w16"}; }
+
 std::string Engine::dtype_warning(const std::string& dtype) {
     if (dtype != "bf16" || io::cpu_has("avx512f")) return {};
     return "this CPU (" + io::cpu_model() + ") has no AVX-512: bf16 convolutions take oneDNN's slow "
@@ -359,7 +363,7 @@ void Engine::export_model(const ExportRequest& r) {
 }
 
 diffusion::RunContext Engine::Impl::context() {
-    return {registry.get(), options.data_dir, options.dtype == "bf16" ? torch::kBFloat16 : torch::kFloat32};
+    return {registry.get(), options.data_dir, models::Precision::parse(options.dtype)};
 }
 
 PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) {

@@ -50,6 +50,8 @@ public:
     // AVX-512 goes through oneDNN's slow path (a 256-px IF convolution measured 10x slower than
     // fp32 on an AVX2-only CPU).
     static std::string dtype_warning(const std::string& dtype);
+    // The accepted EngineOptions::dtype values: fp32, bf16, fp32-w16 (16-bit weights, fp32 arithmetic).
+    static std::vector<std::string> dtype_choices();
 
     std::vector<ModelInfo> bundled_models() const;
     ModelInfo describe(const std::string& model) const;  // id or path; throws ModelLoadError

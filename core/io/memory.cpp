@@ -23,10 +23,13 @@ std::int64_t available_memory_bytes() {
 void check_memory(std::int64_t needed, const std::string& what, const std::string& dtype) {
     const std::int64_t available = available_memory_bytes();
     if (available < 0 || needed <= available) return;
-    char msg[256];
-    std::snprintf(msg, sizeof msg, "%s needs %.1f GB of weights in %s but only %.1f GB of memory is available; ",
-                  what.c_str(), needed / 1073741824.0, dtype.c_str(), available / 1073741824.0);
-    throw ModelLoadError(std::string(msg) + "use a smaller dtype (bf16 halves it), a smaller model, or free memory");
+    char sizes[160];  // only numbers and the dtype go through snprintf; `what` may be a long path
+    std::snprintf(sizes, sizeof sizes, " needs %.1f GB of weights in %s but only %.1f GB of memory is available; ",
+                  needed / 1073741824.0, dtype.c_str(), available / 1073741824.0);
+    const std::string hint = dtype == "fp32" ? "--dtype fp32-w16 (16-bit weights, fp32 arithmetic) halves it; or use "
+                                               "a smaller model or free memory"
+                                             : "use a smaller model or free memory";
+    throw ModelLoadError(what + sizes + hint);
 }
 
 }  // namespace ds::io

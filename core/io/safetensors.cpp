@@ -35,12 +35,16 @@ constexpr std::pair<DType, c10::ScalarType> kScalarTypes[] = {
     {DType::I16, c10::ScalarType::Short},  {DType::I8, c10::ScalarType::Char},
     {DType::U8, c10::ScalarType::Byte},    {DType::Bool, c10::ScalarType::Bool}};
 
+}  // namespace
+
 c10::ScalarType to_scalar_type(DType dtype) {
     for (const auto& [d, s] : kScalarTypes)
         if (d == dtype)
             return s;
     return c10::ScalarType::Float;  // unreachable: every DType has a row
 }
+
+namespace {
 
 DType to_dtype(c10::ScalarType type, const std::string& name, const std::string& path) {
     for (const auto& [d, s] : kScalarTypes)

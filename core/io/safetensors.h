@@ -28,6 +28,8 @@ enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, Bool };
 std::size_t dtype_size(DType dtype);
 // The name used in the header: "F64", "F32", ..., "BOOL".
 const char* dtype_name(DType dtype);
+// The torch element type of a safetensors dtype.
+c10::ScalarType to_scalar_type(DType dtype);
 
 struct TensorInfo {
     std::string name;

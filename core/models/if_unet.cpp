@@ -249,32 +249,36 @@ std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfU
     return s;
 }
 
-IfUNet IfUNet::load(const std::string& dir, torch::ScalarType dtype, bool prefer_fp16_file) {
+IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool prefer_fp16_file) {
+    const auto dtype = precision.compute;
     if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
         throw InvalidRequest("the IF UNet runs in float32, bfloat16 or float16");
     IfUNet u;
+    u.precision_ = precision;
     u.dtype_ = dtype;
     u.config_ = IfUNetConfig::from_json_file((fs::path(dir) / "config.json").string());
     std::vector<std::string> names = {"diffusion_pytorch_model.safetensors",
                                       "diffusion_pytorch_model.safetensors.index.json",
                                       "diffusion_pytorch_model.fp16.safetensors",
                                       "diffusion_pytorch_model.safetensors.index.fp16.json"};
-    if (prefer_fp16_file) std::rotate(names.begin(), names.begin() + 2, names.end());
+    if (prefer_fp16_file || precision.weights16) std::rotate(names.begin(), names.begin() + 2, names.end());
     const std::string file = find_weight_file(dir, names, "UNet");
-    u.weights_ = load_weights(file, if_unet_weight_shapes(u.config_), dtype, "UNet");
+    u.weights_ = load_weights(file, if_unet_weight_shapes(u.config_), precision, "UNet");
     return u;
 }
 
-IfUNet IfUNet::random(const IfUNetConfig& config, torch::ScalarType dtype, std::uint64_t seed) {
+IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, std::uint64_t seed) {
     IfUNet u;
     u.config_ = config;
-    u.dtype_ = dtype;
+    u.precision_ = precision;
+    u.dtype_ = precision.compute;
+    const auto store = precision.storage_for(torch::kFloat32);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     for (const auto& [name, shape] : if_unet_weight_shapes(config)) {
         const bool norm = name.find("norm") != std::string::npos;
         const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-        auto t = norm ? (bias ? torch::zeros(shape, dtype) : torch::ones(shape, dtype))
-                      : (torch::randn(shape, gen, torch::kFloat32) * 0.02).to(dtype);
+        auto t = norm ? (bias ? torch::zeros(shape, store) : torch::ones(shape, store))
+                      : (torch::randn(shape, gen, torch::kFloat32) * 0.02).to(store);
         u.weights_[name] = t;
     }
     return u;
@@ -282,7 +286,13 @@ IfUNet IfUNet::random(const IfUNetConfig& config, torch::ScalarType dtype, std::
 
 std::int64_t IfUNet::parameter_count() const { return count_parameters(if_unet_weight_shapes(config_)); }
 
-const torch::Tensor& IfUNet::w(const std::string& name) const { return weights_.at(name); }
+std::int64_t IfUNet::weight_bytes() const {
+    std::int64_t n = 0;
+    for (const auto& [name, t] : weights_) n += t.numel() * std::int64_t(t.element_size());
+    return n;
+}
+
+torch::Tensor IfUNet::w(const std::string& name) const { return precision_.use(weights_.at(name)); }
 
 torch::Tensor IfUNet::timestep_mlp(const std::string& p, const torch::Tensor& t) const {
     auto h = F::linear(t, w(p + ".linear_1.weight"), w(p + ".linear_1.bias"));

@@ -11,6 +11,8 @@
 
 #include <torch/types.h>
 
+#include "core/models/weight_loading.h"
+
 namespace ds::models {
 
 struct IfUNetConfig {
@@ -44,12 +46,13 @@ using Hooks = std::map<std::string, torch::Tensor>;
 class IfUNet {
 public:
     // `dir` holds config.json and diffusion_pytorch_model[.fp16].safetensors (or a sharded index).
-    // Every missing, unexpected or mis-shaped weight is reported by name.
-    static IfUNet load(const std::string& dir, torch::ScalarType dtype = torch::kFloat32,
+    // Every missing, unexpected or mis-shaped weight is reported by name. With 16-bit weights
+    // (Precision::fp32_w16) the fp16 file is preferred when both exist.
+    static IfUNet load(const std::string& dir, const Precision& precision = torch::kFloat32,
                        bool prefer_fp16_file = false);
     // Random weights (N(0, 0.02), norms 1/0) for a config: speed and memory benchmarks at real
     // scale without the gated checkpoints.
-    static IfUNet random(const IfUNetConfig& config, torch::ScalarType dtype, std::uint64_t seed = 0);
+    static IfUNet random(const IfUNetConfig& config, const Precision& precision, std::uint64_t seed = 0);
 
     // x [B, Cin, H, W]; timesteps [B] int64; text [B, L, E]; class_labels [B] (stage II) or
     // undefined. Returns [B, out_channels, H, W] float32.
@@ -58,16 +61,20 @@ public:
                           Hooks* hooks = nullptr) const;
     const IfUNetConfig& config() const { return config_; }
     std::int64_t parameter_count() const;
+    const Precision& precision() const { return precision_; }
+    // Bytes the weights take in memory.
+    std::int64_t weight_bytes() const;
 
 private:
-    const torch::Tensor& w(const std::string& name) const;
+    torch::Tensor w(const std::string& name) const;  // in the compute dtype
     torch::Tensor resnet(const std::string& p, torch::Tensor x, const torch::Tensor& emb, double scale,
                          int resample) const;
     torch::Tensor attention(const std::string& p, const torch::Tensor& x, const torch::Tensor& ctx) const;
     torch::Tensor text_pool(const torch::Tensor& text) const;
     torch::Tensor timestep_mlp(const std::string& p, const torch::Tensor& t) const;
     IfUNetConfig config_;
-    torch::ScalarType dtype_ = torch::kFloat32;
+    Precision precision_;
+    torch::ScalarType dtype_ = torch::kFloat32;  // of the arithmetic
     std::map<std::string, torch::Tensor> weights_;
 };
 

@@ -1,5 +1,6 @@
 #include "core/models/t5_encoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -75,35 +76,43 @@ std::map<std::string, std::vector<std::int64_t>> t5_weight_shapes(const T5Config
 }
 }  // namespace
 
-T5Encoder T5Encoder::random(const T5Config& config, torch::ScalarType dtype, std::uint64_t seed) {
+T5Encoder T5Encoder::random(const T5Config& config, const Precision& precision, std::uint64_t seed) {
     T5Encoder e;
     e.config_ = config;
-    e.dtype_ = dtype;
+    e.precision_ = precision;
+    const auto store = precision.storage_for(torch::kFloat32);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     for (const auto& [name, shape] : t5_weight_shapes(config)) {
         const bool norm = name.find("layer_norm") != std::string::npos;
-        e.weights_[name] = norm ? torch::ones(shape, dtype) : (torch::randn(shape, gen, torch::kFloat32) * 0.05).to(dtype);
+        e.weights_[name] = norm ? torch::ones(shape, store) : (torch::randn(shape, gen, torch::kFloat32) * 0.05).to(store);
     }
     return e;
 }
 
 std::int64_t T5Encoder::parameter_count() const { return count_parameters(t5_weight_shapes(config_)); }
 
-T5Encoder T5Encoder::load(const std::string& dir, torch::ScalarType dtype) {
-    if (dtype != torch::kFloat32 && dtype != torch::kBFloat16)
+std::int64_t T5Encoder::weight_bytes() const {
+    std::int64_t n = 0;
+    for (const auto& [name, t] : weights_) n += t.numel() * std::int64_t(t.element_size());
+    return n;
+}
+
+T5Encoder T5Encoder::load(const std::string& dir, const Precision& precision) {
+    if (precision.compute != torch::kFloat32 && precision.compute != torch::kBFloat16)
         throw InvalidRequest("the T5 encoder runs in float32 or bfloat16");
     T5Encoder e;
-    e.dtype_ = dtype;
+    e.precision_ = precision;
     e.config_ = T5Config::from_json_file((fs::path(dir) / "config.json").string());
-    const std::string file = find_weight_file(
-        dir, {"model.safetensors", "model.safetensors.index.json", "model.fp16.safetensors", "model.safetensors.index.fp16.json"},
-        "T5 encoder");
+    std::vector<std::string> names = {"model.safetensors", "model.safetensors.index.json", "model.fp16.safetensors",
+                                      "model.safetensors.index.fp16.json"};
+    if (precision.weights16) std::rotate(names.begin(), names.begin() + 2, names.end());
+    const std::string file = find_weight_file(dir, names, "T5 encoder");
     // encoder.embed_tokens.weight is tied to shared.weight: allowed, not loaded twice.
-    e.weights_ = load_weights(file, t5_weight_shapes(e.config_), dtype, "T5 encoder", {"encoder.embed_tokens.weight"});
+    e.weights_ = load_weights(file, t5_weight_shapes(e.config_), precision, "T5 encoder", {"encoder.embed_tokens.weight"});
     return e;
 }
 
-const torch::Tensor& T5Encoder::w(const std::string& name) const { return weights_.at(name); }
+torch::Tensor T5Encoder::w(const std::string& name) const { return precision_.use(weights_.at(name)); }
 
 torch::Tensor T5Encoder::position_bias(int L) const {
     std::vector<std::int64_t> buckets(std::size_t(L) * L);
@@ -137,7 +146,8 @@ torch::Tensor T5Encoder::forward(const torch::Tensor& ids, const torch::Tensor& 
     if (ids.min().item<std::int64_t>() < 0 || ids.max().item<std::int64_t>() >= c.vocab_size)
         throw InvalidRequest("token id outside the T5 vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
     const auto B = ids.size(0), L = ids.size(1);
-    auto x = w("shared.weight").index_select(0, ids.flatten()).view({B, L, c.d_model});
+    // Rows first, then the dtype: never widens the whole 32k-row table.
+    auto x = precision_.use(weights_.at("shared.weight").index_select(0, ids.flatten())).view({B, L, c.d_model});
     if (hooks) hooks->push_back(x.to(torch::kFloat32));
     // Masked keys get float32's lowest value, as transformers' extended attention mask.
     auto ext = (1.0 - mask.to(torch::kFloat32)).view({B, 1, 1, L}) * std::numeric_limits<float>::lowest();

@@ -9,6 +9,8 @@
 
 #include <torch/types.h>
 
+#include "core/models/weight_loading.h"
+
 namespace ds::models {
 
 struct T5Config {
@@ -26,11 +28,14 @@ class T5Encoder {
 public:
     // `dir` holds config.json and model.safetensors (or a sharded model.safetensors.index.json /
     // model.safetensors.index.fp16.json). Every missing, unexpected or mis-shaped weight is
-    // reported by name. Weights are converted to `dtype` (float32 or bfloat16).
-    static T5Encoder load(const std::string& dir, torch::ScalarType dtype = torch::kFloat32);
+    // reported by name. Arithmetic in float32 or bfloat16; weights in that type or, with
+    // Precision::fp32_w16, in 16 bits (the fp16 file preferred when both exist).
+    static T5Encoder load(const std::string& dir, const Precision& precision = torch::kFloat32);
     // Random weights for a config (benchmarks at real scale).
-    static T5Encoder random(const T5Config& config, torch::ScalarType dtype, std::uint64_t seed = 0);
+    static T5Encoder random(const T5Config& config, const Precision& precision, std::uint64_t seed = 0);
     std::int64_t parameter_count() const;
+    // Bytes the weights take in memory.
+    std::int64_t weight_bytes() const;
 
     // ids, mask: [B, L] int64. Returns last_hidden_state [B, L, d_model] (float32). `hooks`, if
     // given, receives the embedding lookup and the hidden state after every block.
@@ -41,9 +46,9 @@ public:
     const T5Config& config() const { return config_; }
 
 private:
-    const torch::Tensor& w(const std::string& name) const;
+    torch::Tensor w(const std::string& name) const;  // in the compute dtype
     T5Config config_;
-    torch::ScalarType dtype_ = torch::kFloat32;
+    Precision precision_;
     std::map<std::string, torch::Tensor> weights_;
 };
 

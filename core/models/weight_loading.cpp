@@ -30,6 +30,33 @@ std::int64_t count_parameters(const WeightShapes& shapes) {
     return n;
 }
 
+Precision Precision::parse(const std::string& name) {
+    if (name == "fp32") return Precision(torch::kFloat32);
+    if (name == "bf16") return Precision(torch::kBFloat16);
+    if (name == "fp32-w16") return fp32_w16();
+    throw InvalidRequest("dtype must be fp32, bf16 or fp32-w16 (16-bit weights, fp32 arithmetic); got '" + name + "'");
+}
+
+std::string Precision::name() const {
+    if (weights16) return compute == torch::kFloat32 ? "fp32-w16" : std::string(torch::toString(compute)) + "-w16";
+    if (compute == torch::kFloat32) return "fp32";
+    if (compute == torch::kBFloat16) return "bf16";
+    if (compute == torch::kFloat16) return "fp16";
+    return torch::toString(compute);
+}
+
+int Precision::bytes_per_weight() const { return weights16 ? 2 : int(torch::elementSize(compute)); }
+
+torch::ScalarType Precision::storage_for(torch::ScalarType file_dtype) const {
+    if (!weights16) return compute;
+    if (file_dtype == torch::kFloat16 || file_dtype == torch::kBFloat16) return file_dtype;
+    return torch::kBFloat16;  // float32 (or wider) in the file: bfloat16 keeps its range
+}
+
+torch::Tensor Precision::use(const torch::Tensor& stored) const {
+    return stored.scalar_type() == compute ? stored : stored.to(compute);
+}
+
 std::string find_weight_file(const std::string& dir, const std::vector<std::string>& candidates,
                              const std::string& what) {
     for (const auto& name : candidates)
@@ -38,11 +65,11 @@ std::string find_weight_file(const std::string& dir, const std::vector<std::stri
 }
 
 std::map<std::string, torch::Tensor> load_weights(const std::string& file, const WeightShapes& expected,
-                                                  torch::ScalarType dtype, const std::string& what,
+                                                  const Precision& precision, const std::string& what,
                                                   const std::set<std::string>& ignored) {
     auto set = io::SafetensorsSet::open(file);
-    io::check_memory(count_parameters(expected) * std::int64_t(torch::elementSize(dtype)),
-                     "the " + what + " in '" + file + "'", std::string(torch::toString(dtype)));
+    io::check_memory(count_parameters(expected) * precision.bytes_per_weight(), "the " + what + " in '" + file + "'",
+                     precision.name());
     std::string problems;
     for (const auto& name : set.names())
         if (!expected.count(name) && !ignored.count(name)) problems += "\n  unexpected weight " + name;
@@ -55,7 +82,8 @@ std::map<std::string, torch::Tensor> load_weights(const std::string& file, const
     if (!problems.empty())
         throw ModelLoadError(what + " weights in '" + file + "' do not match its config.json:" + problems);
     std::map<std::string, torch::Tensor> out;
-    for (const auto& [name, shape] : expected) out[name] = set.tensor(name, dtype);
+    for (const auto& [name, shape] : expected)
+        out[name] = set.tensor(name, precision.storage_for(io::to_scalar_type(set.info(name).dtype)));
     return out;
 }
 

@@ -41,9 +41,9 @@ std::string PromptEncoder::default_cache_dir() {
 }
 
 PromptEncoder::PromptEncoder(std::string encoder_dir, std::string spiece_model, std::string cache_dir,
-                             torch::ScalarType dtype, bool free_after_use)
+                             const models::Precision& precision, bool free_after_use)
     : encoder_dir_(std::move(encoder_dir)), spiece_(std::move(spiece_model)), cache_dir_(std::move(cache_dir)),
-      dtype_(dtype), free_after_(free_after_use) {
+      precision_(precision), free_after_(free_after_use) {
     // Identity: the encoder's config and the sizes of its weight files (cheap; a different
     // checkpoint of the same architecture changes the sizes or the config in practice).
     if (encoder_dir_.empty()) {
@@ -97,7 +97,7 @@ torch::Tensor PromptEncoder::encode(const std::string& prompt) {
                              "text_encoder/: import the course's embeddings with `dstudio prompts import "
                              "prompt_embeds_dict.pth`, or use a folder with text_encoder/ and tokenizer/");
     if (!loaded_) {
-        loaded_ = std::make_unique<Loaded>(Loaded{T5Tokenizer::open(spiece_), models::T5Encoder::load(encoder_dir_, dtype_)});
+        loaded_ = std::make_unique<Loaded>(Loaded{T5Tokenizer::open(spiece_), models::T5Encoder::load(encoder_dir_, precision_)});
     }
     auto tokens = loaded_->tokenizer.encode(prompt, kMaxLength);
     auto ids = torch::tensor(tokens.ids, torch::kLong).view({1, kMaxLength});

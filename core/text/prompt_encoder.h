@@ -9,6 +9,8 @@
 
 #include <torch/types.h>
 
+#include "core/models/weight_loading.h"
+
 namespace ds::text {
 
 class PromptEncoder {
@@ -16,7 +18,7 @@ public:
     // `encoder_dir`: T5 folder (config.json + weights; may be empty = cache only);
     // `spiece_model`: tokenizer model; `cache_dir`: where embeddings are kept ("" = no disk cache).
     PromptEncoder(std::string encoder_dir, std::string spiece_model, std::string cache_dir,
-                  torch::ScalarType dtype = torch::kFloat32, bool free_after_use = false);
+                  const models::Precision& precision = torch::kFloat32, bool free_after_use = false);
     ~PromptEncoder();
 
     // [1, 77, E] float32. Throws InvalidRequest when the prompt is not cached and there is no
@@ -35,7 +37,7 @@ private:
     std::string cache_file(const std::string& prompt) const;
     struct Loaded;
     std::string encoder_dir_, spiece_, cache_dir_, identity_;
-    torch::ScalarType dtype_;
+    models::Precision precision_;
     bool free_after_;
     std::unique_ptr<Loaded> loaded_;
     std::vector<std::pair<std::string, torch::Tensor>> memory_;  // small in-process cache

@@ -186,6 +186,37 @@ TEST_CASE("IF generate: stage I (+ stage II) is deterministic per seed", "[diffu
     CHECK_THROWS_WITH(engine.iterate(it), Catch::Contains("stage II"));
 }
 
+TEST_CASE("IF generate with --dtype fp32-w16 gives nearly the fp32 images", "[diffusion][if][engine]") {
+    const auto dir = make_tiny_if_folder();
+    setenv("DS_CACHE_DIR", (fs::temp_directory_path() / "ds_cache_w16").c_str(), 1);
+    ds::IfGenerateRequest r;
+    r.weights = dir;
+    r.prompts = {"a rocket ship"};
+    r.count = 1;
+    r.steps = 6;
+    r.seed = 5;
+    ds::EngineOptions o;
+    o.threads = 2;
+    auto full = ds::Engine(o).if_generate(r);
+    o.dtype = "fp32-w16";
+    auto w16 = ds::Engine(o).if_generate(r);
+    REQUIRE(w16.images.size() == 1);
+    auto mean_abs_diff = [](const ds::Image& x, const ds::Image& y) {
+        REQUIRE(x.pixels.size() == y.pixels.size());
+        double d = 0;
+        for (std::size_t i = 0; i < x.pixels.size(); ++i) d += std::abs(int(x.pixels[i]) - int(y.pixels[i]));
+        return d / double(x.pixels.size());
+    };
+    const double w16_vs_fp32 = mean_abs_diff(w16.images[0], full.images[0]);
+    // The scale of "a different image": the fp32 result of the next seed.
+    r.seed = 6;
+    o.dtype = "fp32";
+    const double other_seed = mean_abs_diff(ds::Engine(o).if_generate(r).images[0], full.images[0]);
+    INFO("w16 vs fp32 " << w16_vs_fp32 << ", another seed " << other_seed);
+    CHECK(w16_vs_fp32 > 0);  // the fixture's fp32 weights really were held in bf16
+    CHECK(w16_vs_fp32 < 0.5 * other_seed);
+}
+
 TEST_CASE("importing a prompt-embedding dict fills the cache, and bad files are refused", "[text][if]") {
     const auto cache = fs::temp_directory_path() / "ds_import_cache";
     fs::remove_all(cache);
