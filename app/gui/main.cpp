@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     QSettings settings;
     options.dtype = settings.value(QStringLiteral("dtype"), QStringLiteral("fp32")).toString().toStdString();
     if (const auto ok = ds::Engine::dtype_choices(); std::find(ok.begin(), ok.end(), options.dtype) == ok.end()) {
-        std::fprintf(stderr, "diffusion-studio: the saved dtype '%s' is not one of fp32, bf16, fp32-w16; using fp32\n",
+        std::fprintf(stderr, "diffusion-studio: the saved dtype '%s' is not one Diffusion Studio knows; using fp32\n",
                      options.dtype.c_str());
         options.dtype = "fp32";
     }

@@ -341,7 +341,7 @@ void Engine::plot_losses(const LossPlotRequest& r) {
     write_png(io::plot_curves(curves, opt), r.out_png);
 }
 
-std::vector<std::string> Engine::dtype_choices() { return {"fp32", "bf16", "fp32-w16"}; }
+std::vector<std::string> Engine::dtype_choices() { return models::Precision::names(); }
 
 std::string Engine::dtype_warning(const std::string& dtype) {
     if (dtype != "bf16" || io::cpu_has("avx512f")) return {};

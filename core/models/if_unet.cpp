@@ -255,7 +255,6 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
         throw InvalidRequest("the IF UNet runs in float32, bfloat16 or float16");
     IfUNet u;
     u.precision_ = precision;
-    u.dtype_ = dtype;
     u.config_ = IfUNetConfig::from_json_file((fs::path(dir) / "config.json").string());
     std::vector<std::string> names = {"diffusion_pytorch_model.safetensors",
                                       "diffusion_pytorch_model.safetensors.index.json",
@@ -271,7 +270,6 @@ IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, st
     IfUNet u;
     u.config_ = config;
     u.precision_ = precision;
-    u.dtype_ = precision.compute;
     const auto store = precision.storage_for(torch::kFloat32);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     for (const auto& [name, shape] : if_unet_weight_shapes(config)) {
@@ -286,11 +284,7 @@ IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, st
 
 std::int64_t IfUNet::parameter_count() const { return count_parameters(if_unet_weight_shapes(config_)); }
 
-std::int64_t IfUNet::weight_bytes() const {
-    std::int64_t n = 0;
-    for (const auto& [name, t] : weights_) n += t.numel() * std::int64_t(t.element_size());
-    return n;
-}
+std::int64_t IfUNet::weight_bytes() const { return models::weight_bytes(weights_); }
 
 torch::Tensor IfUNet::w(const std::string& name) const { return precision_.use(weights_.at(name)); }
 
@@ -391,17 +385,17 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
     auto hook = [&](const std::string& name, const torch::Tensor& t) {
         if (hooks) (*hooks)[name] = t.to(torch::kFloat32);
     };
-    auto x = x_in.to(dtype_);
-    auto text = text_in.to(dtype_);
+    auto x = x_in.to(precision_.compute);
+    auto text = text_in.to(precision_.compute);
     auto t = timesteps.reshape({-1}).expand({B});
-    auto te = sinusoid(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift).to(dtype_);
+    auto te = sinusoid(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift).to(precision_.compute);
     hook("time_proj", te);
     auto emb = timestep_mlp("time_embedding", te);
     hook("time_embedding", emb);
     if (c.class_embedding) {
         auto ce = sinusoid(class_labels.reshape({-1}).expand({B}), c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
         hook("time_proj#1", ce);  // the second call of time_proj: the noise level
-        auto class_emb = timestep_mlp("class_embedding", ce.to(dtype_));
+        auto class_emb = timestep_mlp("class_embedding", ce.to(precision_.compute));
         hook("class_embedding", class_emb);
         emb = emb + class_emb;
     }

@@ -73,8 +73,7 @@ private:
     torch::Tensor text_pool(const torch::Tensor& text) const;
     torch::Tensor timestep_mlp(const std::string& p, const torch::Tensor& t) const;
     IfUNetConfig config_;
-    Precision precision_;
-    torch::ScalarType dtype_ = torch::kFloat32;  // of the arithmetic
+    Precision precision_;  // .compute: the dtype of the arithmetic
     std::map<std::string, torch::Tensor> weights_;
 };
 

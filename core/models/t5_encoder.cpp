@@ -91,11 +91,7 @@ T5Encoder T5Encoder::random(const T5Config& config, const Precision& precision, 
 
 std::int64_t T5Encoder::parameter_count() const { return count_parameters(t5_weight_shapes(config_)); }
 
-std::int64_t T5Encoder::weight_bytes() const {
-    std::int64_t n = 0;
-    for (const auto& [name, t] : weights_) n += t.numel() * std::int64_t(t.element_size());
-    return n;
-}
+std::int64_t T5Encoder::weight_bytes() const { return models::weight_bytes(weights_); }
 
 T5Encoder T5Encoder::load(const std::string& dir, const Precision& precision) {
     if (precision.compute != torch::kFloat32 && precision.compute != torch::kBFloat16)

@@ -30,11 +30,22 @@ std::int64_t count_parameters(const WeightShapes& shapes) {
     return n;
 }
 
+const std::vector<std::string>& Precision::names() {
+    static const std::vector<std::string> list = {"fp32", "bf16", "fp32-w16"};
+    return list;
+}
+
 Precision Precision::parse(const std::string& name) {
     if (name == "fp32") return Precision(torch::kFloat32);
     if (name == "bf16") return Precision(torch::kBFloat16);
     if (name == "fp32-w16") return fp32_w16();
     throw InvalidRequest("dtype must be fp32, bf16 or fp32-w16 (16-bit weights, fp32 arithmetic); got '" + name + "'");
+}
+
+std::int64_t weight_bytes(const std::map<std::string, torch::Tensor>& weights) {
+    std::int64_t n = 0;
+    for (const auto& [name, t] : weights) n += t.numel() * std::int64_t(t.element_size());
+    return n;
 }
 
 std::string Precision::name() const {

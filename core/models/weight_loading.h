@@ -14,6 +14,8 @@ namespace ds::models {
 using WeightShapes = std::map<std::string, std::vector<std::int64_t>>;
 
 std::int64_t count_parameters(const WeightShapes& shapes);
+// Bytes a loaded weight map takes in memory.
+std::int64_t weight_bytes(const std::map<std::string, torch::Tensor>& weights);
 
 // How DeepFloyd IF weights are held in memory and what the arithmetic runs in (`--dtype`):
 //   "fp32"      weights and arithmetic in float32;
@@ -32,7 +34,9 @@ struct Precision {
         p.weights16 = true;
         return p;
     }
-    // "fp32", "bf16" or "fp32-w16"; throws InvalidRequest naming the choices.
+    // The names parse() accepts: "fp32", "bf16", "fp32-w16".
+    static const std::vector<std::string>& names();
+    // One of names(); throws InvalidRequest naming the choices.
     static Precision parse(const std::string& name);
     std::string name() const;
     // Bytes per weight element in memory.

@@ -54,6 +54,9 @@ PromptEncoder::PromptEncoder(std::string encoder_dir, std::string spiece_model, 
         for (const auto& e : fs::directory_iterator(encoder_dir_, ec))
             if (e.path().extension() == ".safetensors")
                 id += "\n" + e.path().filename().string() + ":" + std::to_string(e.file_size(ec));
+        // Embeddings computed from weights held or computed in another precision differ a
+        // little: cache them apart from fp32 ones (fp32 keeps the identity it always had).
+        if (precision_.name() != "fp32") id += "\nprecision:" + precision_.name();
         identity_ = sha256_hex(id);
     }
 }

@@ -217,6 +217,26 @@ TEST_CASE("IF generate with --dtype fp32-w16 gives nearly the fp32 images", "[di
     CHECK(w16_vs_fp32 < 0.5 * other_seed);
 }
 
+TEST_CASE("prompt embeddings from another precision are cached apart from fp32 ones", "[text][if]") {
+    const auto dir = make_tiny_if_folder();
+    const auto enc = dir + "/text_encoder", spiece = dir + "/tokenizer/spiece.model";
+    const auto cache = (fs::temp_directory_path() / "ds_cache_precision").string();
+    fs::remove_all(cache);
+    ds::text::PromptEncoder fp32(enc, spiece, cache), again(enc, spiece, cache);
+    ds::text::PromptEncoder w16(enc, spiece, cache, ds::models::Precision::fp32_w16());
+    ds::text::PromptEncoder bf16(enc, spiece, cache, torch::kBFloat16);
+    CHECK(fp32.identity() == again.identity());
+    CHECK(w16.identity() != fp32.identity());
+    CHECK(bf16.identity() != fp32.identity());
+    CHECK(bf16.identity() != w16.identity());
+    fp32.encode("a rocket ship");
+    CHECK(again.cached("a rocket ship"));
+    CHECK_FALSE(w16.cached("a rocket ship"));
+    // Imported course embeddings (no encoder folder) are precision-free.
+    CHECK(ds::text::PromptEncoder("", "", cache, ds::models::Precision::fp32_w16()).identity() ==
+          ds::text::PromptEncoder::kIfT5Identity);
+}
+
 TEST_CASE("importing a prompt-embedding dict fills the cache, and bad files are refused", "[text][if]") {
     const auto cache = fs::temp_directory_path() / "ds_import_cache";
     fs::remove_all(cache);
