@@ -376,7 +376,8 @@ const char* kReplayHelp = R"(usage: dstudio replay RECIPE.json|FIGURE.png [--out
 
 Re-runs the command a recipe describes (the JSON sidecar of an output, or the PNG itself, whose
 text chunk holds the recipe) and reports whether the new figure has the same bytes. Input images
-and masks are read from their recorded paths; a changed file (SHA-256) is reported.
+and masks are read from their recorded paths; a changed file (SHA-256) is reported. A DeepFloyd
+IF result is re-run in the --dtype it was made with (the recipe's "dtype"; fp32 when absent).
 
   --out FILE     where to write the re-run (default: <recipe>.replay.png)
   --check        exit with 1 when the bytes differ
@@ -420,7 +421,9 @@ int cmd_replay(const std::string&, const std::vector<std::string>& a, const ds::
     argv.push_back("--out");
     argv.push_back(out);
     const std::string command = recipe["command"];
-    const int rc = run_command(command, argv, opt);
+    auto options = opt;  // an IF result is re-run in the precision it was made in (fp32 when unrecorded)
+    options.dtype = recipe.value("dtype", std::string("fp32"));
+    const int rc = run_command(command, argv, options);
     if (rc != 0) return rc;
     const std::string got = ds::sha256_file(out);
     const bool same = !expected_sha.empty() && got == expected_sha;

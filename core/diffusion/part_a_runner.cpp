@@ -35,6 +35,11 @@ constexpr int kMaxCount = 64;          // samples per run: enough for any figure
 constexpr int kFigurePixels = 96;      // small models are upscaled so a tile is >= 96 px tall
 constexpr int kMaxColumns = 10;
 
+bool is_if_folder(const std::string& model) {
+    std::error_code ec;
+    return fs::is_directory(model, ec) && fs::exists(fs::path(model) / "unet" / "config.json", ec);
+}
+
 // Everything a technique needs, resolved from SamplerSettings.
 struct Session {
     std::unique_ptr<NoisePredictor> model;
@@ -113,6 +118,8 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
                  {"x0_limit", to_string(s.x0_limit)},
                  {"count", s.count}};
     if (!s.negative_prompt.empty()) ss.recipe["negative_prompt"] = s.negative_prompt;
+    // IF results depend on the precision; fp32 (the default) is left out, as in older recipes.
+    if (is_if_folder(s.model) && ctx.if_precision.name() != "fp32") ss.recipe["dtype"] = ctx.if_precision.name();
     return ss;
 }
 
@@ -245,10 +252,6 @@ struct IfBundle {
     std::shared_ptr<text::PromptEncoder> prompts;
 };
 
-bool is_if_folder(const std::string& model) {
-    std::error_code ec;
-    return fs::is_directory(model, ec) && fs::exists(fs::path(model) / "unet" / "config.json", ec);
-}
 
 }  // namespace
 

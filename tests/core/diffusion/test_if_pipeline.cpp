@@ -215,6 +215,9 @@ TEST_CASE("IF generate with --dtype fp32-w16 gives nearly the fp32 images", "[di
     INFO("w16 vs fp32 " << w16_vs_fp32 << ", another seed " << other_seed);
     CHECK(w16_vs_fp32 > 0);  // the fixture's fp32 weights really were held in bf16
     CHECK(w16_vs_fp32 < 0.5 * other_seed);
+    // The recipe records the precision (fp32, the default, stays unrecorded as in older recipes).
+    CHECK(nlohmann::json::parse(w16.recipe_json).value("dtype", "") == "fp32-w16");
+    CHECK_FALSE(nlohmann::json::parse(full.recipe_json).contains("dtype"));
 }
 
 TEST_CASE("prompt embeddings from another precision are cached apart from fp32 ones", "[text][if]") {
