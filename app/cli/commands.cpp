@@ -352,7 +352,9 @@ int cmd_export(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
 int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a))
         return std::cout << "usage: dstudio bench [--quick] [--only train,sample,forward,sampler] [--out FILE]\n\n"
-                            "Speed benchmarks (JSON). Targets: docs/performance.md.\n\n"
+                            "Speed benchmarks (JSON). Targets: docs/performance.md.\n"
+                            "train runs every model; train-class-ddpm, train-time-ddpm, train-class-fm,\n"
+                            "train-time-fm or train-denoiser one of them (--quick: class-ddpm only).\n\n"
                             "DeepFloyd IF at real scale (random weights from assets/configs; gigabytes, run only\n"
                             "when named): if-i-xl-D, if-ii-l-D and t5-xxl-D for D = fp32, bf16 or fp32-w16\n"
                             "(e.g. --only if-ii-l-fp32,t5-xxl-fp32-w16). Environment: DS_BENCH_TRACE=FILE writes an op profile (chrome trace) of\n"
@@ -369,12 +371,11 @@ int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
         if (q == std::string::npos) break;
         p = q + 1;
     }
+    if (args.has("out")) check_output_folder(args.str("out"));
     ds::Engine engine(opt);
     const std::string json = engine.bench(r);
     std::cout << json << "\n";
-    if (args.has("out")) {
-        std::ofstream(args.str("out")) << json << "\n";
-    }
+    if (args.has("out")) write_text_atomic(args.str("out"), json + "\n");
     return 0;
 }
 

@@ -80,6 +80,8 @@ std::vector<std::string> recipe_argv(const std::vector<std::string>& raw) {
     return out;
 }
 
+}  // namespace
+
 void write_text_atomic(const std::string& path, const std::string& text) {
     const std::string tmp = path + ".tmp";
     {
@@ -92,8 +94,14 @@ void write_text_atomic(const std::string& path, const std::string& text) {
     if (ec) throw ds::IoError("cannot write '" + path + "': " + ec.message());
 }
 
-
-}  // namespace
+void check_output_folder(const std::string& path) {
+    auto dir = std::filesystem::path(path).parent_path();
+    if (dir.empty()) dir = ".";
+    if (!std::filesystem::is_directory(dir))
+        throw ds::IoError("cannot write '" + path + "': folder '" + dir.string() + "' does not exist");
+    if (::access(dir.c_str(), W_OK) != 0)
+        throw ds::IoError("cannot write '" + path + "': folder '" + dir.string() + "' is not writable");
+}
 
 std::string sidecar_path(const std::string& png) {
     return std::filesystem::path(png).replace_extension(".json").string();

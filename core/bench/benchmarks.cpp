@@ -11,6 +11,7 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include "core/diffusion/generate.h"
+#include "core/engine/errors.h"
 #include "core/diffusion/iterative.h"
 #include "core/diffusion/mnist_predictor.h"
 #include "core/diffusion/techniques.h"
@@ -67,6 +68,11 @@ json bench_train(ModelKind kind, int batch, int steps, int warmup) {
     auto t0 = Clock::now();
     for (int i = 0; i < steps; ++i) one();
     const double s = seconds_since(t0);
+    if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // one more step, op by op
+        const std::string trace_file(trace);
+        torch::autograd::profiler::RecordProfile guard(trace_file);
+        one();
+    }
     return {{"model", to_string(kind)}, {"hidden", spec.hidden}, {"batch", batch},
             {"steps", steps}, {"seconds", s}, {"img_per_s", batch * steps / s}};
 }
@@ -190,9 +196,38 @@ bool named(const BenchRequest& r, const std::string& name) {
     return false;
 }
 
+// Every benchmark name --only accepts (a prefix selects several; the IF and T5 ones only by full name).
+std::vector<std::string> benchmark_names() {
+    std::vector<std::string> names;
+    for (auto kind : {ModelKind::ClassDdpm, ModelKind::TimeDdpm, ModelKind::ClassFm, ModelKind::TimeFm,
+                      ModelKind::Denoiser})
+        names.push_back("train-" + to_string(kind));
+    for (const char* n : {"sample", "forward", "sampler"}) names.emplace_back(n);
+    for (const char* m : {"if-i-xl", "if-ii-l", "t5-xxl"})
+        for (const char* dt : {"fp32", "bf16", "fp32-w16"}) names.push_back(std::string(m) + "-" + dt);
+    return names;
+}
+
+void check_names(const BenchRequest& r) {
+    const auto names = benchmark_names();
+    for (const auto& o : r.only) {
+        bool known = false;
+        for (const auto& n : names) {
+            const bool exact_only = n.rfind("if-", 0) == 0 || n.rfind("t5-", 0) == 0;
+            known = known || n == o || (!exact_only && !o.empty() && n.rfind(o, 0) == 0);
+        }
+        if (!known) {
+            std::string list;
+            for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+            throw InvalidRequest("bench: unknown benchmark '" + o + "' in --only; known: " + list);
+        }
+    }
+}
+
 }  // namespace
 
 std::string run_benchmarks(const BenchRequest& r, int threads) {
+    check_names(r);
     json out;
     out["threads"] = threads;
     out["torch"] = TORCH_VERSION;
@@ -202,16 +237,18 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
     const int steps = r.quick ? 2 : 20;
     const int warmup = r.quick ? 1 : 3;
 
-    if (selected(r, "train")) {
+    {  // "train" selects every model, "train-class-ddpm" one of them; --quick only class-ddpm
+        const std::pair<ModelKind, int> runs[] = {{ModelKind::ClassDdpm, 128}, {ModelKind::TimeDdpm, 128},
+                                                  {ModelKind::ClassFm, 64}, {ModelKind::TimeFm, 64},
+                                                  {ModelKind::Denoiser, 256}};
         json list = json::array();
-        list.push_back(bench_train(ModelKind::ClassDdpm, 128, steps, warmup));
-        if (!r.quick) {
-            list.push_back(bench_train(ModelKind::TimeDdpm, 128, steps, warmup));
-            list.push_back(bench_train(ModelKind::ClassFm, 64, steps, warmup));
-            list.push_back(bench_train(ModelKind::TimeFm, 64, steps, warmup));
-            list.push_back(bench_train(ModelKind::Denoiser, 256, steps / 2, 1));
+        for (const auto& [kind, batch] : runs) {
+            if (!selected(r, "train-" + to_string(kind)) || (r.quick && kind != ModelKind::ClassDdpm))
+                continue;
+            const bool slow = kind == ModelKind::Denoiser;
+            list.push_back(bench_train(kind, batch, slow ? steps / 2 : steps, slow ? 1 : warmup));
         }
-        out["train"] = list;
+        if (!list.empty()) out["train"] = list;
     }
     if (selected(r, "sample")) {
         torch::manual_seed(0);

@@ -4,8 +4,11 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
 
 namespace {
 struct Run {
@@ -96,4 +99,32 @@ TEST_CASE("Part A subcommands: help, outputs with recipes, replay gives identica
     CHECK(missing.code == 1);
     CHECK(missing.out.find("/nonexistent.png") != std::string::npos);
     CHECK(run("replay /nonexistent.json").code == 1);
+}
+
+TEST_CASE("dstudio bench runs only the named benchmark and refuses bad names and outputs up front", "[cli]") {
+    const std::string out = "/tmp/ds_cli_bench.json";
+    std::filesystem::remove(out);
+    auto r = run("--threads 1 bench --quick --only train-class-ddpm --out " + out);
+    REQUIRE(r.code == 0);
+    std::ifstream in(out);
+    REQUIRE(in.good());
+    auto j = nlohmann::json::parse(in);
+    REQUIRE(j["train"].size() == 1);
+    CHECK(j["train"][0]["model"] == "class-ddpm");
+    CHECK(j["train"][0]["img_per_s"].get<double>() > 0);
+    CHECK_FALSE(j.contains("sample_cfg_40"));
+    CHECK_FALSE(j.contains("forward_batch1"));
+    CHECK_FALSE(std::filesystem::exists(out + ".tmp"));
+
+    r = run("bench --only trian");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("unknown benchmark 'trian'") != std::string::npos);
+    CHECK(r.out.find("train-class-ddpm") != std::string::npos);  // the known names are listed
+    r = run("bench --only if-ii-l");  // the multi-GB IF benchmarks need their full name
+    CHECK(r.code == 2);
+    r = run("bench --quick --only forward --out /nonexistent-dir/b.json");
+    CHECK(r.code == 1);
+    CHECK(r.out.find("does not exist") != std::string::npos);
+    CHECK(r.out.find("forward_batch1") == std::string::npos);  // refused before running
+    std::filesystem::remove(out);
 }
