@@ -47,7 +47,12 @@ struct DownConvImpl : torch::nn::Module {
 };
 TORCH_MODULE(DownConv);
 
-// ConvTranspose2d(k4,s2,p1) -> BN -> GELU; doubles H, W.
+// conv_transpose2d(x, w, b, stride 2, padding 1) for a 4x4 kernel w [Cin, Cout, 4, 4], computed
+// as four 2x2 convolutions (one per output phase); differentiable in x, w and b.
+torch::Tensor conv_transpose_k4s2p1(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b);
+
+// ConvTranspose2d(k4,s2,p1) -> BN -> GELU; doubles H, W. The parameters are those of
+// ConvTranspose2d; the product runs as conv_transpose_k4s2p1.
 struct UpConvImpl : torch::nn::Module {
     UpConvImpl(int in, int out);
     torch::Tensor forward(const torch::Tensor& x);

@@ -158,3 +158,23 @@ TEST_CASE("inference BatchNorm folding equals conv + BN and follows weight chang
     c10::InferenceMode guard;
     CHECK(torch::allclose(net->forward(x, t, c), reference2, 1e-4, 1e-5));
 }
+
+TEST_CASE("UpConv's four-phase form equals the 4x4 stride-2 transposed convolution, gradients included",
+          "[models]") {
+    torch::manual_seed(7);
+    for (auto [ci, co, hw] : {std::tuple{12, 5, 7}, std::tuple{6, 4, 3}, std::tuple{3, 2, 1}}) {
+        INFO(ci << "->" << co << " at " << hw << " px");
+        auto x = torch::randn({2, ci, hw, hw + 1}, torch::requires_grad());
+        auto w = torch::randn({ci, co, 4, 4}, torch::requires_grad());
+        auto b = torch::randn({co}, torch::requires_grad());
+        auto ref = torch::conv_transpose2d(x, w, b, 2, 1);
+        auto got = conv_transpose_k4s2p1(x, w, b);
+        REQUIRE(got.sizes() == ref.sizes());
+        CHECK(torch::allclose(got, ref, 1e-5, 1e-5));
+        auto g = torch::randn_like(ref);
+        auto gr = torch::autograd::grad({ref}, {x, w, b}, {g});
+        auto gg = torch::autograd::grad({got}, {x, w, b}, {g});
+        for (int i = 0; i < 3; ++i) CHECK(torch::allclose(gg[i], gr[i], 1e-4, 1e-4));
+    }
+    CHECK_THROWS(conv_transpose_k4s2p1(torch::randn({1, 3, 4, 4}), torch::randn({3, 2, 3, 3}), {}));
+}
