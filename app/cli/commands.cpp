@@ -333,16 +333,23 @@ int cmd_models(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
 int cmd_export(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a))
         return std::cout << "usage: dstudio export --run RUN|FILE --out MODEL.safetensors [--fp16] "
-                            "[--description TEXT]\n\nWrites a standalone model file (no optimizer state). A run trained with --ema\n"
-                            "exports its weight average.\n",
+                            "[--description TEXT] [--recalibrate-bn N [--seed S]]\n\nWrites a standalone model file (no optimizer state). A run trained with --ema\n"
+                            "exports its weight average.\n"
+                            "  --recalibrate-bn N  re-estimate the BatchNorm running statistics for the exported\n"
+                            "                      weights over N batches of 128 noisy training images\n"
+                            "                      (default: 50 when a run's weight average (--ema) is\n"
+                            "                      exported, whose statistics belong to the raw weights; 0: keep)\n",
                0;
-    Args args(a, {"run", "out", "description"}, {"fp16"});
+    Args args(a, {"run", "out", "description", "recalibrate-bn", "seed"}, {"fp16"});
     if (!args.has("run") || !args.has("out")) throw UsageError("export needs --run and --out");
     ds::ExportRequest r;
     r.source = args.str("run");
     r.out = args.str("out");
     r.fp16 = args.has("fp16");
     r.description = args.str("description");
+    r.recalibrate_bn = args.integer("recalibrate-bn", -1);
+    if (args.has("recalibrate-bn") && r.recalibrate_bn < 0) throw UsageError("--recalibrate-bn must be >= 0");
+    r.recalibrate_seed = std::uint64_t(args.integer("seed", 0));
     ds::Engine engine(opt);
     engine.export_model(r);
     std::cerr << "wrote " << r.out << "\n";

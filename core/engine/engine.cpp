@@ -359,6 +359,24 @@ void Engine::export_model(const ExportRequest& r) {
         if (it != model.metadata.end()) meta[key] = it->second;
     }
     if (!r.description.empty()) meta["ds.description"] = r.description;
+    if (r.recalibrate_bn < -1) throw InvalidRequest("--recalibrate-bn must be >= 0");
+    int batches = r.recalibrate_bn;
+    if (batches == -1) {  // auto: a checkpoint's weight average comes with the raw weights' statistics
+        batches = 0;
+        auto tr = model.metadata.find("ds.train");
+        if (tr != model.metadata.end() && model.unet) {
+            auto t = nlohmann::json::parse(tr->second, nullptr, false);
+            if (t.is_object() && t.contains("recipe") && t["recipe"].value("ema", 0.0) > 0)
+                batches = train::kEmaBnBatches;
+        }
+    }
+    if (batches > 0) {
+        if (!model.unet) throw InvalidRequest("BatchNorm recalibration applies to the UNet models, not the classifier");
+        auto data = data::load_mnist(model.spec.dataset, impl_->options.data_dir, true);
+        train::recalibrate_batchnorm(model, data, batches, 128, r.recalibrate_seed);
+        meta["ds.bn_recalibrated"] = std::to_string(batches) + " batches of 128, seed " +
+                                     std::to_string(r.recalibrate_seed);
+    }
     models::save_model_file(r.out, model, r.fp16, {}, meta);
 }
 

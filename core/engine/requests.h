@@ -148,6 +148,11 @@ struct ExportRequest {
     std::string out;                // destination .safetensors (written atomically)
     bool fp16 = false;
     std::string description;        // stored as metadata "ds.description" (how it was trained)
+    // > 0: re-estimate the BatchNorm running statistics for the exported weights over this many
+    // batches of 128 noisy training images of the model's dataset; 0: keep them; -1 (auto): 50
+    // batches when the source is a run checkpoint whose weight average (EMA) is exported.
+    int recalibrate_bn = -1;
+    std::uint64_t recalibrate_seed = 0;
 };
 
 // Diagnostics used by our own verification against reference implementations (issue contract).

@@ -307,44 +307,71 @@ void Run::warm_start(const models::ModelSpec& spec) {
     log(LogLevel::Info, "starting from the weights of " + path);
 }
 
-torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& labels) {
-    auto& unet = model_.unet;
+// The network input of one training batch, drawn from `gen` in a fixed order (so runs and their
+// resumed continuations draw the same numbers), and the regression target.
+struct NoisyBatch {
+    torch::Tensor input, t, c, target;  // t, c undefined where the model takes none
+};
+
+NoisyBatch noisy_batch(const models::ModelSpec& spec, const diffusion::Schedule& schedule,
+                       const torch::Tensor& x, const torch::Tensor& labels, double p_uncond,
+                       double sigma, bool pure_noise, at::Generator& gen) {
     const auto n = x.size(0);
     auto class_input = [&]() {
-        auto c = torch::one_hot(labels, model_.spec.num_classes).to(torch::kFloat32);
-        auto keep = (torch::rand({n, 1}, gen_) >= r_.p_uncond).to(torch::kFloat32);
+        auto c = torch::one_hot(labels, spec.num_classes).to(torch::kFloat32);
+        auto keep = (torch::rand({n, 1}, gen) >= p_uncond).to(torch::kFloat32);
         return c * keep;  // dropped rows become the zero vector (unconditional)
     };
-    switch (r_.kind) {
+    NoisyBatch b;
+    switch (spec.kind) {
         case ModelKind::Denoiser: {
-            auto eps = torch::randn(x.sizes(), gen_, x.options());
-            auto z = r_.pure_noise ? eps : x + r_.sigma * eps;
-            return torch::mse_loss(unet->forward(z), x);
+            auto eps = torch::randn(x.sizes(), gen, x.options());
+            b.input = pure_noise ? eps : x + sigma * eps;
+            b.target = x;
+            break;
         }
         case ModelKind::TimeDdpm:
         case ModelKind::ClassDdpm: {
-            auto t = torch::randint(0, schedule_.size(), {n}, gen_, torch::kLong);
-            auto eps = torch::randn(x.sizes(), gen_, x.options());
-            auto ab = schedule_.alpha_bars.index_select(0, t).view({n, 1, 1, 1});
-            auto xt = ab.sqrt() * x + (1 - ab).sqrt() * eps;
-            auto tn = t.to(torch::kFloat32) / double(schedule_.size());
-            auto c = r_.kind == ModelKind::ClassDdpm ? class_input() : torch::Tensor();
-            return torch::mse_loss(unet->forward(xt, tn, c), eps);
+            auto t = torch::randint(0, schedule.size(), {n}, gen, torch::kLong);
+            auto eps = torch::randn(x.sizes(), gen, x.options());
+            auto ab = schedule.alpha_bars.index_select(0, t).view({n, 1, 1, 1});
+            b.input = ab.sqrt() * x + (1 - ab).sqrt() * eps;
+            b.t = t.to(torch::kFloat32) / double(schedule.size());
+            if (spec.kind == ModelKind::ClassDdpm) b.c = class_input();
+            b.target = eps;
+            break;
         }
         case ModelKind::TimeFm:
         case ModelKind::ClassFm: {
-            auto t = torch::rand({n}, gen_);
-            auto x0 = torch::randn(x.sizes(), gen_, x.options());
-            auto tv = t.view({n, 1, 1, 1});
-            auto xt = (1 - tv) * x0 + tv * x;
-            auto c = r_.kind == ModelKind::ClassFm ? class_input() : torch::Tensor();
-            return torch::mse_loss(unet->forward(xt, t, c), x - x0);
+            b.t = torch::rand({n}, gen);
+            auto x0 = torch::randn(x.sizes(), gen, x.options());
+            auto tv = b.t.view({n, 1, 1, 1});
+            b.input = (1 - tv) * x0 + tv * x;
+            if (spec.kind == ModelKind::ClassFm) b.c = class_input();
+            b.target = x - x0;
+            break;
         }
         case ModelKind::Classifier:
-            return torch::nn::functional::cross_entropy(model_.classifier->forward(x), labels);
+            b.input = x;
+            b.target = labels;
+            break;
     }
-    return {};
+    return b;
 }
+
+
+torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& labels) {
+    auto b = noisy_batch(model_.spec, schedule_, x, labels, r_.p_uncond, r_.sigma, r_.pure_noise, gen_);
+    switch (model_.spec.kind) {
+        case ModelKind::Classifier:
+            return torch::nn::functional::cross_entropy(model_.classifier->forward(b.input), b.target);
+        case ModelKind::Denoiser:
+            return torch::mse_loss(model_.unet->forward(b.input), b.target);
+        default:
+            return torch::mse_loss(model_.unet->forward(b.input, b.t, b.c), b.target);
+    }
+}
+
 
 void Run::update_ema() {
     if (ema_.empty()) return;
@@ -413,13 +440,26 @@ void Run::end_epoch(int epoch) {
     }
     save_checkpoint();
     // Snapshots and grids show the model a user would take away: the average when EMA is on.
+    // The running BatchNorm statistics belong to the raw weights; for the average they are
+    // re-estimated (own generator, so the run's random stream is untouched) and the raw ones
+    // restored afterwards. Without this, EMA samples of a DDPM come out as faint thin strokes.
     std::optional<EmaSwap> swap;
-    if (!ema_.empty()) swap.emplace(ema_params_, ema_);
+    std::vector<std::pair<torch::Tensor, torch::Tensor>> raw_buffers;
+    if (!ema_.empty()) {
+        swap.emplace(ema_params_, ema_);
+        if (model_.unet) {
+            torch::NoGradGuard no_grad;
+            for (auto& b : model_.unet->buffers()) raw_buffers.emplace_back(b, b.clone());
+            recalibrate_batchnorm(model_, data_, kEmaBnBatches, 128, r_.seed * 7919ULL + epoch);
+        }
+    }
     char name[40];
     std::snprintf(name, sizeof name, "epoch_%03d.safetensors", epoch);
     models::save_model_file((dir_ / "epochs" / name).string(), model_, false, {},
                             {{"ds.recipe", recipe_json(r_).dump()}, {"epoch", std::to_string(epoch)}});
     write_grid(epoch);
+    torch::NoGradGuard no_grad;
+    for (auto& [live, saved] : raw_buffers) live.copy_(saved);
 }
 
 TrainResult Run::execute() {
@@ -561,6 +601,39 @@ done:
 }
 
 }  // namespace
+
+void recalibrate_batchnorm(models::LoadedModel& model, const data::MnistSplit& data, int batches,
+                           int batch_size, std::uint64_t seed) {
+    if (batches <= 0 || batch_size <= 0) throw InvalidRequest("BatchNorm recalibration needs batches > 0");
+    if (!model.unet) throw InvalidRequest("BatchNorm recalibration applies to the UNet models");
+    const auto& spec = model.spec;
+    diffusion::Schedule schedule;
+    if (spec.is_ddpm()) schedule = diffusion::linear_schedule(spec.timesteps, spec.beta1, spec.beta2);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    std::vector<torch::nn::BatchNorm2dImpl*> bns;
+    for (auto& m : model.unet->modules(false))
+        if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) bns.push_back(bn);
+    std::vector<c10::optional<double>> momenta;
+    for (auto* bn : bns) {
+        momenta.push_back(bn->options.momentum());
+        bn->reset_running_stats();
+        bn->options.momentum(c10::nullopt);  // cumulative average: every batch weighs the same
+    }
+    const bool was_training = model.unet->is_training();
+    model.unet->train();
+    {
+        torch::NoGradGuard no_grad;
+        const auto n = data.images.size(0);
+        for (int i = 0; i < batches; ++i) {
+            auto idx = torch::randint(0, n, {std::min<std::int64_t>(batch_size, n)}, gen, torch::kLong);
+            auto b = noisy_batch(spec, schedule, data.images.index_select(0, idx),
+                                 data.labels.index_select(0, idx), 0.1, spec.sigma, false, gen);
+            model.unet->forward(b.input, b.t, b.c);
+        }
+    }
+    for (size_t i = 0; i < bns.size(); ++i) bns[i]->options.momentum(momenta[i]);
+    model.unet->train(was_training);
+}
 
 TrainResult run_training(const TrainRequest& request, const std::string& data_dir) {
     Run run(request, data_dir);

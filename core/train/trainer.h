@@ -2,9 +2,17 @@
 // Training loops for every Part B model (denoiser, DDPM, flow matching, classifier): Adam,
 // optional per-epoch ExponentialLR, atomic checkpoints (model + optimizer + RNG + progress in one
 // safetensors file), resume, per-step metrics (JSONL) and fixed-noise sample grids per epoch.
+#include <cstdint>
 #include <string>
 
 #include "core/engine/requests.h"
+
+namespace ds::models {
+struct LoadedModel;
+}
+namespace ds::data {
+struct MnistSplit;
+}
 
 namespace ds::train {
 
@@ -14,6 +22,15 @@ TrainRequest with_defaults(const TrainRequest& request);
 void validate(const TrainRequest& request);
 
 TrainResult run_training(const TrainRequest& request, const std::string& data_dir);
+
+// Re-estimates every BatchNorm's running statistics for the model's current weights: `batches`
+// forward passes in train mode without gradients over noisy training inputs drawn as in training
+// (own generator from `seed`; class models with p_uncond 0.1), averaged with equal weight. For a
+// weight average (EMA), whose activations the raw run's running statistics do not describe.
+void recalibrate_batchnorm(models::LoadedModel& model, const data::MnistSplit& data, int batches,
+                           int batch_size, std::uint64_t seed);
+// Batches of 128 used for the weight average's statistics at each epoch end and by export.
+inline constexpr int kEmaBnBatches = 50;
 
 // Files inside a run folder.
 inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";

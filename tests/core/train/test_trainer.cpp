@@ -7,7 +7,10 @@
 
 #include "core/engine/engine.h"
 #include "core/io/safetensors.h"
+#include "core/data/mnist.h"
+#include "core/engine/errors.h"
 #include "core/models/model_store.h"
+#include "core/train/trainer.h"
 
 namespace fs = std::filesystem;
 
@@ -272,6 +275,18 @@ TEST_CASE("weight EMA (train --ema) follows its closed form and resume and is wh
     CHECK(averaged == int(loaded_params.size()));
     CHECK(moved > 5);
 
+    // BatchNorm statistics: the snapshot and the export carry statistics re-estimated for the
+    // average; the checkpoint keeps the raw weights' own (restored after the epoch end), and
+    // --recalibrate-bn 0 exports those unchanged.
+    const std::string rv = "enc1.conv1.bn.running_var";
+    CHECK_FALSE(torch::allclose(snap.tensor(rv), f1.tensor(rv)));
+    CHECK_FALSE(torch::allclose(exported.tensor(rv), f1.tensor(rv)));
+    CHECK(exported.metadata().count("ds.bn_recalibrated") == 1);
+    ex.out = (one / "kept.safetensors").string();
+    ex.recalibrate_bn = 0;
+    engine.export_model(ex);
+    CHECK(torch::equal(ds::io::SafetensorsFile::open(ex.out).tensor(rv), f1.tensor(rv)));
+
     // Interrupted and resumed without repeating --ema equals the uninterrupted run.
     auto full = fresh_dir("ema_full"), split = fresh_dir("ema_split");
     auto b = tiny(ds::ModelKind::ClassDdpm, full);
@@ -351,4 +366,38 @@ TEST_CASE("resume without repeating the options continues with the run's own rec
     again.cancel = ds::CancelToken();
     engine.train(again);
     CHECK_FALSE(same_weights(full / "checkpoint.safetensors", other / "checkpoint.safetensors"));
+}
+
+TEST_CASE("BatchNorm recalibration is deterministic, replaces the statistics and restores the options", "[train]") {
+    auto data = ds::data::load_mnist("mnist", std::string(DS_SOURCE_DIR) + "/data", true, 512);
+    auto spec = ds::models::ModelSpec::defaults(ds::ModelKind::ClassDdpm);
+    spec.hidden = 4;
+    auto model = ds::models::build_model(spec);
+    model.unet->eval();
+    torch::Tensor var, mean;
+    for (auto& b : model.unet->named_buffers(true)) {
+        if (b.key() == "dec.conv2.bn.running_var") var = b.value();
+        if (b.key() == "dec.conv2.bn.running_mean") mean = b.value();
+    }
+    REQUIRE(var.defined());
+    {
+        torch::NoGradGuard ng;
+        var.fill_(1234.0);
+        mean.fill_(-77.0);
+    }
+    ds::train::recalibrate_batchnorm(model, data, 3, 64, 11);
+    CHECK(var.lt(100).all().item<bool>());
+    CHECK(var.gt(0).all().item<bool>());
+    CHECK(mean.abs().lt(50).all().item<bool>());
+    CHECK_FALSE(model.unet->is_training());
+    auto first = var.clone();
+    ds::train::recalibrate_batchnorm(model, data, 3, 64, 11);
+    CHECK(torch::equal(var, first));
+    ds::train::recalibrate_batchnorm(model, data, 3, 64, 12);
+    CHECK_FALSE(torch::equal(var, first));
+    for (auto& m : model.unet->modules(false))
+        if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) CHECK(bn->options.momentum() == 0.1);
+    auto clf = ds::models::build_model(ds::models::ModelSpec::defaults(ds::ModelKind::Classifier));
+    CHECK_THROWS_AS(ds::train::recalibrate_batchnorm(clf, data, 1, 8, 0), ds::InvalidRequest);
+    CHECK_THROWS_AS(ds::train::recalibrate_batchnorm(model, data, 0, 8, 0), ds::InvalidRequest);
 }
