@@ -359,7 +359,6 @@ NoisyBatch noisy_batch(const models::ModelSpec& spec, const diffusion::Schedule&
     return b;
 }
 
-
 torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& labels) {
     auto b = noisy_batch(model_.spec, schedule_, x, labels, r_.p_uncond, r_.sigma, r_.pure_noise, gen_);
     switch (model_.spec.kind) {
@@ -371,7 +370,6 @@ torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& label
             return torch::mse_loss(model_.unet->forward(b.input, b.t, b.c), b.target);
     }
 }
-
 
 void Run::update_ema() {
     if (ema_.empty()) return;
@@ -627,7 +625,7 @@ void recalibrate_batchnorm(models::LoadedModel& model, const data::MnistSplit& d
         for (int i = 0; i < batches; ++i) {
             auto idx = torch::randint(0, n, {std::min<std::int64_t>(batch_size, n)}, gen, torch::kLong);
             auto b = noisy_batch(spec, schedule, data.images.index_select(0, idx),
-                                 data.labels.index_select(0, idx), 0.1, spec.sigma, false, gen);
+                                 data.labels.index_select(0, idx), 0.1, spec.sigma, spec.pure_noise, gen);
             model.unet->forward(b.input, b.t, b.c);
         }
     }

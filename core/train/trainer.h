@@ -25,7 +25,7 @@ TrainResult run_training(const TrainRequest& request, const std::string& data_di
 
 // Re-estimates every BatchNorm's running statistics for the model's current weights: `batches`
 // forward passes in train mode without gradients over noisy training inputs drawn as in training
-// (own generator from `seed`; class models with p_uncond 0.1), averaged with equal weight. For a
+// (own generator from `seed`; class models with p_uncond 0.1, denoisers with the spec's sigma or pure noise), averaged with equal weight. For a
 // weight average (EMA), whose activations the raw run's running statistics do not describe.
 void recalibrate_batchnorm(models::LoadedModel& model, const data::MnistSplit& data, int batches,
                            int batch_size, std::uint64_t seed);
