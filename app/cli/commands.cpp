@@ -166,6 +166,7 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
     std::vector<ds::Image> frames;
     ProgressPrinter progress;
     r.callbacks.preview_interval = 1;
+    r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
     r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
         ds::ProgressEvent p;
         p.phase = "sample";
@@ -295,6 +296,7 @@ int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     r.threshold = args.number("threshold", r.threshold);
     ds::Engine engine(opt);
     ProgressPrinter progress;
+    r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
     r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
         ds::ProgressEvent p;
         p.phase = "sample";
@@ -338,7 +340,8 @@ int cmd_export(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
                             "  --recalibrate-bn N  re-estimate the BatchNorm running statistics for the exported\n"
                             "                      weights over N batches of 128 noisy training images\n"
                             "                      (default: 50 when a run's weight average (--ema) is\n"
-                            "                      exported, whose statistics belong to the raw weights; 0: keep)\n",
+                            "                      exported and the trainer has not re-estimated them at an\n"
+                            "                      epoch end yet; 0: keep the file's statistics)\n",
                0;
     Args args(a, {"run", "out", "description", "recalibrate-bn", "seed"}, {"fp16"});
     if (!args.has("run") || !args.has("out")) throw UsageError("export needs --run and --out");

@@ -137,6 +137,7 @@ SampleResult Engine::sample(const SampleRequest& r) {
     const auto& spec = model.spec;
     if (spec.kind == ModelKind::Classifier)
         throw InvalidRequest("'" + r.model + "' is a classifier; it cannot sample images");
+    if (!model.warning.empty() && r.callbacks.on_log) r.callbacks.on_log(LogLevel::Warning, model.warning);
 
     diffusion::GenerateOptions g;
     g.guidance = r.guidance;
@@ -361,13 +362,21 @@ void Engine::export_model(const ExportRequest& r) {
     if (!r.description.empty()) meta["ds.description"] = r.description;
     if (r.recalibrate_bn < -1) throw InvalidRequest("--recalibrate-bn must be >= 0");
     int batches = r.recalibrate_bn;
-    if (batches == -1) {  // auto: a checkpoint's weight average comes with the raw weights' statistics
+    if (batches == -1) {  // auto: a checkpoint's weight average needs statistics of its own
         batches = 0;
         auto tr = model.metadata.find("ds.train");
         if (tr != model.metadata.end() && model.unet) {
             auto t = nlohmann::json::parse(tr->second, nullptr, false);
-            if (t.is_object() && t.contains("recipe") && t["recipe"].value("ema", 0.0) > 0)
-                batches = train::kEmaBnBatches;
+            if (t.is_object() && t.contains("recipe") && t["recipe"].value("ema", 0.0) > 0) {
+                if (t.contains("ema_bn_epoch") && t["ema_bn_epoch"].is_number_integer()) {
+                    // Re-estimated by the trainer at an epoch end; loading applied them already.
+                    meta["ds.bn_recalibrated"] = "by the trainer at the end of epoch " +
+                                                 std::to_string(t["ema_bn_epoch"].get<int>()) + " (" +
+                                                 std::to_string(train::kEmaBnBatches) + " batches of 128)";
+                } else {
+                    batches = train::kEmaBnBatches;
+                }
+            }
         }
     }
     if (batches > 0) {

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include <torch/torch.h>
 
 #include "core/engine/errors.h"
@@ -112,6 +114,16 @@ LoadedModel load_model_file(const std::string& path) {
     }
     load_state(m.module(), tensors, path);
     m.module().eval();
+    auto tr = m.metadata.find("ds.train");
+    if (tr != m.metadata.end() && m.unet) {
+        auto t = nlohmann::json::parse(tr->second, nullptr, false);
+        if (t.is_object() && t.contains("recipe") && t["recipe"].is_object() &&
+            t["recipe"].value("ema", 0.0) > 0 && !t.contains("ema_bn_epoch"))
+            m.warning = path + ": no BatchNorm statistics for the weight average in this checkpoint "
+                        "(written before the run's first epoch end, or by an older build), so the average "
+                        "runs with the raw weights' statistics and samples may look faint; `dstudio export "
+                        "--run " + path + " --out FILE` re-estimates them";
+    }
     return m;
 }
 

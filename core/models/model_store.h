@@ -18,6 +18,9 @@ struct LoadedModel {
     MnistClassifier classifier{nullptr};  // kind == Classifier
     std::string path;
     std::map<std::string, std::string> metadata;
+    // Something a user should know about these weights (empty when nothing): e.g. a checkpoint's
+    // weight average that still has the raw weights' BatchNorm statistics.
+    std::string warning;
 
     torch::nn::Module& module();
 };
@@ -26,7 +29,9 @@ struct LoadedModel {
 LoadedModel build_model(const ModelSpec& spec);
 
 // Loads a .safetensors model file. Tensors whose names start with "train." are training state
-// and are ignored here, except "train.ema.<name>" (a weight average), which replaces <name>. Throws ModelLoadError with the file and tensor names on any mismatch.
+// and are ignored here, except "train.ema.<name>" (a weight average, and the BatchNorm statistics
+// the trainer re-estimated for it), which replaces <name>. Throws ModelLoadError with the file and
+// tensor names on any mismatch.
 LoadedModel load_model_file(const std::string& path);
 
 // Copies `source` tensors into `module` (parameters and buffers), strictly. `where` names the

@@ -146,6 +146,11 @@ private:
     std::vector<std::pair<std::string, torch::Tensor>> ema_params_;
     std::vector<torch::Tensor> ema_;
     std::int64_t ema_updates_ = 0;  // updates since the average started (warm-up counter)
+    // BatchNorm statistics re-estimated for the average at the last epoch end (named buffers),
+    // stored in the checkpoint as "train.ema.<buffer>" so that loading the run folder gives the
+    // average with matching statistics; empty before the first epoch end.
+    std::vector<std::pair<std::string, torch::Tensor>> ema_bn_;
+    int ema_bn_epoch_ = 0;
     bool ema_warmup_ = true;        // false when the average starts from trained weights
 };
 
@@ -273,6 +278,16 @@ void Run::build_or_resume() {
                     throw ModelLoadError(path + ": EMA weight '" + key + "' is missing or has the wrong shape");
                 ema_[i].copy_(file.tensor(key));
             }
+            if (t.contains("ema_bn_epoch") && model_.unet) {
+                ema_bn_.clear();
+                for (auto& b : model_.unet->named_buffers(true)) {
+                    const std::string key = "train.ema." + b.key();
+                    if (!file.contains(key) || file.tensor(key).sizes() != b.value().sizes())
+                        throw ModelLoadError(path + ": BatchNorm statistics '" + key + "' are missing or mis-shaped");
+                    ema_bn_.emplace_back(b.key(), file.tensor(key).clone());
+                }
+                ema_bn_epoch_ = t["ema_bn_epoch"].get<int>();
+            }
         } else {
             ema_warmup_ = false;
             log(LogLevel::Info, "this run had no EMA; the average starts from the resumed weights");
@@ -387,6 +402,10 @@ void Run::save_checkpoint() {
         t["ema_updates"] = ema_updates_;
         t["ema_warmup"] = ema_warmup_;
         for (size_t i = 0; i < ema_.size(); ++i) extra.emplace_back("train.ema." + ema_params_[i].first, ema_[i]);
+        if (!ema_bn_.empty()) {
+            t["ema_bn_epoch"] = ema_bn_epoch_;
+            for (const auto& [name, b] : ema_bn_) extra.emplace_back("train.ema." + name, b);
+        }
     }
     extra.emplace_back("train.rng", gen_.get_state());
     const std::string path = (dir_ / kCheckpointFile).string();
@@ -449,6 +468,9 @@ void Run::end_epoch(int epoch) {
             torch::NoGradGuard no_grad;
             for (auto& b : model_.unet->buffers()) raw_buffers.emplace_back(b, b.clone());
             recalibrate_batchnorm(model_, data_, kEmaBnBatches, 128, r_.seed * 7919ULL + epoch);
+            ema_bn_.clear();
+            for (auto& b : model_.unet->named_buffers(true)) ema_bn_.emplace_back(b.key(), b.value().clone());
+            ema_bn_epoch_ = epoch;
         }
     }
     char name[40];
@@ -456,8 +478,14 @@ void Run::end_epoch(int epoch) {
     models::save_model_file((dir_ / "epochs" / name).string(), model_, false, {},
                             {{"ds.recipe", recipe_json(r_).dump()}, {"epoch", std::to_string(epoch)}});
     write_grid(epoch);
-    torch::NoGradGuard no_grad;
-    for (auto& [live, saved] : raw_buffers) live.copy_(saved);
+    {
+        torch::NoGradGuard no_grad;
+        for (auto& [live, saved] : raw_buffers) live.copy_(saved);
+    }
+    swap.reset();  // the raw weights back in the model before they are saved
+    // Again, now with the average's statistics (the first write keeps the epoch safe should the
+    // re-estimation or the grid be interrupted).
+    if (!ema_bn_.empty()) save_checkpoint();
 }
 
 TrainResult Run::execute() {

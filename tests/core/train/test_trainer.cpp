@@ -264,6 +264,7 @@ TEST_CASE("weight EMA (train --ema) follows its closed form and resume and is wh
         if (t.name.rfind("train.ema.", 0) != 0) continue;
         const std::string name = t.name.substr(10);
         INFO(name);
+        if (!loaded_params.count(name)) continue;  // BatchNorm statistics: below
         ++averaged;
         auto w0 = f0.tensor(name), w1 = f1.tensor(name), e = f1.tensor(t.name);
         CHECK(torch::allclose(e, 0.9 * w0 + 0.1 * w1, 1e-5, 1e-7));
@@ -275,17 +276,53 @@ TEST_CASE("weight EMA (train --ema) follows its closed form and resume and is wh
     CHECK(averaged == int(loaded_params.size()));
     CHECK(moved > 5);
 
-    // BatchNorm statistics: the snapshot and the export carry statistics re-estimated for the
-    // average; the checkpoint keeps the raw weights' own (restored after the epoch end), and
-    // --recalibrate-bn 0 exports those unchanged.
+    // BatchNorm statistics: at the epoch end the trainer re-estimates them for the average; the
+    // snapshot carries them, the checkpoint stores them as train.ema.<buffer> next to the raw
+    // weights' own (restored for training), and loading or exporting the run uses them as they are.
     const std::string rv = "enc1.conv1.bn.running_var";
     CHECK_FALSE(torch::allclose(snap.tensor(rv), f1.tensor(rv)));
-    CHECK_FALSE(torch::allclose(exported.tensor(rv), f1.tensor(rv)));
+    CHECK(torch::equal(f1.tensor("train.ema." + rv), snap.tensor(rv)));
+    CHECK(torch::equal(exported.tensor(rv), snap.tensor(rv)));
+    int buffers = 0;
+    for (auto& b : loaded.module().named_buffers(true)) {
+        INFO(b.key());
+        CHECK(torch::equal(b.value(), snap.tensor(b.key())));
+        ++buffers;
+    }
+    CHECK(buffers > 10);
+    CHECK(loaded.warning.empty());
     CHECK(exported.metadata().count("ds.bn_recalibrated") == 1);
-    ex.out = (one / "kept.safetensors").string();
+    ex.out = (one / "recal.safetensors").string();
+    ex.recalibrate_bn = 2;  // asked for explicitly: estimated again
+    engine.export_model(ex);
+    CHECK_FALSE(torch::equal(ds::io::SafetensorsFile::open(ex.out).tensor(rv), snap.tensor(rv)));
+
+    // Interrupted before its first epoch end: the checkpoint has no statistics for the average,
+    // so loading warns and exporting re-estimates them; --recalibrate-bn 0 keeps the raw ones.
+    auto early = fresh_dir("ema_early");
+    auto e1 = a;
+    e1.out_dir = early.string();
+    e1.limit = 96;
+    e1.cancel = ds::CancelToken();
+    e1.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        if (e.step == 1) e1.cancel.request(ds::CancelMode::Now);
+    };
+    CHECK(engine.train(e1).outcome == ds::Outcome::Cancelled);
+    auto fe = ds::io::SafetensorsFile::open((early / "checkpoint.safetensors").string());
+    CHECK_FALSE(fe.contains("train.ema." + rv));
+    CHECK_THAT(ds::models::load_model_file((early / "checkpoint.safetensors").string()).warning,
+               Catch::Contains("BatchNorm statistics") && Catch::Contains("dstudio export"));
+    ex.source = early.string();
+    ex.out = (early / "exported.safetensors").string();
+    ex.recalibrate_bn = -1;
+    engine.export_model(ex);
+    auto fx = ds::io::SafetensorsFile::open(ex.out);
+    CHECK_THAT(fx.metadata().at("ds.bn_recalibrated"), Catch::Contains("batches of 128, seed"));
+    CHECK_FALSE(torch::allclose(fx.tensor(rv), fe.tensor(rv)));
+    ex.out = (early / "kept.safetensors").string();
     ex.recalibrate_bn = 0;
     engine.export_model(ex);
-    CHECK(torch::equal(ds::io::SafetensorsFile::open(ex.out).tensor(rv), f1.tensor(rv)));
+    CHECK(torch::equal(ds::io::SafetensorsFile::open(ex.out).tensor(rv), fe.tensor(rv)));
 
     // Interrupted and resumed without repeating --ema equals the uninterrupted run.
     auto full = fresh_dir("ema_full"), split = fresh_dir("ema_split");
@@ -309,6 +346,7 @@ TEST_CASE("weight EMA (train --ema) follows its closed form and resume and is wh
     CHECK(same_weights(full / "checkpoint.safetensors", split / "checkpoint.safetensors"));
     auto fb = ds::io::SafetensorsFile::open((full / "checkpoint.safetensors").string());
     CHECK(fb.contains("train.ema.out.weight"));
+    CHECK(fb.contains("train.ema.enc1.conv1.bn.running_mean"));  // resumed with the epoch-1 statistics
 
     // The average is not the raw weights; a run without --ema stores none.
     CHECK_FALSE(torch::equal(fb.tensor("train.ema.out.weight"), fb.tensor("out.weight")));
