@@ -261,6 +261,11 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
         auto t0 = Clock::now();
         diffusion::generate(model, g);
         const double s = seconds_since(t0);
+        if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // three more steps, op by op
+            torch::autograd::profiler::RecordProfile guard(std::string(trace) + ".sample.json");
+            g.steps = 3;
+            diffusion::generate(model, g);
+        }
         out["sample_cfg_40"] = {{"model", "class-ddpm"}, {"samples", 40},
                                 {"steps", r.quick ? 10 : 300}, {"seconds", s}};
     }
@@ -278,6 +283,10 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
         for (int i = 0; i < reps; ++i) model.unet->forward(x, t, c);
         out["forward_batch1"] = {{"model", "class-ddpm"}, {"reps", reps},
                                  {"ms", 1000.0 * seconds_since(t0) / reps}};
+        if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // one more, op by op
+            torch::autograd::profiler::RecordProfile guard(std::string(trace) + ".forward.json");
+            model.unet->forward(x, t, c);
+        }
     }
     const int if_reps = r.quick ? 1 : 2;
     for (const auto& [name, file] : std::vector<std::pair<std::string, std::string>>{

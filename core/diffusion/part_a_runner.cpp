@@ -94,6 +94,8 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
     if (s.guidance > 100 || std::isnan(s.guidance)) throw InvalidRequest("guidance must be at most 100");
     Session ss;
     ss.model = open_predictor(*ctx.registry, s.model, ctx.if_precision);
+    if (auto* mnist = dynamic_cast<MnistNoisePredictor*>(ss.model.get()); mnist && !mnist->model().warning.empty())
+        ss.notes.push_back(mnist->model().warning);
     ss.data_dir = ctx.data_dir;
     auto& m = *ss.model;
     ss.timesteps = s.timesteps.empty() ? default_strided_timesteps(m.num_timesteps()) : s.timesteps;

@@ -1,5 +1,7 @@
 #include "core/io/memory.h"
 
+#include "core/io/huge_pages.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -21,6 +23,7 @@ std::int64_t available_memory_bytes() {
 }
 
 void check_memory(std::int64_t needed, const std::string& what, const std::string& dtype) {
+    release_cached_cpu_memory();  // blocks the allocator keeps for reuse count as available
     const std::int64_t available = available_memory_bytes();
     if (available < 0 || needed <= available) return;
     char sizes[160];  // only numbers and the dtype go through snprintf; `what` may be a long path

@@ -59,3 +59,47 @@ TEST_CASE("the engine puts large CPU tensors on 2 MB-aligned huge pages and smal
     for (int i = 0; i < 20; ++i) big = big * 2 - big;
     CHECK(big.max().item<double>() == 1.5);
 }
+
+TEST_CASE("the CPU allocator reuses freed blocks of similar size and gives them back on request", "[io]") {
+    const char* env = std::getenv("DS_HUGE_PAGES");
+    if (env && std::string(env) == "0") return;
+    ds::Engine engine({1});
+    REQUIRE(ds::io::huge_page_allocator_installed());
+    ds::io::release_cached_cpu_memory();
+    CHECK(ds::io::cpu_allocator_stats().cached_bytes == 0);
+    const void* first = nullptr;
+    {
+        auto a = torch::empty({3, 1000, 1000});  // 12 MB: cached when freed
+        first = a.data_ptr();
+    }
+    CHECK(ds::io::cpu_allocator_stats().cached_bytes >= std::size_t(12000000));
+    const auto before = ds::io::cpu_allocator_stats();
+    {
+        auto b = torch::empty({2900, 1000});  // 11.6 MB: within 25 % of the cached block
+        CHECK(b.data_ptr() == first);
+        b.fill_(2.0f);
+        CHECK(b.sum().item<double>() == 2.0 * 2900 * 1000);
+        auto c = torch::empty({3, 1000, 1000});  // the block is taken: a fresh one
+        CHECK(c.data_ptr() != first);
+        auto tiny = torch::empty({4, 4});  // small blocks bypass the cache
+        CHECK(reinterpret_cast<std::uintptr_t>(tiny.data_ptr()) % 64 == 0);
+    }
+    const auto after = ds::io::cpu_allocator_stats();
+    CHECK(after.hits == before.hits + 1);
+    CHECK(after.misses == before.misses + 1);
+    {
+        auto d = torch::empty({1000, 1000});  // 4 MB: less than 80 % of 12 MB, not served from it
+        CHECK(d.data_ptr() != first);
+    }
+    CHECK(ds::io::cpu_allocator_stats().cached_bytes <= ds::io::cpu_allocator_stats().cache_limit);
+    ds::io::release_cached_cpu_memory();
+    CHECK(ds::io::cpu_allocator_stats().cached_bytes == 0);
+    // A cap of zero caches nothing; the default comes back afterwards.
+    const auto limit = after.cache_limit;
+    ds::io::set_cpu_cache_limit(0);
+    { auto e = torch::empty({3, 1000, 1000}); }
+    CHECK(ds::io::cpu_allocator_stats().cached_bytes == 0);
+    ds::io::set_cpu_cache_limit(limit);
+    { auto f = torch::empty({3, 1000, 1000}); }
+    CHECK(ds::io::cpu_allocator_stats().cached_bytes > 0);
+}
