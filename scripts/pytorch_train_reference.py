@@ -13,6 +13,7 @@ usage: /usr/bin/python3 scripts/pytorch_train_reference.py [--threads N] [--step
        [--only train,sample,forward] [--hidden D]   -> JSON on stdout
 """
 import argparse
+import contextlib
 import json
 import platform
 import time
@@ -20,6 +21,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+MEMORY_FORMAT = torch.contiguous_format
 
 
 class Conv(nn.Sequential):
@@ -79,7 +82,7 @@ class ClassUNet(nn.Module):
 def bench_train(model, batch, steps, warmup=2):
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.rand(batch, 1, 28, 28)
+    x = torch.rand(batch, 1, 28, 28).contiguous(memory_format=MEMORY_FORMAT)
     t = torch.rand(batch)
     c = F.one_hot(torch.randint(0, 10, (batch,)), 10).float()
 
@@ -112,7 +115,7 @@ def bench_sample(model, steps=300, guidance=5.0):
     t0 = time.perf_counter()
     for i in range(steps - 1, -1, -1):
         tt = torch.full((80,), i / steps)
-        eps = model(torch.cat([x, x]), tt, cc)
+        eps = model(torch.cat([x, x]).contiguous(memory_format=MEMORY_FORMAT), tt, cc).float()
         eps = eps[40:] + guidance * (eps[:40] - eps[40:])
         z = torch.randn_like(x) if i > 0 else torch.zeros_like(x)
         x = (x - (1 - alphas[i]) / (1 - abar[i]).sqrt() * eps) / alphas[i].sqrt() + betas[i].sqrt() * z
@@ -139,10 +142,16 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--only", default="train,sample,forward")
+    ap.add_argument("--channels-last", action="store_true", help="model and inputs in channels-last")
+    ap.add_argument("--bf16", action="store_true", help="CPU autocast to bfloat16")
     args = ap.parse_args()
+    global MEMORY_FORMAT
+    if args.channels_last:
+        MEMORY_FORMAT = torch.channels_last
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = ClassUNet(args.hidden)
+    model = ClassUNet(args.hidden).to(memory_format=MEMORY_FORMAT)
+    out_opts = {"channels_last": args.channels_last, "bf16_autocast": args.bf16}
     out = {"torch": torch.__version__, "threads": args.threads, "cpu": platform.processor(),
            "parameters": sum(p.numel() for p in model.parameters())}
     with open("/proc/cpuinfo") as f:
@@ -150,14 +159,21 @@ def main():
             if line.startswith("model name"):
                 out["cpu"] = line.split(":", 1)[1].strip()
                 break
+    out.update(out_opts)
     only = args.only.split(",")
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+    with ctx:
+        run(out, model, only, args)
+    print(json.dumps(out, indent=2))
+
+
+def run(out, model, only, args):
     if "train" in only:
         out["train"] = bench_train(model, 128, args.steps)
     if "forward" in only:
         out["forward_batch1"] = bench_forward(model)
     if "sample" in only:
         out["sample_cfg_40"] = bench_sample(model)
-    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

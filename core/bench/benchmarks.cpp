@@ -202,7 +202,7 @@ std::vector<std::string> benchmark_names() {
     for (auto kind : {ModelKind::ClassDdpm, ModelKind::TimeDdpm, ModelKind::ClassFm, ModelKind::TimeFm,
                       ModelKind::Denoiser})
         names.push_back("train-" + to_string(kind));
-    for (const char* n : {"sample", "forward", "sampler"}) names.emplace_back(n);
+    for (const char* n : {"sample", "sample-bf16", "forward", "forward-bf16", "sampler"}) names.emplace_back(n);
     for (const char* m : {"if-i-xl", "if-ii-l", "t5-xxl"})
         for (const char* dt : {"fp32", "bf16", "fp32-w16"}) names.push_back(std::string(m) + "-" + dt);
     return names;
@@ -250,42 +250,52 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
         }
         if (!list.empty()) out["train"] = list;
     }
-    if (selected(r, "sample")) {
-        torch::manual_seed(0);
-        auto model = models::build_model(models::ModelSpec::defaults(ModelKind::ClassDdpm));
-        diffusion::GenerateOptions g;
-        for (int k = 0; k < 4; ++k)
-            for (int c = 0; c < 10; ++c) g.labels.push_back(c);
-        g.guidance = 5.0;
-        g.steps = r.quick ? 10 : 0;
-        auto t0 = Clock::now();
-        diffusion::generate(model, g);
-        const double s = seconds_since(t0);
-        if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // three more steps, op by op
-            torch::autograd::profiler::RecordProfile guard(std::string(trace) + ".sample.json");
-            g.steps = 3;
+    // fp32 and, as "-bf16", the bf16 inference copy (models::with_compute_dtype).
+    for (const bool bf16 : {false, true}) {
+        const std::string suffix = bf16 ? "-bf16" : "";
+        const auto dtype = bf16 ? torch::kBFloat16 : torch::kFloat32;
+        const std::string key_suffix = bf16 ? "_bf16" : "";
+        if (selected(r, "sample" + suffix)) {  // "--only sample" selects both, "sample-bf16" one
+            torch::manual_seed(0);
+            auto model = models::with_compute_dtype(
+                models::build_model(models::ModelSpec::defaults(ModelKind::ClassDdpm)), dtype);
+            diffusion::GenerateOptions g;
+            for (int k = 0; k < 4; ++k)
+                for (int c = 0; c < 10; ++c) g.labels.push_back(c);
+            g.guidance = 5.0;
+            g.steps = r.quick ? 10 : 0;
+            auto t0 = Clock::now();
             diffusion::generate(model, g);
+            const double s = seconds_since(t0);
+            if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // three more steps, op by op
+                torch::autograd::profiler::RecordProfile guard(std::string(trace) + ".sample" + suffix + ".json");
+                g.steps = 3;
+                diffusion::generate(model, g);
+            }
+            out["sample_cfg_40" + key_suffix] = {{"model", "class-ddpm"}, {"samples", 40},
+                                                 {"steps", r.quick ? 10 : 300}, {"seconds", s},
+                                                 {"dtype", bf16 ? "bf16" : "fp32"}};
         }
-        out["sample_cfg_40"] = {{"model", "class-ddpm"}, {"samples", 40},
-                                {"steps", r.quick ? 10 : 300}, {"seconds", s}};
-    }
-    if (selected(r, "forward")) {
-        torch::manual_seed(0);
-        auto model = models::build_model(models::ModelSpec::defaults(ModelKind::ClassDdpm));
-        model.unet->eval();
-        c10::InferenceMode guard;
-        auto x = torch::rand({1, 1, 28, 28});
-        auto t = torch::rand({1});
-        auto c = torch::zeros({1, 10});
-        const int reps = r.quick ? 5 : 200;
-        for (int i = 0; i < 5; ++i) model.unet->forward(x, t, c);
-        auto t0 = Clock::now();
-        for (int i = 0; i < reps; ++i) model.unet->forward(x, t, c);
-        out["forward_batch1"] = {{"model", "class-ddpm"}, {"reps", reps},
-                                 {"ms", 1000.0 * seconds_since(t0) / reps}};
-        if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // one more, op by op
-            torch::autograd::profiler::RecordProfile guard(std::string(trace) + ".forward.json");
-            model.unet->forward(x, t, c);
+        if (selected(r, "forward" + suffix)) {
+            torch::manual_seed(0);
+            auto model = models::with_compute_dtype(
+                models::build_model(models::ModelSpec::defaults(ModelKind::ClassDdpm)), dtype);
+            model.unet->eval();
+            c10::InferenceMode guard;
+            auto x = torch::rand({1, 1, 28, 28});
+            auto t = torch::rand({1});
+            auto c = torch::zeros({1, 10});
+            const int reps = r.quick ? 5 : 200;
+            for (int i = 0; i < 5; ++i) model.unet->forward(x, t, c);
+            auto t0 = Clock::now();
+            for (int i = 0; i < reps; ++i) model.unet->forward(x, t, c);
+            out["forward_batch1" + key_suffix] = {{"model", "class-ddpm"}, {"reps", reps},
+                                                  {"ms", 1000.0 * seconds_since(t0) / reps},
+                                                  {"dtype", bf16 ? "bf16" : "fp32"}};
+            if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // one more, op by op
+                torch::autograd::profiler::RecordProfile guard(std::string(trace) + ".forward" + suffix + ".json");
+                model.unet->forward(x, t, c);
+            }
         }
     }
     const int if_reps = r.quick ? 1 : 2;

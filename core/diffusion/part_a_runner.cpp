@@ -290,7 +290,7 @@ std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, const 
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model,
                                                const models::Precision& if_precision) {
     if (is_if_folder(model)) return open_if_predictor(model, if_precision);
-    auto loaded = registry.load(model);
+    auto loaded = models::with_compute_dtype(registry.load(model), if_precision.compute);
     if (!loaded.spec.is_ddpm())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +
                              " model; the Part A techniques need a noise-predicting DDPM model "

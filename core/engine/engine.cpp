@@ -60,6 +60,10 @@ struct Engine::Impl {
     EngineOptions options;
     std::unique_ptr<models::ModelRegistry> registry;
     models::LoadedModel load(const std::string& model) { return registry->load(model); }
+    // In the compute dtype of --dtype (bf16: an inference copy; fp32 and fp32-w16: as stored).
+    models::LoadedModel load_for_inference(const std::string& model) {
+        return models::with_compute_dtype(registry->load(model), models::Precision::parse(options.dtype).compute);
+    }
     std::string resolve_model_path(const std::string& model) const { return registry->resolve(model); }
     diffusion::RunContext context();
 };
@@ -133,7 +137,7 @@ SampleResult Engine::sample(const SampleRequest& r) {
     if (r.steps < 0 || r.steps > 100000) throw InvalidRequest("steps must be in 0..100000");
     if (r.count < 0 || r.per_class < 0 || r.per_class > 1000)
         throw InvalidRequest("count and per_class must be >= 0 (per_class <= 1000)");
-    auto model = impl_->load(r.model);
+    auto model = impl_->load_for_inference(r.model);
     const auto& spec = model.spec;
     if (spec.kind == ModelKind::Classifier)
         throw InvalidRequest("'" + r.model + "' is a classifier; it cannot sample images");
@@ -218,7 +222,7 @@ DenoiseSweepResult Engine::denoise_sweep(const DenoiseSweepRequest& r) {
                                  std::to_string(test.images.size(0) - 1));
     std::optional<models::LoadedModel> model;
     if (!r.model.empty()) {
-        model = impl_->load(r.model);
+        model = impl_->load_for_inference(r.model);
         if (model->spec.kind != ModelKind::Denoiser)
             throw InvalidRequest("'" + r.model + "' is a " + to_string(model->spec.kind) +
                                  " model; the sweep needs a denoiser (e.g. mnist-denoiser)");

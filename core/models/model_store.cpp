@@ -127,6 +127,25 @@ LoadedModel load_model_file(const std::string& path) {
     return m;
 }
 
+LoadedModel with_compute_dtype(const LoadedModel& model, torch::ScalarType dtype) {
+    if (dtype == torch::kFloat32 || !model.unet) return model;
+    LoadedModel copy = build_model(model.spec);
+    copy.path = model.path;
+    copy.metadata = model.metadata;
+    copy.warning = model.warning;
+    {
+        torch::NoGradGuard no_grad;
+        auto src = state_tensors(const_cast<LoadedModel&>(model).module());
+        auto dst = state_tensors(copy.module());
+        for (size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
+    }
+    copy.unet->to(dtype);
+    for (auto& m : copy.unet->modules(/*include_self=*/false))
+        if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) bn->to(torch::kFloat32);
+    copy.unet->eval();
+    return copy;
+}
+
 void save_model_file(const std::string& path, const LoadedModel& model, bool fp16,
                      const std::vector<std::pair<std::string, torch::Tensor>>& extra,
                      const std::map<std::string, std::string>& metadata) {

@@ -4,6 +4,7 @@
 
 #include "core/engine/errors.h"
 #include "core/models/mnist_unet.h"
+#include "core/models/model_store.h"
 #include "core/models/model_spec.h"
 
 using namespace ds::models;
@@ -157,6 +158,50 @@ TEST_CASE("inference BatchNorm folding equals conv + BN and follows weight chang
     CHECK((reference2 - reference).abs().max().item<double>() > 1e-4);
     c10::InferenceMode guard;
     CHECK(torch::allclose(net->forward(x, t, c), reference2, 1e-4, 1e-5));
+}
+
+TEST_CASE("a bf16 inference copy runs in bf16, keeps BatchNorm in fp32 and stays close to fp32", "[models]") {
+    torch::manual_seed(8);
+    auto spec = ModelSpec::defaults(ds::ModelKind::ClassDdpm);
+    spec.hidden = 16;
+    auto model = ds::models::build_model(spec);
+    {
+        torch::NoGradGuard ng;
+        for (auto& m : model.unet->modules(false))
+            if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+                bn->running_mean.uniform_(-0.5, 0.5);
+                bn->running_var.uniform_(0.2, 3.0);
+            }
+    }
+    model.unet->eval();
+    auto copy = ds::models::with_compute_dtype(model, torch::kBFloat16);
+    CHECK(copy.unet.get() != model.unet.get());
+    CHECK(copy.unet->out->weight.scalar_type() == torch::kBFloat16);
+    CHECK(copy.unet->c_fc1->fc1->weight.scalar_type() == torch::kBFloat16);
+    CHECK(copy.unet->enc1->conv1->bn->running_var.scalar_type() == torch::kFloat32);
+    CHECK(copy.unet->enc1->conv1->bn->weight.scalar_type() == torch::kFloat32);
+    CHECK(model.unet->out->weight.scalar_type() == torch::kFloat32);  // the source is untouched
+    CHECK(ds::models::with_compute_dtype(model, torch::kFloat32).unet.get() == model.unet.get());
+
+    c10::InferenceMode guard;
+    // Batch 2 (native transposed-convolution size in fp32, phase form in bf16) and 20 (phase form).
+    for (int n : {2, 20}) {
+        auto x = torch::randn({n, 1, 28, 28});
+        auto t = torch::rand({n});
+        auto c = torch::zeros({n, 10});
+        for (int i = 0; i < n; ++i) c[i][i % 10] = 1;
+        auto ref = model.unet->forward(x, t, c);
+        auto out = copy.unet->forward(x, t, c);
+        INFO("batch " << n);
+        CHECK(out.scalar_type() == torch::kFloat32);  // samplers get fp32 back
+        CHECK(out.sizes() == ref.sizes());
+        const double scale = ref.abs().max().item<double>();
+        const double err = (out - ref).abs().max().item<double>();
+        CHECK(err > 0);                // really computed in bf16
+        CHECK(err < 0.05 * scale);     // bf16 keeps 8 significant bits
+        const double rel = ((out - ref).norm() / ref.norm()).item<double>();
+        CHECK(rel < 0.02);
+    }
 }
 
 TEST_CASE("UpConv's four-phase form equals the 4x4 stride-2 transposed convolution, gradients included",
