@@ -20,6 +20,7 @@
 #include "core/io/huge_pages.h"
 #include "core/models/if_unet.h"
 #include "core/models/model_store.h"
+#include "core/train/trainer.h"
 #include "core/models/t5_encoder.h"
 #include "core/train/adam.h"
 
@@ -43,7 +44,7 @@ bool selected(const BenchRequest& r, const std::string& name) {
 }
 
 // Training throughput on random data (speed does not depend on the data) at a batch size.
-json bench_train(ModelKind kind, int batch, int steps, int warmup) {
+json bench_train(ModelKind kind, int batch, int steps, int warmup, bool bf16 = false) {
     torch::manual_seed(0);
     auto spec = models::ModelSpec::defaults(kind);
     auto model = models::build_model(spec);
@@ -59,7 +60,11 @@ json bench_train(ModelKind kind, int batch, int steps, int warmup) {
         c = torch::one_hot(torch::randint(0, 10, {batch}, torch::kLong), 10).to(torch::kFloat32);
     auto one = [&] {
         adam.zero_grad();
-        auto out = kind == ModelKind::Denoiser ? unet->forward(x) : unet->forward(x, t, c);
+        torch::Tensor out;
+        {
+            train::AutocastBf16 autocast(bf16);  // as dstudio train --precision bf16
+            out = kind == ModelKind::Denoiser ? unet->forward(x) : unet->forward(x, t, c);
+        }
         auto loss = torch::mse_loss(out, x);
         loss.backward();
         adam.step();
@@ -74,7 +79,8 @@ json bench_train(ModelKind kind, int batch, int steps, int warmup) {
         one();
     }
     return {{"model", to_string(kind)}, {"hidden", spec.hidden}, {"batch", batch},
-            {"steps", steps}, {"seconds", s}, {"img_per_s", batch * steps / s}};
+            {"steps", steps}, {"seconds", s}, {"img_per_s", batch * steps / s},
+            {"precision", bf16 ? "bf16" : "fp32"}};
 }
 
 // Sampler overhead: a 34-step strided CFG run of iterative_denoise against the same number of raw
@@ -202,6 +208,7 @@ std::vector<std::string> benchmark_names() {
     for (auto kind : {ModelKind::ClassDdpm, ModelKind::TimeDdpm, ModelKind::ClassFm, ModelKind::TimeFm,
                       ModelKind::Denoiser})
         names.push_back("train-" + to_string(kind));
+    names.emplace_back("train-class-ddpm-bf16");
     for (const char* n : {"sample", "sample-bf16", "forward", "forward-bf16", "sampler"}) names.emplace_back(n);
     for (const char* m : {"if-i-xl", "if-ii-l", "t5-xxl"})
         for (const char* dt : {"fp32", "bf16", "fp32-w16"}) names.push_back(std::string(m) + "-" + dt);
@@ -248,6 +255,8 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
             const bool slow = kind == ModelKind::Denoiser;
             list.push_back(bench_train(kind, batch, slow ? steps / 2 : steps, slow ? 1 : warmup));
         }
+        if (selected(r, "train-class-ddpm-bf16") && (!r.quick || named(r, "train-class-ddpm-bf16")))
+            list.push_back(bench_train(ModelKind::ClassDdpm, 128, steps, warmup, true));
         if (!list.empty()) out["train"] = list;
     }
     // fp32 and, as "-bf16", the bf16 inference copy (models::with_compute_dtype).

@@ -33,6 +33,9 @@ struct TrainRequest {
     double ema = -1;                // decay of an exponential moving average of the weights used
                                     // for grids, epoch snapshots, export and sampling; 0 = off;
                                     // -1 = off for a new run, the checkpoint's value on --resume
+    std::string precision;          // "fp32" or "bf16" (autocast: convolutions and matrix products
+                                    // in bf16, weights, optimizer and loss in fp32); "" = fp32
+                                    // for a new run, the checkpoint's value on --resume
     int timesteps = 300;            // DDPM: T of the linear beta schedule 1e-4..0.02
     int sample_steps = 0;           // FM: Euler steps of the per-epoch grid (0 = 50 time / 300 class)
     double guidance = 5.0;          // class models: CFG scale of the per-epoch grid

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <type_traits>
 
+#include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -36,6 +37,7 @@ TrainRequest with_defaults(const TrainRequest& in) {
     if (r.lr <= 0) r.lr = ddpm || r.kind == ModelKind::Classifier ? 1e-3 : flow ? 1e-2 : 1e-4;
     if (r.lr_decay < 0) r.lr_decay = (ddpm || flow || r.kind == ModelKind::Classifier) ? 1 : 0;
     if (r.sample_steps <= 0) r.sample_steps = diffusion::default_flow_steps(r.kind);
+    if (r.precision.empty()) r.precision = "fp32";
     return r;
 }
 
@@ -56,6 +58,8 @@ void validate(const TrainRequest& r) {
     if (!std::isfinite(r.guidance)) bad("guidance must be finite");
     if (!(r.ema == -1 || (r.ema >= 0 && r.ema < 1)))
         bad("EMA decay must be in [0, 1) (e.g. 0.999; 0 = off)");
+    if (!r.precision.empty() && r.precision != "fp32" && r.precision != "bf16")
+        bad("precision must be fp32 or bf16 (got '" + r.precision + "')");
 }
 
 namespace {
@@ -67,7 +71,7 @@ json recipe_json(const TrainRequest& r) {
             {"p_uncond", r.p_uncond},   {"grad_clip", r.grad_clip}, {"timesteps", r.timesteps},
             {"sample_steps", r.sample_steps}, {"guidance", r.guidance},
             {"seed", r.seed},           {"limit", r.limit}, {"init_from", r.init_from},
-            {"ema", std::max(r.ema, 0.0)}};
+            {"ema", std::max(r.ema, 0.0)}, {"precision", r.precision.empty() ? "fp32" : r.precision}};
 }
 
 // --resume continues the run as it was started: every hyperparameter the request leaves at its
@@ -102,6 +106,7 @@ std::vector<std::string> adopt_recipe(TrainRequest& r, const json& recipe) {
     take("seed", r.seed, r.seed == defaults.seed);
     take("limit", r.limit, r.limit == defaults.limit);
     take("ema", r.ema, r.ema < 0);
+    take("precision", r.precision, r.precision.empty());
     return taken;
 }
 
@@ -374,11 +379,14 @@ NoisyBatch noisy_batch(const models::ModelSpec& spec, const diffusion::Schedule&
     return b;
 }
 
+
 torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& labels) {
     auto b = noisy_batch(model_.spec, schedule_, x, labels, r_.p_uncond, r_.sigma, r_.pure_noise, gen_);
+    AutocastBf16 autocast(r_.precision == "bf16");
     switch (model_.spec.kind) {
         case ModelKind::Classifier:
-            return torch::nn::functional::cross_entropy(model_.classifier->forward(b.input), b.target);
+            return torch::nn::functional::cross_entropy(model_.classifier->forward(b.input).to(torch::kFloat32),
+                                                        b.target);
         case ModelKind::Denoiser:
             return torch::mse_loss(model_.unet->forward(b.input), b.target);
         default:
@@ -627,6 +635,18 @@ done:
 }
 
 }  // namespace
+
+AutocastBf16::AutocastBf16(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+}
+
+AutocastBf16::~AutocastBf16() {
+    if (!on_) return;
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+}
 
 void recalibrate_batchnorm(models::LoadedModel& model, const data::MnistSplit& data, int batches,
                            int batch_size, std::uint64_t seed) {

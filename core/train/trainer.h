@@ -32,6 +32,20 @@ void recalibrate_batchnorm(models::LoadedModel& model, const data::MnistSplit& d
 // Batches of 128 used for the weight average's statistics at each epoch end and by export.
 inline constexpr int kEmaBnBatches = 50;
 
+// Scope of a --precision bf16 forward: CPU autocast to bf16 (convolutions, linear layers and
+// matrix products; the weights, their gradients and Adam stay fp32). Does nothing when `on` is
+// false. Autocast state is per thread.
+class AutocastBf16 {
+public:
+    explicit AutocastBf16(bool on);
+    ~AutocastBf16();
+    AutocastBf16(const AutocastBf16&) = delete;
+    AutocastBf16& operator=(const AutocastBf16&) = delete;
+
+private:
+    bool on_;
+};
+
 // Files inside a run folder.
 inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";
 inline constexpr const char* kMetricsFile = "metrics.jsonl";

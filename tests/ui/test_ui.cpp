@@ -487,6 +487,9 @@ private Q_SLOTS:
         QTemporaryDir tmp;
         d.setOutputFolder(tmp.path() + QStringLiteral("/new-run"));
         QCOMPARE(d.request().ema, 0.0);  // off for a new run
+        QCOMPARE(d.request().precision, std::string("fp32"));
+        auto* precision = d.findChild<QComboBox*>(QStringLiteral("precision"));
+        QVERIFY(precision);
         ema->setValue(0.999);
         QCOMPARE(d.request().ema, 0.999);
         QVERIFY(!d.request().resume);
@@ -496,7 +499,7 @@ private Q_SLOTS:
         QFile recipe(tmp.path() + QStringLiteral("/old-run/recipe.json"));
         QVERIFY(recipe.open(QIODevice::WriteOnly));
         recipe.write(R"({"kind": "time-fm", "dataset": "mnist", "epochs": 3, "seed": 7, "ema": 0.995,
-                         "batch_size": 32, "lr": 0.005, "hidden": 16, "limit": 640})");
+                         "batch_size": 32, "lr": 0.005, "hidden": 16, "limit": 640, "precision": "bf16"})");
         recipe.close();
         d.setOutputFolder(tmp.path() + QStringLiteral("/old-run"));
         const auto r = d.request();
@@ -508,6 +511,7 @@ private Q_SLOTS:
         QCOMPARE(r.lr, 0.005);
         QCOMPARE(r.hidden, 16);
         QCOMPARE(r.limit, 640);
+        QCOMPARE(r.precision, std::string("bf16"));
         QVERIFY(r.resume);
         ema->setValue(0);  // "off" on a resumed run keeps the run's own setting
         QCOMPARE(d.request().ema, -1.0);

@@ -69,6 +69,11 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_ema->setSpecialValueText(tr("off"));
     m_ema->setToolTip(tr("Decay of a moving average of the weights (e.g. 0.999). Grids, epoch "
                          "snapshots and sampling use the average. Off keeps a resumed run's setting."));
+    m_precision = new QComboBox(box);
+    m_precision->setObjectName(QStringLiteral("precision"));
+    m_precision->addItems({QStringLiteral("fp32"), QStringLiteral("bf16")});
+    m_precision->setToolTip(tr("bf16: convolutions and matrix products in bfloat16 (weights and optimizer "
+                               "stay fp32) - about 1.4x faster on CPUs with AVX512-BF16, slower elsewhere"));
     m_out = new QLineEdit(QDir::homePath() + QStringLiteral("/diffusion-studio-runs/run"), box);
     auto* browse = new QToolButton(box);
     browse->setText(tr("…"));
@@ -83,6 +88,7 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     form->addRow(tr("Learning rate"), m_lr);
     form->addRow(tr("Width D"), m_hidden);
     form->addRow(tr("Weight EMA"), m_ema);
+    form->addRow(tr("Precision"), m_precision);
     form->addRow(tr("Seed"), m_seed);
     form->addRow(tr("Images"), m_limit);
     form->addRow(tr("Output folder"), outRow);
@@ -197,6 +203,7 @@ ds::TrainRequest TrainDashboard::request() const {
     r.limit = m_limit->value();
     r.resume = m_resume->isChecked();
     r.ema = m_ema->value() > 0 ? m_ema->value() : (r.resume ? -1 : 0);
+    r.precision = m_precision->currentText().toStdString();
     return r;
 }
 
@@ -265,6 +272,8 @@ void TrainDashboard::loadMetrics() {
         m_epochs->setValue(r.value(QStringLiteral("epochs")).toInt());
         m_seed->setValue(r.value(QStringLiteral("seed")).toInt());
         m_ema->setValue(r.value(QStringLiteral("ema")).toDouble());
+        const int p = m_precision->findText(r.value(QStringLiteral("precision")).toString(QStringLiteral("fp32")));
+        m_precision->setCurrentIndex(p >= 0 ? p : 0);
         m_batch->setValue(r.value(QStringLiteral("batch_size")).toInt());
         m_lr->setValue(r.value(QStringLiteral("lr")).toDouble());
         m_hidden->setValue(r.value(QStringLiteral("hidden")).toInt());

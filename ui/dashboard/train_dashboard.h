@@ -61,6 +61,7 @@ private:
     QSpinBox* m_batch = nullptr;
     QDoubleSpinBox* m_lr = nullptr;
     QDoubleSpinBox* m_ema = nullptr;
+    QComboBox* m_precision = nullptr;
     QSpinBox* m_hidden = nullptr;
     QSpinBox* m_seed = nullptr;
     QSpinBox* m_limit = nullptr;

@@ -2,8 +2,12 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+
+#include <ATen/autocast_mode.h>
+#include <nlohmann/json.hpp>
 
 #include "core/engine/engine.h"
 #include "core/io/safetensors.h"
@@ -175,6 +179,52 @@ TEST_CASE("training errors: bad hyperparameters, wrong resume, NaN loss", "[trai
     auto unwritable = r;
     unwritable.out_dir = "/proc/ds_no_such_dir/run";
     CHECK_THROWS_AS(engine.train(unwritable), ds::IoError);
+}
+
+TEST_CASE("training precision bf16 runs under bf16 autocast, is kept in the recipe and on resume", "[train]") {
+    ds::Engine engine({2});
+    auto d32 = fresh_dir("prec_fp32"), d16 = fresh_dir("prec_bf16");
+    auto r = tiny(ds::ModelKind::ClassDdpm, d32);
+    r.epochs = 1;
+    r.epoch_grids = false;
+    engine.train(r);
+    auto b = r;
+    b.out_dir = d16.string();
+    b.precision = "bf16";
+    const auto res = engine.train(b);
+    CHECK(res.steps_done == 3);
+    CHECK(std::isfinite(res.last_loss));
+    // Same seed, data and initial weights: the runs differ only by the bf16 rounding of the
+    // forward, so after three Adam steps the weights are close but not equal; the stored
+    // weights and the average stay fp32.
+    auto f32 = ds::io::SafetensorsFile::open((d32 / "checkpoint.safetensors").string());
+    auto f16 = ds::io::SafetensorsFile::open((d16 / "checkpoint.safetensors").string());
+    const std::string w = "enc1.conv1.conv.weight";
+    CHECK(f16.tensor(w).scalar_type() == torch::kFloat32);
+    CHECK_FALSE(torch::equal(f16.tensor(w), f32.tensor(w)));
+    CHECK(torch::allclose(f16.tensor(w), f32.tensor(w), 0, 0.01));  // lr 1e-3 x 3 steps at most
+    auto recipe = nlohmann::json::parse(f16.metadata().at("ds.train"))["recipe"];
+    CHECK(recipe["precision"] == "bf16");
+    CHECK(nlohmann::json::parse(f32.metadata().at("ds.train"))["recipe"]["precision"] == "fp32");
+    // Autocast is switched off again after every step (it is per thread state).
+    CHECK_FALSE(at::autocast::is_cpu_enabled());
+
+    // Resumed without repeating it: the run's own precision.
+    auto again = b;
+    again.precision = "";
+    again.resume = true;
+    again.epochs = 2;
+    std::vector<std::string> logs;
+    again.callbacks.on_log = [&](ds::LogLevel, const std::string& m) { logs.push_back(m); };
+    engine.train(again);
+    bool adopted = false;
+    for (const auto& m : logs) adopted = adopted || m.find("precision bf16") != std::string::npos;
+    CHECK(adopted);
+
+    auto bad = r;
+    bad.out_dir = fresh_dir("prec_bad").string();
+    bad.precision = "fp16";
+    CHECK_THROWS_WITH(engine.train(bad), Catch::Contains("precision must be fp32 or bf16"));
 }
 
 TEST_CASE("warm start (train --init) loads a model's weights and refuses a different kind or width", "[train]") {
