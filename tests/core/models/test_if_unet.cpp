@@ -188,6 +188,31 @@ TEST_CASE("fp32-w16 rounds fp32 files to bf16 and halves the memory estimate", "
     unsetenv("DS_MEMORY_LIMIT_GB");
 }
 
+TEST_CASE("bf16 IF UNets (stage I and II) stay close to diffusers' fp32 outputs",
+          "[models][if]") {
+    for (const char* name : {"if_stage1_unet_tiny", "if_stage2_unet_tiny"}) {
+        INFO(name);
+        const std::string dir = std::string(DS_FIXTURES_DIR) + "/" + name;
+        auto unet = ds::models::IfUNet::load(dir, torch::kBFloat16);
+        auto f = ds::io::SafetensorsFile::open(dir + "/cases.safetensors");
+        const bool stage2 = std::string(name).find("stage2") != std::string::npos;
+        ds::models::Hooks hooks;
+        auto out = unet.forward(f.tensor("case0.sample"), f.tensor("case0.timestep"),
+                                f.tensor("case0.encoder_hidden_states"),
+                                stage2 ? f.tensor("case0.class_labels") : torch::Tensor(), &hooks);
+        CHECK(out.scalar_type() == torch::kFloat32);
+        const double err = rel_err(out, f.tensor("case0.out"));
+        CHECK(err > 0);      // really computed in bf16
+        CHECK(err < 5e-2);   // bf16 keeps 8 significant bits
+        // The last group norm's output (unit scale, after every block's bf16 rounding) still
+        // follows diffusers; a wrong normalisation would be off by O(1).
+        REQUIRE(hooks.count("conv_norm_out"));
+        const double norm_err = rel_err(hooks["conv_norm_out"], f.tensor("case0.hook.conv_norm_out"));
+        CHECK(norm_err > 0);
+        CHECK(norm_err < 0.25);
+    }
+}
+
 TEST_CASE("fp32-w16 T5 keeps fp16 weights in 16 bits with the hidden states of fp32 from the same file",
           "[models][t5]") {
     const auto dir = fp16_copy("t5_encoder_tiny", "model.safetensors", "model.fp16.safetensors", "t5");
