@@ -14,6 +14,8 @@
 #include <QDoubleSpinBox>
 #include <QDir>
 #include <QFile>
+#include <cmath>
+
 #include <QComboBox>
 #include <QJsonObject>
 #include <QJsonDocument>
@@ -31,6 +33,7 @@
 #include "ui/bridge/image_convert.h"
 #include "ui/canvas/compare_view.h"
 #include "ui/canvas/image_canvas.h"
+#include "ui/dashboard/loss_chart.h"
 #include "ui/dashboard/train_dashboard.h"
 #include "ui/main_window.h"
 #include "tests/support/tiny_if.h"
@@ -477,6 +480,23 @@ private Q_SLOTS:
         w.canvas()->dropMime(&mime);
         QCOMPARE(w.canvas()->image().size(), QSize(40, 30));
         QCOMPARE(int(w.mode()), int(MainWindow::Mode::Hybrid));
+    }
+
+    void lossChartSmoothingIsADebiasedMovingAverage() {
+        LossChart chart;
+        chart.addLoss(0, 1.0);  // one large early loss, then a plateau
+        for (int i = 1; i <= 100; ++i) chart.addLoss(i, 0.1);
+        const auto& s = chart.smoothed();
+        QCOMPARE(s.size(), qsizetype(101));
+        QCOMPARE(s.front().y(), 1.0);  // debiased: the first point is the first loss
+        for (qsizetype i = 1; i < s.size(); ++i) QVERIFY(s[i].y() < s[i - 1].y());  // no step back up
+        QVERIFY(s[1].y() < 0.6);                            // the plateau takes over quickly...
+        QVERIFY(std::abs(s.back().y() - 0.1) < 0.005);      // ...and the spike fades out
+        chart.addLoss(101, std::nan(""));                   // not finite: ignored
+        QCOMPARE(chart.smoothed().size(), qsizetype(101));
+        chart.clear();
+        chart.addLoss(0, 0.5);
+        QCOMPARE(chart.smoothed().front().y(), 0.5);
     }
 
     void trainDashboardFormAndRunFolderRecipe() {

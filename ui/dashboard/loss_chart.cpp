@@ -9,7 +9,7 @@
 namespace ui {
 
 namespace {
-constexpr int kWindow = 50;           // moving-average window of the bold curve (steps), as `dstudio plot`
+constexpr double kDecay = 0.98;        // bold curve: debiased EMA, memory of ~50 steps (`dstudio plot`'s window)
 constexpr int kFlushMs = 250;         // chart refresh period while training
 constexpr int kMaxPoints = 4000;      // beyond this the raw curve is decimated for drawing
 }
@@ -51,9 +51,11 @@ LossChart::LossChart(QWidget* parent) : QChartView(parent) {
 void LossChart::addLoss(double step, double loss) {
     if (!std::isfinite(loss) || loss <= 0) return;
     m_raw.append({step, loss});
-    m_windowSum += loss;
-    if (m_raw.size() > kWindow) m_windowSum -= m_raw[m_raw.size() - 1 - kWindow].y();
-    m_smooth.append({step, m_windowSum / std::min<qsizetype>(m_raw.size(), kWindow)});
+    // Debiased exponential moving average: the first points are not pulled towards zero, and a
+    // large early loss fades out smoothly instead of leaving a trailing window all at once.
+    m_ema = kDecay * m_ema + (1 - kDecay) * loss;
+    m_emaWeight = kDecay * m_emaWeight + (1 - kDecay);
+    m_smooth.append({step, m_ema / m_emaWeight});
     m_min = std::min(m_min, loss);
     m_max = std::max(m_max, loss);
     m_dirty = true;
@@ -62,7 +64,8 @@ void LossChart::addLoss(double step, double loss) {
 void LossChart::clear() {
     m_raw.clear();
     m_smooth.clear();
-    m_windowSum = 0;
+    m_ema = 0;
+    m_emaWeight = 0;
     m_min = 1e30;
     m_max = 0;
     m_dirty = true;

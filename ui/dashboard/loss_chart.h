@@ -20,6 +20,7 @@ public:
     void addLoss(double step, double loss);
     void clear();
     int rawPoints() const { return int(m_raw.size()); }
+    const QList<QPointF>& smoothed() const { return m_smooth; }
     void flushNow() { flush(); }
 
 public Q_SLOTS:
@@ -35,7 +36,7 @@ private:
     QLogValueAxis* m_yLog;
     bool m_log = true;
     QList<QPointF> m_raw, m_smooth;
-    double m_windowSum = 0;
+    double m_ema = 0, m_emaWeight = 0;
     double m_min = 1e30, m_max = 0;
     QTimer m_flush;
     bool m_dirty = false;
