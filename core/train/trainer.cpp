@@ -17,6 +17,7 @@
 #include "core/diffusion/schedule.h"
 #include "core/engine/errors.h"
 #include "core/io/atomic_file.h"
+#include "core/io/cpu_info.h"
 #include "core/io/safetensors.h"
 #include "core/io/tensor_image.h"
 #include "core/models/model_store.h"
@@ -525,6 +526,9 @@ TrainResult Run::execute() {
     prepare_folder();
     data_ = data::load_mnist(r_.dataset, data_dir_, true, r_.limit);
     build_or_resume();
+    if (r_.precision == "bf16" && !io::cpu_has("avx512_bf16"))
+        log(LogLevel::Warning, "this CPU (" + io::cpu_model() + ") has no AVX512-BF16: bf16 autocast is "
+                               "slower than fp32 here (--precision fp32 is the faster choice)");
     io::write_file_atomic((dir_ / kRecipeFile).string(), recipe_json(r_).dump(2) + "\n");
 
     // Metrics: keep lines up to the resumed step, then append.

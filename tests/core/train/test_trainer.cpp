@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/engine/engine.h"
+#include "core/io/cpu_info.h"
 #include "core/io/safetensors.h"
 #include "core/data/mnist.h"
 #include "core/engine/errors.h"
@@ -218,8 +219,13 @@ TEST_CASE("training precision bf16 runs under bf16 autocast, is kept in the reci
     again.callbacks.on_log = [&](ds::LogLevel, const std::string& m) { logs.push_back(m); };
     engine.train(again);
     bool adopted = false;
-    for (const auto& m : logs) adopted = adopted || m.find("precision bf16") != std::string::npos;
+    bool warned = false;
+    for (const auto& m : logs) {
+        adopted = adopted || m.find("precision bf16") != std::string::npos;
+        warned = warned || m.find("no AVX512-BF16") != std::string::npos;
+    }
     CHECK(adopted);
+    CHECK(warned == !ds::io::cpu_has("avx512_bf16"));  // told when bf16 is the slow choice
 
     auto bad = r;
     bad.out_dir = fresh_dir("prec_bad").string();
