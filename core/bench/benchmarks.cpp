@@ -20,9 +20,9 @@
 #include "core/io/huge_pages.h"
 #include "core/models/if_unet.h"
 #include "core/models/model_store.h"
-#include "core/train/trainer.h"
 #include "core/models/t5_encoder.h"
 #include "core/train/adam.h"
+#include "core/train/trainer.h"
 
 using json = nlohmann::json;
 
