@@ -368,19 +368,13 @@ void Engine::export_model(const ExportRequest& r) {
     int batches = r.recalibrate_bn;
     if (batches == -1) {  // auto: a checkpoint's weight average needs statistics of its own
         batches = 0;
-        auto tr = model.metadata.find("ds.train");
-        if (tr != model.metadata.end() && model.unet) {
-            auto t = nlohmann::json::parse(tr->second, nullptr, false);
-            if (t.is_object() && t.contains("recipe") && t["recipe"].value("ema", 0.0) > 0) {
-                if (t.contains("ema_bn_epoch") && t["ema_bn_epoch"].is_number_integer()) {
-                    // Re-estimated by the trainer at an epoch end; loading applied them already.
-                    meta["ds.bn_recalibrated"] = "by the trainer at the end of epoch " +
-                                                 std::to_string(t["ema_bn_epoch"].get<int>()) + " (" +
-                                                 std::to_string(train::kEmaBnBatches) + " batches of 128)";
-                } else {
-                    batches = train::kEmaBnBatches;
-                }
-            }
+        const auto ema = models::ema_info(model.metadata);
+        if (model.unet && ema.has_average) {
+            if (ema.bn_epoch > 0)  // re-estimated by the trainer at an epoch end; loading applied them
+                meta["ds.bn_recalibrated"] = "by the trainer at the end of epoch " + std::to_string(ema.bn_epoch) +
+                                             " (" + std::to_string(train::kEmaBnBatches) + " batches of 128)";
+            else
+                batches = train::kEmaBnBatches;
         }
     }
     if (batches > 0) {

@@ -114,17 +114,25 @@ LoadedModel load_model_file(const std::string& path) {
     }
     load_state(m.module(), tensors, path);
     m.module().eval();
-    auto tr = m.metadata.find("ds.train");
-    if (tr != m.metadata.end() && m.unet) {
-        auto t = nlohmann::json::parse(tr->second, nullptr, false);
-        if (t.is_object() && t.contains("recipe") && t["recipe"].is_object() &&
-            t["recipe"].value("ema", 0.0) > 0 && !t.contains("ema_bn_epoch"))
-            m.warning = path + ": no BatchNorm statistics for the weight average in this checkpoint "
-                        "(written before the run's first epoch end, or by an older build), so the average "
-                        "runs with the raw weights' statistics and samples may look faint; `dstudio export "
-                        "--run " + path + " --out FILE` re-estimates them";
-    }
+    const auto ema = ema_info(m.metadata);
+    if (m.unet && ema.has_average && ema.bn_epoch == 0)
+        m.warning = path + ": no BatchNorm statistics for the weight average in this checkpoint "
+                    "(written before the run's first epoch end, or by an older build), so the average "
+                    "runs with the raw weights' statistics and samples may look faint; `dstudio export "
+                    "--run " + path + " --out FILE` re-estimates them";
     return m;
+}
+
+EmaInfo ema_info(const std::map<std::string, std::string>& metadata) {
+    EmaInfo info;
+    auto tr = metadata.find("ds.train");
+    if (tr == metadata.end()) return info;
+    auto t = nlohmann::json::parse(tr->second, nullptr, false);
+    if (!t.is_object() || !t.contains("recipe") || !t["recipe"].is_object()) return info;
+    info.has_average = t["recipe"].value("ema", 0.0) > 0;
+    if (info.has_average && t.contains("ema_bn_epoch") && t["ema_bn_epoch"].is_number_integer())
+        info.bn_epoch = t["ema_bn_epoch"].get<int>();
+    return info;
 }
 
 LoadedModel with_compute_dtype(const LoadedModel& model, torch::ScalarType dtype) {

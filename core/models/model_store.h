@@ -28,6 +28,15 @@ struct LoadedModel {
 // A freshly initialised model for `spec` (init drawn from torch's global generator).
 LoadedModel build_model(const ModelSpec& spec);
 
+// What a training checkpoint's metadata says about its weight average (train --ema): none, or
+// an average with BatchNorm statistics re-estimated at epoch `bn_epoch` (0 = not yet: the raw
+// weights' statistics apply to it).
+struct EmaInfo {
+    bool has_average = false;
+    int bn_epoch = 0;
+};
+EmaInfo ema_info(const std::map<std::string, std::string>& metadata);
+
 // Loads a .safetensors model file. Tensors whose names start with "train." are training state
 // and are ignored here, except "train.ema.<name>" (a weight average, and the BatchNorm statistics
 // the trainer re-estimated for it), which replaces <name>. Throws ModelLoadError with the file and
