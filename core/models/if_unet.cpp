@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "core/engine/errors.h"
+#include "core/models/fused_norm.h"
 #include "core/models/weight_loading.h"
 
 namespace fs = std::filesystem;
@@ -33,6 +34,29 @@ torch::Tensor group_norm(const torch::Tensor& t, std::int64_t groups, const torc
                                                  .bias(bias.to(torch::kFloat32))
                                                  .eps(eps))
         .to(torch::kBFloat16);
+}
+
+torch::Tensor act(const torch::Tensor& x) { return torch::gelu(x); }  // exact (erf) GELU
+
+// group norm, then (scale, shift [B, 2C] halves, optional) h * (1 + scale) + shift, then GELU
+// (optional): one fused pass for bf16 channels-last activations (fused_norm.h), torch ops otherwise.
+torch::Tensor norm_act(const torch::Tensor& t, std::int64_t groups, const torch::Tensor& weight,
+                       const torch::Tensor& bias, double eps, const torch::Tensor& scale_shift, bool gelu) {
+    const auto C = t.size(1);
+    if (group_norm_act_applies(t)) {
+        torch::Tensor scale, shift;
+        if (scale_shift.defined()) {
+            scale = scale_shift.narrow(1, 0, C);
+            shift = scale_shift.narrow(1, C, C);
+        }
+        return group_norm_act(t, groups, weight, bias, eps, scale, shift, gelu);
+    }
+    auto h = group_norm(t, groups, weight, bias, eps);
+    if (scale_shift.defined()) {
+        auto chunks = scale_shift.unsqueeze(-1).unsqueeze(-1).chunk(2, 1);  // scale first, then shift
+        h = h * (1 + chunks[0]) + chunks[1];
+    }
+    return gelu ? act(h) : h;
 }
 
 using Shapes = WeightShapes;
@@ -115,8 +139,6 @@ torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::
     }
     return y + b.view({1, -1, 1, 1});
 }
-
-torch::Tensor act(const torch::Tensor& x) { return torch::gelu(x); }  // exact (erf) GELU
 
 torch::Tensor sinusoid(const torch::Tensor& t, int dim, bool flip, double shift) {
     const int half = dim / 2;
@@ -279,6 +301,7 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
     if (prefer_fp16_file || precision.weights16) std::rotate(names.begin(), names.begin() + 2, names.end());
     const std::string file = find_weight_file(dir, names, "UNet");
     u.weights_ = load_weights(file, if_unet_weight_shapes(u.config_), precision, "UNet");
+    u.use_compute_layout();
     return u;
 }
 
@@ -295,7 +318,14 @@ IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, st
                       : (torch::randn(shape, gen, torch::kFloat32) * 0.02).to(store);
         u.weights_[name] = t;
     }
+    u.use_compute_layout();
     return u;
+}
+
+void IfUNet::use_compute_layout() {
+    if (precision_.compute != torch::kBFloat16) return;
+    for (auto& [name, t] : weights_)  // one tensor at a time: no second copy of the whole model
+        if (t.dim() == 4 && t.size(2) * t.size(3) > 1) t = t.contiguous(at::MemoryFormat::ChannelsLast);
 }
 
 std::int64_t IfUNet::parameter_count() const { return count_parameters(if_unet_weight_shapes(config_)); }
@@ -334,10 +364,7 @@ torch::Tensor IfUNet::text_pool(const torch::Tensor& text) const {
 torch::Tensor IfUNet::resnet(const std::string& p, torch::Tensor x, const torch::Tensor& emb, double scale,
                              int resample) const {
     const auto& c = config_;
-    auto gn = [&](const torch::Tensor& t, const std::string& n) {
-        return group_norm(t, c.groups, w(n + ".weight"), w(n + ".bias"), c.eps);
-    };
-    auto h = act(gn(x, p + ".norm1"));
+    auto h = norm_act(x, c.groups, w(p + ".norm1.weight"), w(p + ".norm1.bias"), c.eps, {}, true);
     if (resample > 0) {
         h = F::interpolate(h, F::InterpolateFuncOptions().scale_factor(std::vector<double>{2.0, 2.0})
                                   .mode(torch::kNearest).recompute_scale_factor(false));
@@ -349,9 +376,8 @@ torch::Tensor IfUNet::resnet(const std::string& p, torch::Tensor x, const torch:
     }
     h = conv(h, w(p + ".conv1.weight"), w(p + ".conv1.bias"), 1);
     auto e = F::linear(c.skip_time_act ? emb : act(emb), w(p + ".time_emb_proj.weight"), w(p + ".time_emb_proj.bias"));
-    auto chunks = e.unsqueeze(-1).unsqueeze(-1).chunk(2, 1);  // scale first, then shift
-    h = gn(h, p + ".norm2") * (1 + chunks[0]) + chunks[1];
-    h = conv(act(h), w(p + ".conv2.weight"), w(p + ".conv2.bias"), 1);
+    h = norm_act(h, c.groups, w(p + ".norm2.weight"), w(p + ".norm2.bias"), c.eps, e, true);
+    h = conv(h, w(p + ".conv2.weight"), w(p + ".conv2.bias"), 1);
     if (weights_.count(p + ".conv_shortcut.weight"))
         x = conv(x, w(p + ".conv_shortcut.weight"), w(p + ".conv_shortcut.bias"), 0);
     return (x + h) / scale;
@@ -368,7 +394,12 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
         return F::linear(t, w(p + "." + n + ".weight"), w(p + "." + n + ".bias"));
     };
     auto text = gn(ctx.transpose(1, 2), p + ".norm_cross").transpose(1, 2);  // [B, L, X]
-    auto s = gn(x.reshape({B, C, N}), p + ".group_norm").transpose(1, 2);     // [B, N, C]
+    // [B, N, C]: a view of a channels-last activation (the bf16 path), a transposed view otherwise.
+    const bool channels_last = x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
+    auto s = channels_last ? norm_act(x, c.groups, w(p + ".group_norm.weight"), w(p + ".group_norm.bias"), c.eps, {}, false)
+                                 .permute({0, 2, 3, 1})
+                                 .reshape({B, N, C})
+                           : gn(x.reshape({B, C, N}), p + ".group_norm").transpose(1, 2);
     auto heads = [&](const torch::Tensor& t) { return t.view({B, -1, nh, dh}).transpose(1, 2); };
     auto q = heads(lin(s, "to_q"));
     auto k = heads(torch::cat({lin(text, "add_k_proj"), lin(s, "to_k")}, 1));  // text keys first
@@ -381,6 +412,7 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
     auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
     auto o = torch::matmul(probs, v).transpose(1, 2).reshape({B, N, C});
     o = lin(o, "to_out.0");
+    if (channels_last) return o.view({B, H, W, C}).permute({0, 3, 1, 2}) + x;
     return o.transpose(1, 2).reshape({B, C, H, W}) + x;
 }
 
@@ -399,9 +431,12 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
         throw InvalidRequest("this UNet (stage II) needs class labels: the noise level of the low-resolution image");
     const auto B = x_in.size(0);
     auto hook = [&](const std::string& name, const torch::Tensor& t) {
-        if (hooks) (*hooks)[name] = t.to(torch::kFloat32);
+        if (hooks) (*hooks)[name] = t.to(torch::kFloat32).contiguous();
     };
     auto x = x_in.to(precision_.compute);
+    // bf16 runs channels-last end to end: oneDNN's bf16 (AVX512-BF16 / AMX) convolutions work in
+    // NHWC, so NCHW activations were reordered in and copied back out around every convolution.
+    if (precision_.compute == torch::kBFloat16) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     auto text = text_in.to(precision_.compute);
     auto t = timesteps.reshape({-1}).expand({B});
     auto te = sinusoid(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift).to(precision_.compute);
@@ -458,11 +493,16 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
         if (i < n - 1) h = resnet(p + ".upsamplers.0", h, emb, c.resnet_out_scale, +1);
         hook(p, h);
     }
-    h = group_norm(h, c.groups, w("conv_norm_out.weight"), w("conv_norm_out.bias"), c.eps);
-    hook("conv_norm_out", h);
-    h = conv(act(h), w("conv_out.weight"), w("conv_out.bias"), 1);
+    if (hooks) {  // the hook wants the normalised activation before the GELU
+        h = group_norm(h, c.groups, w("conv_norm_out.weight"), w("conv_norm_out.bias"), c.eps);
+        hook("conv_norm_out", h);
+        h = act(h);
+    } else {
+        h = norm_act(h, c.groups, w("conv_norm_out.weight"), w("conv_norm_out.bias"), c.eps, {}, true);
+    }
+    h = conv(h, w("conv_out.weight"), w("conv_out.bias"), 1);
     hook("conv_out", h);
-    return h.to(torch::kFloat32);
+    return h.to(torch::kFloat32).contiguous();
 }
 
 std::int64_t if_unet_macs_counted() { return g_macs.load(); }

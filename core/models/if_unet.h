@@ -67,6 +67,8 @@ public:
 
 private:
     torch::Tensor w(const std::string& name) const;  // in the compute dtype
+    // bf16: 3x3 convolution weights channels-last, as the activations (see forward).
+    void use_compute_layout();
     torch::Tensor resnet(const std::string& p, torch::Tensor x, const torch::Tensor& emb, double scale,
                          int resample) const;
     torch::Tensor attention(const std::string& p, const torch::Tensor& x, const torch::Tensor& ctx) const;

@@ -1,0 +1,102 @@
+// group_norm_act (core/models/fused_norm.h): the fused bf16 channels-last group norm + scale-shift
+// + GELU of the IF UNet, against the same chain of torch ops in fp32.
+#include <catch2/catch.hpp>
+#include <torch/torch.h>
+
+#include "core/engine/errors.h"
+#include "core/models/fused_norm.h"
+
+namespace F = torch::nn::functional;
+using ds::models::group_norm_act;
+
+namespace {
+
+// The chain the kernel replaces, in fp32 on the same (bf16-rounded) input values.
+torch::Tensor reference(const torch::Tensor& x_bf16, std::int64_t groups, const torch::Tensor& gamma,
+                        const torch::Tensor& beta, const torch::Tensor& scale, const torch::Tensor& shift,
+                        bool gelu) {
+    auto h = F::group_norm(x_bf16.to(torch::kFloat32).contiguous(),
+                           F::GroupNormFuncOptions(groups).weight(gamma).bias(beta).eps(1e-5));
+    if (scale.defined()) h = h * (1 + scale.unsqueeze(-1).unsqueeze(-1)) + shift.unsqueeze(-1).unsqueeze(-1);
+    return gelu ? torch::gelu(h) : h;
+}
+
+struct KernelChoice {
+    explicit KernelChoice(bool scalar) { ds::models::set_group_norm_act_scalar(scalar); }
+    ~KernelChoice() { ds::models::set_group_norm_act_scalar(false); }
+};
+
+}  // namespace
+
+TEST_CASE("fused bf16 group norm + scale-shift + GELU matches the fp32 chain", "[models][if]") {
+    struct Shape {
+        std::int64_t B, C, H, W, groups;
+    };
+    // C = 64: whole 16-channel vectors; 40 and 24: a tail of 8 channels; 1x1 images.
+    const std::vector<Shape> shapes = {{2, 64, 5, 7, 32}, {3, 40, 4, 3, 8}, {1, 24, 9, 9, 4}, {2, 32, 1, 1, 8}};
+    for (bool scalar : {false, true}) {
+        KernelChoice choice(scalar);
+        INFO("kernel " << ds::models::group_norm_act_kernel());
+        for (const auto& s : shapes)
+            for (bool with_ss : {false, true})
+                for (bool gelu : {false, true}) {
+                    INFO("B " << s.B << " C " << s.C << " " << s.H << "x" << s.W << " groups " << s.groups
+                              << " scale-shift " << with_ss << " gelu " << gelu);
+                    torch::manual_seed(s.C + 7 * with_ss + 3 * gelu);
+                    // A per-channel offset as large as the spread tests the shifted statistics.
+                    auto x = (torch::randn({s.B, s.C, s.H, s.W}) * 2 + torch::randn({1, s.C, 1, 1}) * 3)
+                                 .to(torch::kBFloat16)
+                                 .contiguous(at::MemoryFormat::ChannelsLast);
+                    auto gamma = torch::rand({s.C}) + 0.5, beta = torch::randn({s.C});
+                    torch::Tensor scale, shift;
+                    if (with_ss) {
+                        scale = torch::randn({s.B, s.C}) * 0.5;
+                        shift = torch::randn({s.B, s.C});
+                    }
+                    auto y = group_norm_act(x, s.groups, gamma, beta, 1e-5, scale, shift, gelu);
+                    CHECK(y.scalar_type() == torch::kBFloat16);
+                    CHECK(y.sizes() == x.sizes());
+                    CHECK(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+                    auto ref = reference(x, s.groups, gamma, beta, scale, shift, gelu);
+                    // bf16 output: one rounding of 2^-8 relative, plus fp32 arithmetic noise.
+                    auto excess = ((y.to(torch::kFloat32) - ref).abs() - ref.abs() * (1.0 / 256) - 1e-3).max();
+                    CHECK(excess.item<double>() <= 0);
+                }
+    }
+}
+
+TEST_CASE("fused group norm: the AVX-512 and portable kernels agree", "[models][if]") {
+    if (std::string(ds::models::group_norm_act_kernel()) != "avx512") {
+        SUCCEED("this CPU runs the portable kernel only");
+        return;
+    }
+    torch::manual_seed(3);
+    auto x = (torch::randn({2, 96, 6, 6}) * 4).to(torch::kBFloat16).contiguous(at::MemoryFormat::ChannelsLast);
+    auto gamma = torch::rand({96}) + 0.5, beta = torch::randn({96});
+    auto scale = torch::randn({2, 96}), shift = torch::randn({2, 96});
+    auto fast = group_norm_act(x, 32, gamma, beta, 1e-6, scale, shift, true);
+    torch::Tensor portable;
+    {
+        KernelChoice choice(true);
+        portable = group_norm_act(x, 32, gamma, beta, 1e-6, scale, shift, true);
+    }
+    // Same statistics; GELU from a polynomial erf vs libm's: at most one bf16 step apart.
+    auto diff = (fast.to(torch::kFloat32) - portable.to(torch::kFloat32)).abs();
+    CHECK((diff - portable.to(torch::kFloat32).abs() * (1.0 / 128) - 1e-6).max().item<double>() <= 0);
+    CHECK(diff.max().item<double>() > 0);  // really two different kernels
+}
+
+TEST_CASE("fused group norm refuses inputs it does not handle", "[models][if]") {
+    auto gamma = torch::ones({32}), beta = torch::zeros({32});
+    auto cl = torch::randn({1, 32, 4, 4}).to(torch::kBFloat16).contiguous(at::MemoryFormat::ChannelsLast);
+    CHECK(ds::models::group_norm_act_applies(cl));
+    auto fp32 = torch::randn({1, 32, 4, 4}).contiguous(at::MemoryFormat::ChannelsLast);
+    auto nchw = torch::randn({1, 32, 4, 4}).to(torch::kBFloat16);
+    CHECK_FALSE(ds::models::group_norm_act_applies(fp32));
+    CHECK_FALSE(ds::models::group_norm_act_applies(nchw));
+    CHECK_THROWS_AS(group_norm_act(fp32, 8, gamma, beta, 1e-5, {}, {}, true), ds::InvalidRequest);
+    CHECK_THROWS_AS(group_norm_act(nchw, 8, gamma, beta, 1e-5, {}, {}, true), ds::InvalidRequest);
+    CHECK_THROWS_AS(group_norm_act(cl, 5, gamma, beta, 1e-5, {}, {}, true), ds::InvalidRequest);
+    CHECK_THROWS_AS(group_norm_act(cl, 8, torch::ones({16}), beta, 1e-5, {}, {}, true), ds::InvalidRequest);
+    CHECK_THROWS_AS(group_norm_act(cl, 8, gamma, beta, 1e-5, torch::zeros({1, 32}), {}, true), ds::InvalidRequest);
+}
