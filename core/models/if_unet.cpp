@@ -108,9 +108,12 @@ void add_mlp(Shapes& s, const std::string& p, std::int64_t in, std::int64_t T) {
 }
 
 
-// oneDNN 2.6 (Debian's torch 1.13) crashes on bf16 3x3 convolutions with 5632 input channels (IF-I-XL's
-// first up block: 2816 + 2816); 5120 works. Split such convolutions over input channels and sum.
-constexpr std::int64_t kBf16ConvMaxInput = 4096;
+// bf16 convolutions run over slices of at most kBf16ConvSlice input channels, summed in fp32.
+// oneDNN 2.6 (Debian's torch 1.13) crashes on bf16 3x3 convolutions with 5632 input channels
+// (IF-I-XL's first up block: 2816 + 2816), and its AMX kernels slow down as the input channels
+// grow: 2816 -> 1408 channels at 32 px ran at 283 GFLOP/s in one piece and 568 GFLOP/s as four
+// 704-channel slices (docs/performance.md, session 8).
+constexpr std::int64_t kBf16ConvSlice = 768;
 
 // Multiply-adds of the convolutions and attention products since the last reset (benchmarks).
 std::atomic<std::int64_t> g_macs{0};
@@ -129,15 +132,20 @@ torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::
     g_macs += x.size(0) * w.size(0) * w.size(1) * w.size(2) * w.size(3) * x.size(2) * x.size(3);
     if (g_shape_log)  // conv N Cin H W Cout k padding
         g_shape_log->push_back(shape_line("conv", {x.size(0), cin, x.size(2), x.size(3), w.size(0), w.size(2), padding}));
-    if (x.scalar_type() != torch::kBFloat16 || cin <= kBf16ConvMaxInput)
+    if (x.scalar_type() != torch::kBFloat16 || cin <= kBf16ConvSlice)
         return F::conv2d(x, w, F::Conv2dFuncOptions().bias(b).padding(padding));
+    const std::int64_t slices = (cin + kBf16ConvSlice - 1) / kBf16ConvSlice;
+    const std::int64_t step = (cin + slices - 1) / slices;  // equal slices: 2816 = 4 x 704
     torch::Tensor y;
-    for (std::int64_t start = 0; start < cin; start += kBf16ConvMaxInput) {
-        const auto len = std::min(kBf16ConvMaxInput, cin - start);
-        auto part = F::conv2d(x.narrow(1, start, len), w.narrow(1, start, len), F::Conv2dFuncOptions().padding(padding));
-        y = y.defined() ? y + part : part;
+    for (std::int64_t start = 0; start < cin; start += step) {
+        const auto len = std::min(step, cin - start);
+        const auto fmt = x.suggest_memory_format();
+        auto part = F::conv2d(x.narrow(1, start, len).contiguous(fmt), w.narrow(1, start, len).contiguous(fmt),
+                              F::Conv2dFuncOptions().padding(padding))
+                        .to(torch::kFloat32);
+        y = y.defined() ? y.add_(part) : part;
     }
-    return y + b.view({1, -1, 1, 1});
+    return y.add_(b.to(torch::kFloat32).view({1, -1, 1, 1})).to(torch::kBFloat16);
 }
 
 torch::Tensor sinusoid(const torch::Tensor& t, int dim, bool flip, double shift) {
@@ -503,6 +511,11 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
     h = conv(h, w("conv_out.weight"), w("conv_out.bias"), 1);
     hook("conv_out", h);
     return h.to(torch::kFloat32).contiguous();
+}
+
+torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding) {
+    c10::InferenceMode guard;
+    return conv(x, w, b, padding);
 }
 
 std::int64_t if_unet_macs_counted() { return g_macs.load(); }

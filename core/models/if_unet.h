@@ -82,6 +82,10 @@ private:
 // The expected weight names and shapes of a config (for loading and for random-weight benchmarks).
 std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfUNetConfig& config);
 
+// The UNet's stride-1 convolution ("same" padding), exposed for tests: bf16 inputs with more than
+// 768 channels run as equal slices of input channels summed in fp32 (see if_unet.cpp).
+torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding);
+
 // Multiply-adds of the convolutions and attention products of every IfUNet forward since the last
 // reset (all threads): benchmarks report achieved GFLOP/s with it (2 FLOP per multiply-add).
 std::int64_t if_unet_macs_counted();
