@@ -70,6 +70,31 @@ bool group_norm_act_applies(const torch::Tensor& x) {
            x.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
 
+bool gelu_bf16_applies(const torch::Tensor& x) {
+    return x.defined() && x.scalar_type() == torch::kBFloat16 && x.device().is_cpu() &&
+           (x.is_contiguous() || (x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast)));
+}
+
+torch::Tensor gelu_bf16(const torch::Tensor& x) {
+    RECORD_FUNCTION("ds::gelu_bf16", std::vector<c10::IValue>());
+    if (!gelu_bf16_applies(x)) throw InvalidRequest("gelu_bf16 needs a dense bf16 CPU tensor");
+    auto y = torch::empty_strided(x.sizes(), x.strides(), x.options());  // the same memory order
+    const auto* xp = reinterpret_cast<const std::uint16_t*>(x.data_ptr<at::BFloat16>());
+    auto* yp = reinterpret_cast<std::uint16_t*>(y.data_ptr<at::BFloat16>());
+    const bool vec = use_avx512();
+    at::parallel_for(0, x.numel(), 16384, [&](std::int64_t begin, std::int64_t end) {
+        if (vec) {
+            fused_detail::gelu_flat_avx512(xp + begin, yp + begin, end - begin);
+            return;
+        }
+        for (std::int64_t i = begin; i < end; ++i) {
+            const float v = bf16_bits_to_float(xp[i]);
+            yp[i] = float_to_bf16_bits(0.5f * v * (1.0f + std::erf(v * 0.70710678118654752f)));
+        }
+    });
+    return y;
+}
+
 const char* group_norm_act_kernel() { return use_avx512() ? "avx512" : "scalar"; }
 void set_group_norm_act_scalar(bool scalar) { g_force_scalar = scalar; }
 

@@ -22,6 +22,11 @@ torch::Tensor group_norm_act(const torch::Tensor& x, std::int64_t groups, const 
                              const torch::Tensor& beta, double eps, const torch::Tensor& scale,
                              const torch::Tensor& shift, bool gelu);
 
+// Exact GELU of a dense bf16 CPU tensor (contiguous in any memory format), same layout out; the
+// same kernels as group_norm_act. torch 1.13's bf16 GELU is slow on channels-last tensors.
+bool gelu_bf16_applies(const torch::Tensor& x);
+torch::Tensor gelu_bf16(const torch::Tensor& x);
+
 // Which kernel group_norm_act uses on this CPU: "avx512" or "scalar" (tests, benchmarks).
 const char* group_norm_act_kernel();
 // Force the portable kernel (tests compare the two).

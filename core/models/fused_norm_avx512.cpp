@@ -123,6 +123,17 @@ void apply_rows_avx512(const std::uint16_t* x, std::uint16_t* y, std::int64_t ro
     }
 }
 
+void gelu_flat_avx512(const std::uint16_t* x, std::uint16_t* y, std::int64_t n) {
+    std::int64_t i = 0;
+    for (; i + 16 <= n; i += 16) store_bf16(y + i, gelu(load_bf16(x + i)));
+    if (i < n) {  // the last n % 16 values, through a zero-padded buffer
+        alignas(64) std::uint16_t buf_in[16] = {}, buf_out[16];
+        for (std::int64_t k = 0; k < n - i; ++k) buf_in[k] = x[i + k];
+        store_bf16(buf_out, gelu(load_bf16(buf_in)));
+        for (std::int64_t k = 0; k < n - i; ++k) y[i + k] = buf_out[k];
+    }
+}
+
 }  // namespace ds::models::fused_detail
 
 #endif

@@ -13,4 +13,7 @@ void stats_rows_avx512(const std::uint16_t* x, std::int64_t rows, std::int64_t C
 void apply_rows_avx512(const std::uint16_t* x, std::uint16_t* y, std::int64_t rows, std::int64_t C,
                        const float* a, const float* d, bool gelu);
 
+// y = exact GELU(x) over n consecutive bf16 values (any memory format: elementwise).
+void gelu_flat_avx512(const std::uint16_t* x, std::uint16_t* y, std::int64_t n);
+
 }  // namespace ds::models::fused_detail

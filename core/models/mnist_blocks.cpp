@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "core/models/fused_norm.h"
+
 namespace ds::models {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
@@ -12,7 +14,18 @@ std::int64_t version_of(const torch::Tensor& t) { return t.is_inference() ? 0 : 
 // (batch 1 at 14 and 7 px), several times slower there (batch-1 forward 5.35 -> 4.55 ms, Zen 5).
 torch::Tensor eval_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
                         std::int64_t stride, std::int64_t padding) {
+    if (x.scalar_type() == torch::kBFloat16) {  // the bf16 inference copy: channels-last in and out
+        const auto cl = at::MemoryFormat::ChannelsLast;
+        return at::mkldnn_convolution(x.contiguous(cl), w.contiguous(cl), b, {padding, padding}, {stride, stride},
+                                      {1, 1}, 1);
+    }
     return at::mkldnn_convolution(x.contiguous(), w, b, {padding, padding}, {stride, stride}, {1, 1}, 1);
+}
+// Exact GELU; bf16 activations (the channels-last bf16 inference copy) through the AVX-512 kernel
+// of fused_norm.h: torch 1.13's bf16 GELU is slow on channels-last tensors.
+torch::Tensor eval_gelu(const torch::Tensor& x) { return gelu_bf16_applies(x) ? gelu_bf16(x) : F::gelu(x); }
+bool channels_last(const torch::Tensor& x) {
+    return x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
 }
 }  // namespace
 
@@ -49,7 +62,7 @@ ConvImpl::ConvImpl(int in, int out) {
 torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
     if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
     auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0);
-    return F::gelu(eval_conv(x, w, b, 1, 1));
+    return eval_gelu(eval_conv(x, w, b, 1, 1));
 }
 
 DownConvImpl::DownConvImpl(int in, int out) {
@@ -59,7 +72,7 @@ DownConvImpl::DownConvImpl(int in, int out) {
 torch::Tensor DownConvImpl::forward(const torch::Tensor& x) {
     if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
     auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0);
-    return F::gelu(eval_conv(x, w, b, 2, 1));
+    return eval_gelu(eval_conv(x, w, b, 2, 1));
 }
 
 UpConvImpl::UpConvImpl(int in, int out) {
@@ -78,16 +91,26 @@ torch::Tensor conv_transpose_k4s2p1(const torch::Tensor& x, const torch::Tensor&
     const auto n = x.size(0), h = x.size(2), wd = x.size(3), co = w.size(1);
     const auto wt = w.flip({2, 3}).transpose(0, 1);  // [Cout, Cin, 4, 4] correlation kernel
     const auto xp = F::pad(x, F::PadFuncOptions({1, 1, 1, 1}));
+    // A channels-last input (the bf16 inference copy) gives a channels-last output: the phases
+    // interleave in [N, H, W, C] order.
+    const bool nhwc = channels_last(x);
     std::vector<torch::Tensor> rows;
     for (int a = 0; a < 2; ++a) {
         std::vector<torch::Tensor> cols;
         for (int c = 0; c < 2; ++c) {
             auto k = wt.slice(2, a, 4, 2).slice(3, c, 4, 2);
             auto in = xp.slice(2, a, a + h + 1).slice(3, c, c + wd + 1);
-            cols.push_back(torch::conv2d(in, k, b));  // [N, Cout, H, W]
+            if (nhwc) {
+                in = in.contiguous(at::MemoryFormat::ChannelsLast);
+                cols.push_back(torch::conv2d(in, k, b).permute({0, 2, 3, 1}));  // [N, H, W, Cout]
+            } else {
+                cols.push_back(torch::conv2d(in, k, b));  // [N, Cout, H, W]
+            }
         }
-        rows.push_back(torch::stack(cols, -1));  // [N, Cout, H, W, 2]
+        rows.push_back(torch::stack(cols, nhwc ? 3 : -1));  // [N, H, W, 2, Cout] / [N, Cout, H, W, 2]
     }
+    if (nhwc)  // [N, H, 2, W, 2, Cout] -> [N, 2H, 2W, Cout] -> channels-last [N, Cout, 2H, 2W]
+        return torch::stack(rows, 2).reshape({n, 2 * h, 2 * wd, co}).permute({0, 3, 1, 2});
     return torch::stack(rows, 3).reshape({n, co, 2 * h, 2 * wd});  // [N, Cout, H, 2, W, 2]
 }
 
@@ -102,7 +125,7 @@ torch::Tensor UpConvImpl::forward(const torch::Tensor& x) {
     };
     if (!BnFold::active(*this)) return F::gelu(bn(product(conv->weight, conv->bias)));
     auto [w, b] = fold.get(conv->weight, conv->bias, bn, 1);
-    return F::gelu(product(w, b));
+    return eval_gelu(product(w, b));
 }
 
 FlattenImpl::FlattenImpl(int pool_size) : pool(pool_size) {}
@@ -126,6 +149,8 @@ torch::Tensor UnflattenImpl::forward(const torch::Tensor& x) {
     TORCH_CHECK(x.size(2) == 1 && x.size(3) == 1, "Unflatten expects a (C,1,1) input");
     auto y = torch::mm(x.reshape({n, c}), w.reshape({c, o * k * k})).view({n, o, k, k});
     y = y + b.view({1, o, 1, 1});
+    if (folded && y.scalar_type() == torch::kBFloat16)  // joins channels-last skips in the bf16 copy
+        return eval_gelu(y.contiguous(at::MemoryFormat::ChannelsLast));
     return F::gelu(folded ? y : bn(y));
 }
 

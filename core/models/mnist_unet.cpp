@@ -37,7 +37,12 @@ MnistUNetImpl::MnistUNetImpl(const UNetConfig& cfg) : config(cfg) {
 
 UNetEncoding MnistUNetImpl::encode(const torch::Tensor& x) {
     UNetEncoding e;
-    e.e1 = enc1(x.to(out->weight.scalar_type()));  // a bf16 inference copy takes fp32 images
+    auto in = x.to(out->weight.scalar_type());  // a bf16 inference copy takes fp32 images
+    // The bf16 inference copy runs channels-last: oneDNN's bf16 / AMX convolutions work in NHWC and
+    // reorder NCHW activations in and out of every convolution (docs/performance.md, session 8).
+    if (in.scalar_type() == torch::kBFloat16 && !is_training() && in.dim() == 4)
+        in = in.contiguous(at::MemoryFormat::ChannelsLast);
+    e.e1 = enc1(in);
     e.e2 = down1(e.e1);
     e.e3 = down2(e.e2);
     e.b = flatten(e.e3);
@@ -73,7 +78,7 @@ torch::Tensor MnistUNetImpl::decode(const UNetEncoding& e, const torch::Tensor& 
     u0 = inject(u0, t1, c1);
     auto u1 = inject(up1(torch::cat({e.e3, u0}, 1)), t2, c2);
     auto u2 = up2(torch::cat({e.e2, u1}, 1));
-    return out(dec(torch::cat({e.e1, u2}, 1))).to(torch::kFloat32);  // samplers work in fp32
+    return out(dec(torch::cat({e.e1, u2}, 1))).to(torch::kFloat32).contiguous();  // samplers work in fp32
 }
 
 torch::Tensor MnistUNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,

@@ -5,6 +5,7 @@
 
 #include "core/engine/errors.h"
 #include "core/models/fused_norm.h"
+#include "core/models/if_unet.h"
 
 namespace F = torch::nn::functional;
 using ds::models::group_norm_act;
@@ -99,4 +100,44 @@ TEST_CASE("fused group norm refuses inputs it does not handle", "[models][if]") 
     CHECK_THROWS_AS(group_norm_act(cl, 5, gamma, beta, 1e-5, {}, {}, true), ds::InvalidRequest);
     CHECK_THROWS_AS(group_norm_act(cl, 8, torch::ones({16}), beta, 1e-5, {}, {}, true), ds::InvalidRequest);
     CHECK_THROWS_AS(group_norm_act(cl, 8, gamma, beta, 1e-5, torch::zeros({1, 32}), {}, true), ds::InvalidRequest);
+}
+
+TEST_CASE("bf16 IF convolutions over many input channels run in slices and stay exact to bf16", "[models][if]") {
+    torch::manual_seed(5);
+    // 1600 = 3 slices of 534/534/532 channels; 5632 is the width oneDNN 2.6 crashes on in one piece.
+    for (std::int64_t cin : {1600, 5632}) {
+        INFO("input channels " << cin);
+        auto x = torch::randn({2, cin, 5, 5}).to(torch::kBFloat16).contiguous(at::MemoryFormat::ChannelsLast);
+        auto w = (torch::randn({32, cin, 3, 3}) * 0.02).to(torch::kBFloat16).contiguous(at::MemoryFormat::ChannelsLast);
+        auto b = torch::randn({32}).to(torch::kBFloat16);
+        auto y = ds::models::if_unet_conv(x, w, b, 1);
+        CHECK(y.scalar_type() == torch::kBFloat16);
+        CHECK(y.sizes() == torch::IntArrayRef({2, 32, 5, 5}));
+        auto ref = F::conv2d(x.to(torch::kFloat32), w.to(torch::kFloat32),
+                             F::Conv2dFuncOptions().bias(b.to(torch::kFloat32)).padding(1));
+        // One bf16 rounding of the result (2^-8 relative) plus the slices' roundings.
+        const double err = ((y.to(torch::kFloat32) - ref).abs().max() / ref.abs().max()).item<double>();
+        CHECK(err < 1.5e-2);
+        CHECK(err > 0);
+    }
+}
+
+TEST_CASE("bf16 GELU kernel matches torch's exact GELU in any memory format", "[models]") {
+    torch::manual_seed(9);
+    auto plain = (torch::randn({3, 5, 7, 9}) * 3).to(torch::kBFloat16);  // 945 values: a tail of 1
+    auto cl = plain.contiguous(at::MemoryFormat::ChannelsLast);
+    for (bool scalar : {false, true}) {
+        KernelChoice choice(scalar);
+        INFO("kernel " << ds::models::group_norm_act_kernel());
+        for (const auto& x : {plain, cl, plain.reshape({-1})}) {
+            auto y = ds::models::gelu_bf16(x);
+            CHECK(y.strides() == x.strides());
+            auto ref = torch::gelu(x.to(torch::kFloat32));
+            auto excess = ((y.to(torch::kFloat32) - ref).abs() - ref.abs() * (1.0 / 256) - 1e-6).max();
+            CHECK(excess.item<double>() <= 0);
+        }
+    }
+    CHECK_FALSE(ds::models::gelu_bf16_applies(plain.to(torch::kFloat32)));
+    CHECK_FALSE(ds::models::gelu_bf16_applies(plain.transpose(1, 2)));
+    CHECK_THROWS_AS(ds::models::gelu_bf16(plain.transpose(1, 2)), ds::InvalidRequest);
 }
