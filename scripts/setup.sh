@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 pkgs=(build-essential cmake ninja-build pkg-config
-      libtorch-dev libopenblas0-openmp
+      libtorch-dev libopenblas0-openmp libdnnl-dev
       qt6-base-dev qt6-charts-dev libqt6opengl6-dev libqt6svg6
       libopencv-dev libsentencepiece-dev catch2 nlohmann-json3-dev
       dataset-fashion-mnist xvfb xauth zlib1g-dev)

@@ -27,22 +27,33 @@ torch::Tensor eval_gelu(const torch::Tensor& x) { return gelu_bf16_applies(x) ? 
 bool channels_last(const torch::Tensor& x) {
     return x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
 }
+// Folded conv weights in the layout eval_conv hands to oneDNN (channels-last for bf16), once per
+// fold instead of a copy per call.
+std::pair<torch::Tensor, torch::Tensor> conv_layout(const torch::Tensor& w, const torch::Tensor& b) {
+    if (w.scalar_type() == torch::kBFloat16) return {w.contiguous(at::MemoryFormat::ChannelsLast), b};
+    return {w, b};
+}
 }  // namespace
 
 bool BnFold::active(const torch::nn::Module& m) {
     return !m.is_training() && !torch::GradMode::is_enabled();
 }
 
-std::pair<torch::Tensor, torch::Tensor> BnFold::get(const torch::Tensor& w, const torch::Tensor& b,
-                                                    const nn::BatchNorm2d& bn, int out_dim) {
-    const torch::Tensor* sources[] = {&w, &b, &bn->weight, &bn->bias, &bn->running_mean, &bn->running_var};
+bool BnFold::refresh(const torch::Tensor& w, const torch::Tensor& b, const nn::BatchNorm2d& bn, int out_dim,
+                     Prepare prepare) {
+    std::vector<const torch::Tensor*> sources = {&w, &b};
+    if (!bn.is_empty())
+        for (const auto* t : {&bn->weight, &bn->bias, &bn->running_mean, &bn->running_var}) sources.push_back(t);
     std::vector<std::int64_t> key;
     for (const auto* t : sources) {
         key.push_back(reinterpret_cast<std::int64_t>(t->data_ptr()));
         key.push_back(version_of(*t));
     }
-    std::lock_guard<std::mutex> lock(*mutex_);
-    if (key != key_ || !weight_.defined()) {
+    if (key == key_ && weight_.defined()) return false;
+    if (bn.is_empty()) {
+        weight_ = w.detach().contiguous();
+        bias_ = b.detach();
+    } else {
         // In fp32 whatever the convolution's dtype (a bf16 model keeps BatchNorm in fp32).
         const auto f32 = torch::kFloat32;
         auto scale = bn->weight.to(f32) / torch::sqrt(bn->running_var.to(f32) + bn->options.eps());
@@ -50,9 +61,76 @@ std::pair<torch::Tensor, torch::Tensor> BnFold::get(const torch::Tensor& w, cons
         shape[out_dim] = w.size(out_dim);
         weight_ = (w.to(f32) * scale.view(shape)).to(w.scalar_type()).contiguous();
         bias_ = ((b.to(f32) - bn->running_mean.to(f32)) * scale + bn->bias.to(f32)).to(b.scalar_type());
-        key_ = std::move(key);
     }
+    if (prepare) std::tie(weight_, bias_) = prepare(weight_, bias_);
+    key_ = std::move(key);
+    op_.reset();
+    return true;
+}
+
+std::pair<torch::Tensor, torch::Tensor> BnFold::get(const torch::Tensor& w, const torch::Tensor& b,
+                                                    const nn::BatchNorm2d& bn, int out_dim, Prepare prepare) {
+    std::lock_guard<std::mutex> lock(*mutex_);
+    refresh(w, b, bn, out_dim, prepare);
     return {weight_, bias_};
+}
+
+std::shared_ptr<const FoldedOp> BnFold::op(const torch::Tensor& w, const torch::Tensor& b,
+                                           const nn::BatchNorm2d& bn, int out_dim, MakeOp make) {
+    std::lock_guard<std::mutex> lock(*mutex_);
+    refresh(w, b, bn, out_dim, nullptr);
+    if (!op_) op_ = make(weight_, bias_);
+    return op_;
+}
+
+namespace {
+// oneDNN inference operators (dnnl_ops.h) for the folded blocks: packed weights, GELU fused.
+std::shared_ptr<const FoldedOp> make_conv_s1(const torch::Tensor& w, const torch::Tensor& b) {
+    return std::make_shared<DnnlConv>(w, b, 1, 1, true);
+}
+std::shared_ptr<const FoldedOp> make_conv_s2(const torch::Tensor& w, const torch::Tensor& b) {
+    return std::make_shared<DnnlConv>(w, b, 2, 1, true);
+}
+// ConvTranspose(k4, s2, p1) + GELU: the stacked phase convolution with GELU fused (GELU is
+// per element, so it commutes with the interleave), then the interleave.
+class PhaseUpConv : public FoldedOp {
+public:
+    PhaseUpConv(const torch::Tensor& w, const torch::Tensor& b)
+        : conv_([&] {
+              auto [k4, b4] = stack_phase_kernels(w, b);
+              return DnnlConv(k4, b4, 1, 1, true);
+          }()) {}
+    torch::Tensor operator()(const torch::Tensor& x) const override { return interleave_phases(conv_(x)); }
+
+private:
+    DnnlConv conv_;
+};
+std::shared_ptr<const FoldedOp> make_up_conv(const torch::Tensor& w, const torch::Tensor& b) {
+    return std::make_shared<PhaseUpConv>(w, b);
+}
+// Unflatten's ConvTranspose(k = s = P) on a 1x1 input + GELU as one inner product whose outputs
+// are ordered (i, j, o): the result is already the channels-last [N, O, P, P] map.
+class DenseUnflatten : public FoldedOp {
+public:
+    DenseUnflatten(const torch::Tensor& w, const torch::Tensor& b)  // w [C, O, P, P], b [O]
+        : out_(w.size(1)), pool_(w.size(2)),
+          lin_(w.permute({2, 3, 1, 0}).reshape({-1, w.size(0)}), b.repeat({w.size(2) * w.size(3)}), true) {}
+    torch::Tensor operator()(const torch::Tensor& x) const override {
+        const auto n = x.size(0);
+        return lin_(x.reshape({n, -1})).view({n, pool_, pool_, out_}).permute({0, 3, 1, 2});
+    }
+
+private:
+    std::int64_t out_, pool_;
+    DnnlLinear lin_;
+};
+std::shared_ptr<const FoldedOp> make_unflatten(const torch::Tensor& w, const torch::Tensor& b) {
+    return std::make_shared<DenseUnflatten>(w, b);
+}
+}  // namespace
+
+std::shared_ptr<const FoldedOp> make_plain_conv(const torch::Tensor& w, const torch::Tensor& b) {
+    return std::make_shared<DnnlConv>(w, b, 1, w.size(2) / 2, false);
 }
 
 ConvImpl::ConvImpl(int in, int out) {
@@ -61,7 +139,8 @@ ConvImpl::ConvImpl(int in, int out) {
 }
 torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
     if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
-    auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0);
+    if (dnnl_ops::applies(x)) return (*fold.op(conv->weight, conv->bias, bn, 0, make_conv_s1))(x);
+    auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0, conv_layout);
     return eval_gelu(eval_conv(x, w, b, 1, 1));
 }
 
@@ -71,7 +150,8 @@ DownConvImpl::DownConvImpl(int in, int out) {
 }
 torch::Tensor DownConvImpl::forward(const torch::Tensor& x) {
     if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
-    auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0);
+    if (dnnl_ops::applies(x)) return (*fold.op(conv->weight, conv->bias, bn, 0, make_conv_s2))(x);
+    auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0, conv_layout);
     return eval_gelu(eval_conv(x, w, b, 2, 1));
 }
 
@@ -114,6 +194,45 @@ torch::Tensor conv_transpose_k4s2p1(const torch::Tensor& x, const torch::Tensor&
     return torch::stack(rows, 3).reshape({n, co, 2 * h, 2 * wd});  // [N, Cout, H, 2, W, 2]
 }
 
+std::pair<torch::Tensor, torch::Tensor> stack_phase_kernels(const torch::Tensor& w, const torch::Tensor& b) {
+    TORCH_CHECK(w.dim() == 4 && w.size(2) == 4 && w.size(3) == 4 && b.dim() == 1 && b.size(0) == w.size(1),
+                "stack_phase_kernels: expects w [Cin, Cout, 4, 4] and b [Cout]");
+    const auto wt = w.flip({2, 3}).transpose(0, 1);  // [Cout, Cin, 4, 4] correlation kernel
+    std::vector<torch::Tensor> phases;
+    for (int a = 0; a < 2; ++a)
+        for (int c = 0; c < 2; ++c) phases.push_back(wt.slice(2, a, 4, 2).slice(3, c, 4, 2));
+    return conv_layout(torch::cat(phases, 0).contiguous(), b.repeat({4}));
+}
+
+torch::Tensor conv_transpose_k4s2p1_stacked(const torch::Tensor& x, const torch::Tensor& k4,
+                                            const torch::Tensor& b4) {
+    TORCH_CHECK(x.dim() == 4 && k4.dim() == 4 && k4.size(0) % 4 == 0 && k4.size(1) == x.size(1) &&
+                    k4.size(2) == 2 && k4.size(3) == 2,
+                "conv_transpose_k4s2p1_stacked: expects x [N, Cin, H, W] and k4 [4*Cout, Cin, 2, 2]");
+    return interleave_phases(eval_conv(x, k4, b4, 1, 1));  // [N, 4 Cout, H + 1, W + 1]
+}
+
+torch::Tensor interleave_phases(const torch::Tensor& y) {
+    // y[:, (2a + c) * Cout + o, r, s] is phase (a, c) of output pixel (2(r - a) + a, 2(s - c) + c).
+    TORCH_CHECK(y.dim() == 4 && y.size(1) % 4 == 0, "interleave_phases: expects [N, 4*Cout, H+1, W+1]");
+    const auto n = y.size(0), h = y.size(2) - 1, wd = y.size(3) - 1, co = y.size(1) / 4;
+    if (channels_last(y)) {
+        const auto yv = y.permute({0, 2, 3, 1}).view({n, h + 1, wd + 1, 2, 2, co});
+        auto out = at::empty({n, h, 2, wd, 2, co}, y.options());
+        for (int a = 0; a < 2; ++a)
+            for (int c = 0; c < 2; ++c)
+                out.select(2, a).select(3, c).copy_(
+                    yv.slice(1, a, a + h).slice(2, c, c + wd).select(3, a).select(3, c));
+        return out.view({n, 2 * h, 2 * wd, co}).permute({0, 3, 1, 2});  // channels-last [N, Cout, 2H, 2W]
+    }
+    const auto yv = y.view({n, 2, 2, co, h + 1, wd + 1});
+    auto out = at::empty({n, co, h, 2, wd, 2}, y.options());
+    for (int a = 0; a < 2; ++a)
+        for (int c = 0; c < 2; ++c)
+            out.select(3, a).select(4, c).copy_(yv.select(1, a).select(1, c).slice(2, a, a + h).slice(3, c, c + wd));
+    return out.view({n, co, 2 * h, 2 * wd});
+}
+
 torch::Tensor UpConvImpl::forward(const torch::Tensor& x) {
     // Four small convolutions cost more call overhead than one: below a batch of 16 the native
     // transposed convolution is faster (batch 1: 0.25 vs 1.1 ms for 256 -> 64 channels at 7 px).
@@ -124,8 +243,9 @@ torch::Tensor UpConvImpl::forward(const torch::Tensor& x) {
                                                                      : torch::conv_transpose2d(x, w, b, 2, 1);
     };
     if (!BnFold::active(*this)) return F::gelu(bn(product(conv->weight, conv->bias)));
-    auto [w, b] = fold.get(conv->weight, conv->bias, bn, 1);
-    return eval_gelu(product(w, b));
+    if (dnnl_ops::applies(x)) return (*fold.op(conv->weight, conv->bias, bn, 1, make_up_conv))(x);
+    auto [k4, b4] = fold.get(conv->weight, conv->bias, bn, 1, stack_phase_kernels);
+    return eval_gelu(conv_transpose_k4s2p1_stacked(x, k4, b4));
 }
 
 FlattenImpl::FlattenImpl(int pool_size) : pool(pool_size) {}
@@ -143,6 +263,7 @@ torch::Tensor UnflattenImpl::forward(const torch::Tensor& x) {
     // out[n, o, i, j] = sum_c x[n, c] W[c, o, i, j] + b[o]. Torch's transposed-conv path is ~20x
     // slower here than the equivalent addmm; the parameters stay those of ConvTranspose2d.
     const bool folded = BnFold::active(*this);
+    if (folded && dnnl_ops::applies(x)) return (*fold.op(conv->weight, conv->bias, bn, 1, make_unflatten))(x);
     torch::Tensor w = conv->weight, b = conv->bias;  // [C, C, k, k], [C]
     if (folded) std::tie(w, b) = fold.get(w, b, bn, 1);
     const auto n = x.size(0), c = w.size(0), o = w.size(1), k = w.size(2);

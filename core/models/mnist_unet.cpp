@@ -38,9 +38,11 @@ MnistUNetImpl::MnistUNetImpl(const UNetConfig& cfg) : config(cfg) {
 UNetEncoding MnistUNetImpl::encode(const torch::Tensor& x) {
     UNetEncoding e;
     auto in = x.to(out->weight.scalar_type());  // a bf16 inference copy takes fp32 images
-    // The bf16 inference copy runs channels-last: oneDNN's bf16 / AMX convolutions work in NHWC and
-    // reorder NCHW activations in and out of every convolution (docs/performance.md, session 8).
-    if (in.scalar_type() == torch::kBFloat16 && !is_training() && in.dim() == 4)
+    // Inference runs channels-last when its kernels work in NHWC: the oneDNN operators
+    // (dnnl_ops.h, fp32 and bf16) and torch's bf16 / AMX convolutions, which otherwise reorder
+    // NCHW activations in and out of every convolution (docs/performance.md, sessions 8 and 9).
+    const bool inference = !is_training() && !torch::GradMode::is_enabled();
+    if (in.dim() == 4 && inference && (in.scalar_type() == torch::kBFloat16 || dnnl_ops::applies(in)))
         in = in.contiguous(at::MemoryFormat::ChannelsLast);
     e.e1 = enc1(in);
     e.e2 = down1(e.e1);
@@ -78,7 +80,12 @@ torch::Tensor MnistUNetImpl::decode(const UNetEncoding& e, const torch::Tensor& 
     u0 = inject(u0, t1, c1);
     auto u1 = inject(up1(torch::cat({e.e3, u0}, 1)), t2, c2);
     auto u2 = up2(torch::cat({e.e2, u1}, 1));
-    return out(dec(torch::cat({e.e1, u2}, 1))).to(torch::kFloat32).contiguous();  // samplers work in fp32
+    auto h = dec(torch::cat({e.e1, u2}, 1));
+    if (!is_training() && !torch::GradMode::is_enabled() && dnnl_ops::applies(h))
+        h = (*out_op_.op(out->weight, out->bias, {nullptr}, 0, make_plain_conv))(h);
+    else
+        h = out(h);
+    return h.to(torch::kFloat32).contiguous();  // samplers work in fp32
 }
 
 torch::Tensor MnistUNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,

@@ -42,6 +42,9 @@ struct MnistUNetImpl : torch::nn::Module {
     torch::nn::Conv2d out{nullptr};
     FCBlock t_fc1{nullptr}, t_fc2{nullptr};  // time -> 2D (at u0), D (at u1)
     FCBlock c_fc1{nullptr}, c_fc2{nullptr};  // class -> 2D, D
+
+private:
+    BnFold out_op_;  // `out` as a oneDNN operator in inference (no BatchNorm to fold)
 };
 TORCH_MODULE(MnistUNet);
 
