@@ -297,6 +297,18 @@ FCBlockImpl::FCBlockImpl(int in, int out) {
     fc1 = register_module("fc1", nn::Linear(in, out));
     fc2 = register_module("fc2", nn::Linear(out, out));
 }
-torch::Tensor FCBlockImpl::forward(const torch::Tensor& x) { return fc2(F::gelu(fc1(x))); }
+torch::Tensor FCBlockImpl::forward(const torch::Tensor& x) {
+    if (!is_training() && !torch::GradMode::is_enabled() && x.dim() == 2 && dnnl_ops::applies(x)) {
+        auto make_fc1 = [](const torch::Tensor& w, const torch::Tensor& b) -> std::shared_ptr<const FoldedOp> {
+            return std::make_shared<DnnlLinear>(w, b, true);
+        };
+        auto make_fc2 = [](const torch::Tensor& w, const torch::Tensor& b) -> std::shared_ptr<const FoldedOp> {
+            return std::make_shared<DnnlLinear>(w, b, false);
+        };
+        const auto h = (*fc1_op_.op(fc1->weight, fc1->bias, {nullptr}, 0, make_fc1))(x);
+        return (*fc2_op_.op(fc2->weight, fc2->bias, {nullptr}, 0, make_fc2))(h);
+    }
+    return fc2(F::gelu(fc1(x)));
+}
 
 }  // namespace ds::models

@@ -141,6 +141,9 @@ struct FCBlockImpl : torch::nn::Module {
     FCBlockImpl(int in, int out);
     torch::Tensor forward(const torch::Tensor& x);
     torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+
+private:
+    BnFold fc1_op_, fc2_op_;  // oneDNN inner products in inference (GELU fused into fc1)
 };
 TORCH_MODULE(FCBlock);
 
