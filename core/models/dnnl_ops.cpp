@@ -85,66 +85,84 @@ private:
     std::vector<std::pair<memory::desc, memory>> packed_;
 };
 
-void execute(const dnnl::primitive& p, const memory::desc& scratch_md,
-             std::unordered_map<int, memory> args) {
-    torch::Tensor scratch;
-    if (scratch_md.get_size() > 0) {
-        scratch = torch::empty({static_cast<std::int64_t>(scratch_md.get_size())}, torch::kUInt8);
-        args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch_md, cpu_engine(), scratch.data_ptr()));
+// One primitive for one input shape, with everything a call needs besides the tensors.
+struct Plan {
+    dnnl::primitive prim;
+    memory::desc src, bias, dst, scratch;
+    memory weights;
+    std::vector<std::int64_t> out_sizes;
+};
+
+// What both operators share: the compute dtype, the fp32 bias, the packed weights and the plans
+// built so far, keyed by input shape.
+struct OpState {
+    torch::ScalarType dtype;
+    torch::Tensor bias;  // fp32
+    PackedWeights weights;
+    std::mutex mutex;
+    std::map<std::vector<std::int64_t>, std::shared_ptr<const Plan>> plans;
+
+    OpState(const torch::Tensor& w, const torch::Tensor& b, tag user_tag)
+        : dtype(w.scalar_type()), bias(b.to(torch::kFloat32).contiguous()),
+          weights(w.contiguous(), memory::desc(w.sizes().vec(), dnnl_type(w.scalar_type()), user_tag)) {}
+
+    // The plan for x's shape; build() makes it the first time.
+    template <class Build>
+    std::shared_ptr<const Plan> plan(const torch::Tensor& x, Build build) {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto& slot = plans[x.sizes().vec()];
+        if (!slot) slot = build();
+        return slot;
     }
-    dnnl::stream s(cpu_engine());
-    p.execute(s, args);
-    s.wait();
-}
+
+    // Runs p on x (laid out as p.src) into a new tensor of p's output sizes in memory format fmt.
+    torch::Tensor run(const Plan& p, const torch::Tensor& x, at::MemoryFormat fmt) {
+        auto y = torch::empty(p.out_sizes, x.options().memory_format(fmt));
+        auto& eng = cpu_engine();
+        std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(p.src, eng, x.data_ptr())},
+                                             {DNNL_ARG_WEIGHTS, p.weights},
+                                             {DNNL_ARG_BIAS, memory(p.bias, eng, bias.data_ptr())},
+                                             {DNNL_ARG_DST, memory(p.dst, eng, y.data_ptr())}};
+        torch::Tensor scratch;  // user-managed scratchpad: one primitive may run on several threads
+        if (p.scratch.get_size() > 0) {
+            scratch = torch::empty({static_cast<std::int64_t>(p.scratch.get_size())}, torch::kUInt8);
+            args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratch, eng, scratch.data_ptr()));
+        }
+        dnnl::stream s(eng);
+        p.prim.execute(s, args);
+        s.wait();
+        return y;
+    }
+};
 }  // namespace
 
-struct DnnlConv::Impl {
-    struct Plan {
-        dnnl::convolution_forward prim;
-        memory::desc src, dst, scratch;
-        memory weights;
-        std::array<std::int64_t, 4> out;  // N, O, OH, OW
-        std::string impl;
-    };
-    torch::ScalarType dtype;
+struct DnnlConv::Impl : OpState {
     std::int64_t out_ch, in_ch, k;
     int stride, padding;
     bool gelu;
-    torch::Tensor bias;  // fp32 [O]
-    std::mutex mutex;
-    PackedWeights weights;
-    std::map<std::array<std::int64_t, 3>, std::shared_ptr<const Plan>> plans;
 
     Impl(const torch::Tensor& w, const torch::Tensor& b, int s, int p, bool g)
-        : dtype(w.scalar_type()), out_ch(w.size(0)), in_ch(w.size(1)), k(w.size(2)), stride(s), padding(p),
-          gelu(g), bias(b.to(torch::kFloat32).contiguous()),
-          weights(w.contiguous(), memory::desc({w.size(0), w.size(1), w.size(2), w.size(3)}, dnnl_type(w.scalar_type()),
-                                               tag::oihw)) {}
+        : OpState(w, b, tag::oihw), out_ch(w.size(0)), in_ch(w.size(1)), k(w.size(2)), stride(s), padding(p),
+          gelu(g) {}
 
-    std::shared_ptr<const Plan> plan(std::int64_t n, std::int64_t h, std::int64_t wd) {
-        std::lock_guard<std::mutex> lock(mutex);
-        auto& slot = plans[{n, h, wd}];
-        if (slot) return slot;
+    std::shared_ptr<const Plan> build(std::int64_t n, std::int64_t h, std::int64_t wd) {
         const auto dt = dnnl_type(dtype);
         const std::int64_t oh = (h + 2 * padding - k) / stride + 1, ow = (wd + 2 * padding - k) / stride + 1;
-        memory::desc src({n, in_ch, h, wd}, dt, tag::nhwc);
+        auto p = std::make_shared<Plan>();
+        p->src = memory::desc({n, in_ch, h, wd}, dt, tag::nhwc);
+        p->bias = memory::desc({out_ch}, memory::data_type::f32, tag::a);
         memory::desc wts({out_ch, in_ch, k, k}, dt, tag::any);
-        memory::desc bia({out_ch}, memory::data_type::f32, tag::a);
         memory::desc dst({n, out_ch, oh, ow}, dt, tag::nhwc);
         dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                          src, wts, bia, dst, {stride, stride}, {padding, padding},
+                                          p->src, wts, p->bias, dst, {stride, stride}, {padding, padding},
                                           {padding, padding});
         dnnl::convolution_forward::primitive_desc pd(d, make_attr(gelu), cpu_engine());
-        auto p = std::make_shared<Plan>();
         p->prim = dnnl::convolution_forward(pd);
-        p->src = src;
         p->dst = pd.dst_desc();
         p->scratch = pd.scratchpad_desc();
         p->weights = weights.get(pd.weights_desc());
-        p->out = {n, out_ch, oh, ow};
-        p->impl = pd.impl_info_str();
-        slot = p;
-        return slot;
+        p->out_sizes = {n, out_ch, oh, ow};
+        return p;
     }
 };
 
@@ -158,62 +176,34 @@ DnnlConv::~DnnlConv() = default;
 torch::Tensor DnnlConv::operator()(const torch::Tensor& x_in) const {
     TORCH_CHECK(x_in.dim() == 4 && x_in.size(1) == impl_->in_ch && x_in.scalar_type() == impl_->dtype,
                 "DnnlConv: input of the wrong shape or dtype");
-    const auto x = x_in.contiguous(at::MemoryFormat::ChannelsLast);
-    const auto p = impl_->plan(x.size(0), x.size(2), x.size(3));
-    auto y = torch::empty({p->out[0], p->out[1], p->out[2], p->out[3]},
-                          x.options().memory_format(at::MemoryFormat::ChannelsLast));
-    auto& eng = cpu_engine();
-    execute(p->prim, p->scratch,
-            {{DNNL_ARG_SRC, memory(p->src, eng, x.data_ptr())},
-             {DNNL_ARG_WEIGHTS, p->weights},
-             {DNNL_ARG_BIAS, memory(memory::desc({impl_->out_ch}, memory::data_type::f32, tag::a), eng,
-                                    impl_->bias.data_ptr())},
-             {DNNL_ARG_DST, memory(p->dst, eng, y.data_ptr())}});
-    return y;
+    const auto cl = at::MemoryFormat::ChannelsLast;
+    const auto x = x_in.contiguous(cl);
+    const auto p = impl_->plan(x, [&] { return impl_->build(x.size(0), x.size(2), x.size(3)); });
+    return impl_->run(*p, x, cl);
 }
 
-std::string DnnlConv::implementation(const torch::Tensor& x) const {
-    return impl_->plan(x.size(0), x.size(2), x.size(3))->impl;
-}
-
-struct DnnlLinear::Impl {
-    struct Plan {
-        dnnl::inner_product_forward prim;
-        memory::desc src, dst, scratch;
-        memory weights;
-    };
-    torch::ScalarType dtype;
+struct DnnlLinear::Impl : OpState {
     std::int64_t out_f, in_f;
     bool gelu;
-    torch::Tensor bias;
-    std::mutex mutex;
-    PackedWeights weights;
-    std::map<std::int64_t, std::shared_ptr<const Plan>> plans;
 
     Impl(const torch::Tensor& w, const torch::Tensor& b, bool g)
-        : dtype(w.scalar_type()), out_f(w.size(0)), in_f(w.size(1)), gelu(g),
-          bias(b.to(torch::kFloat32).contiguous()),
-          weights(w.contiguous(), memory::desc({w.size(0), w.size(1)}, dnnl_type(w.scalar_type()), tag::oi)) {}
+        : OpState(w, b, tag::oi), out_f(w.size(0)), in_f(w.size(1)), gelu(g) {}
 
-    std::shared_ptr<const Plan> plan(std::int64_t n) {
-        std::lock_guard<std::mutex> lock(mutex);
-        auto& slot = plans[n];
-        if (slot) return slot;
+    std::shared_ptr<const Plan> build(std::int64_t n) {
         const auto dt = dnnl_type(dtype);
-        memory::desc src({n, in_f}, dt, tag::nc);
-        memory::desc wts({out_f, in_f}, dt, tag::any);
-        memory::desc bia({out_f}, memory::data_type::f32, tag::a);
-        memory::desc dst({n, out_f}, dt, tag::nc);
-        dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, src, wts, bia, dst);
-        dnnl::inner_product_forward::primitive_desc pd(d, make_attr(gelu), cpu_engine());
         auto p = std::make_shared<Plan>();
+        p->src = memory::desc({n, in_f}, dt, tag::nc);
+        p->bias = memory::desc({out_f}, memory::data_type::f32, tag::a);
+        memory::desc wts({out_f, in_f}, dt, tag::any);
+        memory::desc dst({n, out_f}, dt, tag::nc);
+        dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, p->src, wts, p->bias, dst);
+        dnnl::inner_product_forward::primitive_desc pd(d, make_attr(gelu), cpu_engine());
         p->prim = dnnl::inner_product_forward(pd);
-        p->src = src;
         p->dst = pd.dst_desc();
         p->scratch = pd.scratchpad_desc();
         p->weights = weights.get(pd.weights_desc());
-        slot = p;
-        return slot;
+        p->out_sizes = {n, out_f};
+        return p;
     }
 };
 
@@ -227,16 +217,8 @@ torch::Tensor DnnlLinear::operator()(const torch::Tensor& x_in) const {
     TORCH_CHECK(x_in.dim() == 2 && x_in.size(1) == impl_->in_f && x_in.scalar_type() == impl_->dtype,
                 "DnnlLinear: input of the wrong shape or dtype");
     const auto x = x_in.contiguous();
-    const auto p = impl_->plan(x.size(0));
-    auto y = torch::empty({x.size(0), impl_->out_f}, x.options());
-    auto& eng = cpu_engine();
-    execute(p->prim, p->scratch,
-            {{DNNL_ARG_SRC, memory(p->src, eng, x.data_ptr())},
-             {DNNL_ARG_WEIGHTS, p->weights},
-             {DNNL_ARG_BIAS, memory(memory::desc({impl_->out_f}, memory::data_type::f32, tag::a), eng,
-                                    impl_->bias.data_ptr())},
-             {DNNL_ARG_DST, memory(p->dst, eng, y.data_ptr())}});
-    return y;
+    const auto p = impl_->plan(x, [&] { return impl_->build(x.size(0)); });
+    return impl_->run(*p, x, at::MemoryFormat::Contiguous);
 }
 
 #else  // no oneDNN headers at build time: the operators exist but refuse to run
@@ -247,7 +229,6 @@ DnnlConv::DnnlConv(const torch::Tensor&, const torch::Tensor&, int, int, bool) {
 }
 DnnlConv::~DnnlConv() = default;
 torch::Tensor DnnlConv::operator()(const torch::Tensor&) const { return {}; }
-std::string DnnlConv::implementation(const torch::Tensor&) const { return "none"; }
 struct DnnlLinear::Impl {};
 DnnlLinear::DnnlLinear(const torch::Tensor&, const torch::Tensor&, bool) {
     throw std::logic_error("DnnlLinear: this build has no oneDNN (install libdnnl-dev and reconfigure)");

@@ -7,7 +7,6 @@
 // Folded inference weights only: no autograd. Without oneDNN available() is false and callers
 // keep their torch path.
 #include <memory>
-#include <string>
 
 #include <torch/types.h>
 
@@ -36,8 +35,6 @@ public:
     DnnlConv(const torch::Tensor& w, const torch::Tensor& b, int stride, int padding, bool gelu);
     ~DnnlConv() override;
     torch::Tensor operator()(const torch::Tensor& x) const override;
-    // The oneDNN implementation chosen for an input of x's shape (e.g. "brgconv:avx512_core_amx_bf16").
-    std::string implementation(const torch::Tensor& x) const;
 
 private:
     struct Impl;

@@ -39,7 +39,7 @@ bool BnFold::active(const torch::nn::Module& m) {
     return !m.is_training() && !torch::GradMode::is_enabled();
 }
 
-bool BnFold::refresh(const torch::Tensor& w, const torch::Tensor& b, const nn::BatchNorm2d& bn, int out_dim,
+void BnFold::refresh(const torch::Tensor& w, const torch::Tensor& b, const nn::BatchNorm2d& bn, int out_dim,
                      Prepare prepare) {
     std::vector<const torch::Tensor*> sources = {&w, &b};
     if (!bn.is_empty())
@@ -49,7 +49,7 @@ bool BnFold::refresh(const torch::Tensor& w, const torch::Tensor& b, const nn::B
         key.push_back(reinterpret_cast<std::int64_t>(t->data_ptr()));
         key.push_back(version_of(*t));
     }
-    if (key == key_ && weight_.defined()) return false;
+    if (key == key_ && weight_.defined()) return;
     if (bn.is_empty()) {
         weight_ = w.detach().contiguous();
         bias_ = b.detach();
@@ -65,7 +65,6 @@ bool BnFold::refresh(const torch::Tensor& w, const torch::Tensor& b, const nn::B
     if (prepare) std::tie(weight_, bias_) = prepare(weight_, bias_);
     key_ = std::move(key);
     op_.reset();
-    return true;
 }
 
 std::pair<torch::Tensor, torch::Tensor> BnFold::get(const torch::Tensor& w, const torch::Tensor& b,
@@ -90,6 +89,12 @@ std::shared_ptr<const FoldedOp> make_conv_s1(const torch::Tensor& w, const torch
 }
 std::shared_ptr<const FoldedOp> make_conv_s2(const torch::Tensor& w, const torch::Tensor& b) {
     return std::make_shared<DnnlConv>(w, b, 2, 1, true);
+}
+std::shared_ptr<const FoldedOp> make_linear_gelu(const torch::Tensor& w, const torch::Tensor& b) {
+    return std::make_shared<DnnlLinear>(w, b, true);
+}
+std::shared_ptr<const FoldedOp> make_linear(const torch::Tensor& w, const torch::Tensor& b) {
+    return std::make_shared<DnnlLinear>(w, b, false);
 }
 // ConvTranspose(k4, s2, p1) + GELU: the stacked phase convolution with GELU fused (GELU is
 // per element, so it commutes with the interleave), then the interleave.
@@ -298,15 +303,9 @@ FCBlockImpl::FCBlockImpl(int in, int out) {
     fc2 = register_module("fc2", nn::Linear(out, out));
 }
 torch::Tensor FCBlockImpl::forward(const torch::Tensor& x) {
-    if (!is_training() && !torch::GradMode::is_enabled() && x.dim() == 2 && dnnl_ops::applies(x)) {
-        auto make_fc1 = [](const torch::Tensor& w, const torch::Tensor& b) -> std::shared_ptr<const FoldedOp> {
-            return std::make_shared<DnnlLinear>(w, b, true);
-        };
-        auto make_fc2 = [](const torch::Tensor& w, const torch::Tensor& b) -> std::shared_ptr<const FoldedOp> {
-            return std::make_shared<DnnlLinear>(w, b, false);
-        };
-        const auto h = (*fc1_op_.op(fc1->weight, fc1->bias, {nullptr}, 0, make_fc1))(x);
-        return (*fc2_op_.op(fc2->weight, fc2->bias, {nullptr}, 0, make_fc2))(h);
+    if (BnFold::active(*this) && x.dim() == 2 && dnnl_ops::applies(x)) {
+        const auto h = (*fc1_op_.op(fc1->weight, fc1->bias, {nullptr}, 0, make_linear_gelu))(x);
+        return (*fc2_op_.op(fc2->weight, fc2->bias, {nullptr}, 0, make_linear))(h);
     }
     return fc2(F::gelu(fc1(x)));
 }

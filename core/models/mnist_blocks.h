@@ -17,7 +17,8 @@ namespace ds::models {
 // and storage), so training, loading weights or EMA swaps never see stale values.
 class BnFold {
 public:
-    // True when the folded path applies: module in eval mode and no gradient recording.
+    // True when the folded path applies: module in eval mode and no gradient recording (also the
+    // condition for the oneDNN inference operators of blocks without BatchNorm).
     static bool active(const torch::nn::Module& m);
     // out_dim: 0 for Conv2d weights [O, I, k, k], 1 for ConvTranspose2d weights [I, O, k, k].
     // prepare (optional, the same at every call of one site) turns the folded pair into the form
@@ -33,8 +34,8 @@ public:
                                        const torch::nn::BatchNorm2d& bn, int out_dim, MakeOp make);
 
 private:
-    bool refresh(const torch::Tensor& w, const torch::Tensor& b, const torch::nn::BatchNorm2d& bn, int out_dim,
-                 Prepare prepare);  // under mutex_; true when refolded
+    void refresh(const torch::Tensor& w, const torch::Tensor& b, const torch::nn::BatchNorm2d& bn, int out_dim,
+                 Prepare prepare);  // under mutex_: refolds when a source changed
     std::shared_ptr<std::mutex> mutex_ = std::make_shared<std::mutex>();
     std::vector<std::int64_t> key_;
     torch::Tensor weight_, bias_;
@@ -82,7 +83,8 @@ torch::Tensor conv_transpose_k4s2p1_stacked(const torch::Tensor& x, const torch:
 torch::Tensor interleave_phases(const torch::Tensor& y);
 
 // ConvTranspose2d(k4,s2,p1) -> BN -> GELU; doubles H, W. The parameters are those of
-// ConvTranspose2d; the product runs as conv_transpose_k4s2p1.
+// ConvTranspose2d; in training the product runs as conv_transpose_k4s2p1 (batch >= 16), in
+// inference as the stacked phase convolution (oneDNN operator, or conv_transpose_k4s2p1_stacked).
 struct UpConvImpl : torch::nn::Module {
     UpConvImpl(int in, int out);
     torch::Tensor forward(const torch::Tensor& x);

@@ -41,8 +41,7 @@ UNetEncoding MnistUNetImpl::encode(const torch::Tensor& x) {
     // Inference runs channels-last when its kernels work in NHWC: the oneDNN operators
     // (dnnl_ops.h, fp32 and bf16) and torch's bf16 / AMX convolutions, which otherwise reorder
     // NCHW activations in and out of every convolution (docs/performance.md, sessions 8 and 9).
-    const bool inference = !is_training() && !torch::GradMode::is_enabled();
-    if (in.dim() == 4 && inference && (in.scalar_type() == torch::kBFloat16 || dnnl_ops::applies(in)))
+    if (in.dim() == 4 && BnFold::active(*this) && (in.scalar_type() == torch::kBFloat16 || dnnl_ops::applies(in)))
         in = in.contiguous(at::MemoryFormat::ChannelsLast);
     e.e1 = enc1(in);
     e.e2 = down1(e.e1);
@@ -81,7 +80,7 @@ torch::Tensor MnistUNetImpl::decode(const UNetEncoding& e, const torch::Tensor& 
     auto u1 = inject(up1(torch::cat({e.e3, u0}, 1)), t2, c2);
     auto u2 = up2(torch::cat({e.e2, u1}, 1));
     auto h = dec(torch::cat({e.e1, u2}, 1));
-    if (!is_training() && !torch::GradMode::is_enabled() && dnnl_ops::applies(h))
+    if (BnFold::active(*this) && dnnl_ops::applies(h))
         h = (*out_op_.op(out->weight, out->bias, {nullptr}, 0, make_plain_conv))(h);
     else
         h = out(h);
