@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #ifdef DS_HAVE_DNNL
@@ -51,37 +52,45 @@ memory::data_type dnnl_type(torch::ScalarType t) {
     throw std::invalid_argument("oneDNN operators take fp32 or bf16 tensors");
 }
 
-dnnl::primitive_attr make_attr(bool gelu) {
+// Post-ops: accumulate into the destination (sum), then exact GELU.
+dnnl::primitive_attr make_attr(bool sum, bool gelu) {
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // per call: safe from several threads
-    if (gelu) {
-        dnnl::post_ops ops;
-        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
-        attr.set_post_ops(ops);
-    }
+    dnnl::post_ops ops;
+    if (sum) ops.append_sum(1.0f);
+    if (gelu) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    if (sum || gelu) attr.set_post_ops(ops);
     return attr;
 }
 
-// Weights reordered once from the user layout into the layout a primitive asks for; kept per
-// requested layout (normally one for every input shape).
+// Weights reordered once from the caller's tensor (any strides: a channels-last kernel or a slice
+// of one is read in place) into the layout a primitive asks for. The first packing drops the
+// source tensor; a later layout (another input shape) is reordered from the first packed copy.
 class PackedWeights {
 public:
-    PackedWeights(torch::Tensor w, memory::desc user) : w_(std::move(w)), user_(std::move(user)) {}
+    explicit PackedWeights(torch::Tensor w)
+        : w_(std::move(w)), user_(w_.sizes().vec(), dnnl_type(w_.scalar_type()), w_.strides().vec()),
+          bytes_(w_.numel() * static_cast<std::int64_t>(w_.element_size())) {}
     memory get(const memory::desc& want) {
         for (auto& [d, m] : packed_)
             if (d == want) return m;
-        memory src(user_, cpu_engine(), w_.data_ptr());
+        memory src = packed_.empty() ? memory(user_, cpu_engine(), w_.data_ptr()) : packed_.front().second;
         memory dst(want, cpu_engine());
         dnnl::stream s(cpu_engine());
         dnnl::reorder(src, dst).execute(s, src, dst);
         s.wait();
         packed_.emplace_back(want, dst);
+        w_ = torch::Tensor();  // the packed copy is the weights from now on
+        bytes_ = 0;
+        for (const auto& pw : packed_) bytes_ += static_cast<std::int64_t>(pw.first.get_size());
         return dst;
     }
+    std::int64_t bytes() const { return bytes_; }
 
 private:
     torch::Tensor w_;
     memory::desc user_;
+    std::int64_t bytes_;
     std::vector<std::pair<memory::desc, memory>> packed_;
 };
 
@@ -93,18 +102,18 @@ struct Plan {
     std::vector<std::int64_t> out_sizes;
 };
 
-// What both operators share: the compute dtype, the fp32 bias, the packed weights and the plans
-// built so far, keyed by input shape.
+// What both operators share: the compute dtype, the fp32 bias (may be absent), the packed weights
+// and the plans built so far, keyed by input shape.
 struct OpState {
     torch::ScalarType dtype;
-    torch::Tensor bias;  // fp32
+    torch::Tensor bias;  // fp32, or undefined for none
     PackedWeights weights;
     std::mutex mutex;
     std::map<std::vector<std::int64_t>, std::shared_ptr<const Plan>> plans;
 
-    OpState(const torch::Tensor& w, const torch::Tensor& b, tag user_tag)
-        : dtype(w.scalar_type()), bias(b.to(torch::kFloat32).contiguous()),
-          weights(w.contiguous(), memory::desc(w.sizes().vec(), dnnl_type(w.scalar_type()), user_tag)) {}
+    OpState(const torch::Tensor& w, const torch::Tensor& b)
+        : dtype(w.scalar_type()), bias(b.defined() ? b.to(torch::kFloat32).contiguous() : torch::Tensor()),
+          weights(w) {}
 
     // The plan for x's shape; build() makes it the first time.
     template <class Build>
@@ -115,14 +124,13 @@ struct OpState {
         return slot;
     }
 
-    // Runs p on x (laid out as p.src) into a new tensor of p's output sizes in memory format fmt.
-    torch::Tensor run(const Plan& p, const torch::Tensor& x, at::MemoryFormat fmt) {
-        auto y = torch::empty(p.out_sizes, x.options().memory_format(fmt));
+    // Runs p on x (laid out as p.src) into y (laid out as p.dst; read first when p sums into it).
+    void run_into(const Plan& p, const torch::Tensor& x, const torch::Tensor& y) {
         auto& eng = cpu_engine();
         std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(p.src, eng, x.data_ptr())},
                                              {DNNL_ARG_WEIGHTS, p.weights},
-                                             {DNNL_ARG_BIAS, memory(p.bias, eng, bias.data_ptr())},
                                              {DNNL_ARG_DST, memory(p.dst, eng, y.data_ptr())}};
+        if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(p.bias, eng, bias.data_ptr()));
         torch::Tensor scratch;  // user-managed scratchpad: one primitive may run on several threads
         if (p.scratch.get_size() > 0) {
             scratch = torch::empty({static_cast<std::int64_t>(p.scratch.get_size())}, torch::kUInt8);
@@ -131,63 +139,184 @@ struct OpState {
         dnnl::stream s(eng);
         p.prim.execute(s, args);
         s.wait();
+    }
+
+    // Runs p on x into a new tensor of p's output sizes (x's dtype) in memory format fmt.
+    torch::Tensor run(const Plan& p, const torch::Tensor& x, at::MemoryFormat fmt) {
+        auto y = torch::empty(p.out_sizes, x.options().memory_format(fmt));
+        run_into(p, x, y);
         return y;
     }
 };
 }  // namespace
 
-struct DnnlConv::Impl : OpState {
+struct DnnlConv::Impl {
+    torch::ScalarType dtype;
     std::int64_t out_ch, in_ch, k;
     int stride, padding;
     bool gelu;
+    std::vector<std::int64_t> starts, lens;     // the input-channel slices
+    std::vector<std::unique_ptr<OpState>> parts;  // one per slice; the first has the bias
 
-    Impl(const torch::Tensor& w, const torch::Tensor& b, int s, int p, bool g)
-        : OpState(w, b, tag::oihw), out_ch(w.size(0)), in_ch(w.size(1)), k(w.size(2)), stride(s), padding(p),
-          gelu(g) {}
+    Impl(const torch::Tensor& w, const torch::Tensor& b, int s, int p, bool g, std::int64_t in_slice)
+        : dtype(w.scalar_type()), out_ch(w.size(0)), in_ch(w.size(1)), k(w.size(2)), stride(s), padding(p),
+          gelu(g) {
+        const std::int64_t n = in_slice > 0 && in_ch > in_slice ? (in_ch + in_slice - 1) / in_slice : 1;
+        const std::int64_t step = (in_ch + n - 1) / n;  // equal slices: 2816 = 4 x 704
+        for (std::int64_t start = 0; start < in_ch; start += step) {
+            starts.push_back(start);
+            lens.push_back(std::min(step, in_ch - start));
+            parts.push_back(std::make_unique<OpState>(w.narrow(1, start, lens.back()),
+                                                      start == 0 ? b : torch::Tensor()));
+        }
+    }
 
-    std::shared_ptr<const Plan> build(std::int64_t n, std::int64_t h, std::int64_t wd) {
+    std::int64_t out_size(std::int64_t in) const { return (in + 2 * padding - k) / stride + 1; }
+
+    // Slice i on an [n, lens[i], h, wd] input. Sliced: fp32 destination, every slice after the
+    // first sums into it, GELU (if any) after the last.
+    std::shared_ptr<const Plan> build(size_t i, std::int64_t n, std::int64_t h, std::int64_t wd) {
+        const bool sliced = parts.size() > 1, first = i == 0, last = i + 1 == parts.size();
         const auto dt = dnnl_type(dtype);
-        const std::int64_t oh = (h + 2 * padding - k) / stride + 1, ow = (wd + 2 * padding - k) / stride + 1;
         auto p = std::make_shared<Plan>();
-        p->src = memory::desc({n, in_ch, h, wd}, dt, tag::nhwc);
-        p->bias = memory::desc({out_ch}, memory::data_type::f32, tag::a);
-        memory::desc wts({out_ch, in_ch, k, k}, dt, tag::any);
-        memory::desc dst({n, out_ch, oh, ow}, dt, tag::nhwc);
-        dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                                          p->src, wts, p->bias, dst, {stride, stride}, {padding, padding},
-                                          {padding, padding});
-        dnnl::convolution_forward::primitive_desc pd(d, make_attr(gelu), cpu_engine());
+        p->src = memory::desc({n, lens[i], h, wd}, dt, tag::nhwc);
+        memory::desc wts({out_ch, lens[i], k, k}, dt, tag::any);
+        memory::desc dst({n, out_ch, out_size(h), out_size(wd)}, sliced ? memory::data_type::f32 : dt, tag::nhwc);
+        const memory::dims strides{stride, stride}, pad{padding, padding};
+        const auto kind = dnnl::prop_kind::forward_inference;
+        const auto algo = dnnl::algorithm::convolution_direct;
+        if (first) p->bias = memory::desc({out_ch}, memory::data_type::f32, tag::a);
+        auto d = first ? dnnl::convolution_forward::desc(kind, algo, p->src, wts, p->bias, dst, strides, pad, pad)
+                       : dnnl::convolution_forward::desc(kind, algo, p->src, wts, dst, strides, pad, pad);
+        dnnl::convolution_forward::primitive_desc pd(d, make_attr(!first, gelu && last), cpu_engine());
         p->prim = dnnl::convolution_forward(pd);
         p->dst = pd.dst_desc();
         p->scratch = pd.scratchpad_desc();
-        p->weights = weights.get(pd.weights_desc());
-        p->out_sizes = {n, out_ch, oh, ow};
+        p->weights = parts[i]->weights.get(pd.weights_desc());
+        p->out_sizes = {n, out_ch, out_size(h), out_size(wd)};
         return p;
     }
 };
 
-DnnlConv::DnnlConv(const torch::Tensor& w, const torch::Tensor& b, int stride, int padding, bool gelu) {
+DnnlConv::DnnlConv(const torch::Tensor& w, const torch::Tensor& b, int stride, int padding, bool gelu,
+                   std::int64_t in_slice) {
     TORCH_CHECK(w.dim() == 4 && w.size(2) == w.size(3) && b.dim() == 1 && b.size(0) == w.size(0),
                 "DnnlConv: expects w [O, I, k, k] and b [O]");
-    impl_ = std::make_shared<Impl>(w, b, stride, padding, gelu);
+    dnnl_type(w.scalar_type());  // refuses other dtypes here rather than at the first call
+    impl_ = std::make_shared<Impl>(w, b, stride, padding, gelu, in_slice);
 }
 DnnlConv::~DnnlConv() = default;
 
 torch::Tensor DnnlConv::operator()(const torch::Tensor& x_in) const {
-    TORCH_CHECK(x_in.dim() == 4 && x_in.size(1) == impl_->in_ch && x_in.scalar_type() == impl_->dtype,
+    RECORD_FUNCTION("ds::dnnl_conv", std::vector<c10::IValue>());  // named in op profiles
+    auto& m = *impl_;
+    TORCH_CHECK(x_in.dim() == 4 && x_in.size(1) == m.in_ch && x_in.scalar_type() == m.dtype,
                 "DnnlConv: input of the wrong shape or dtype");
     const auto cl = at::MemoryFormat::ChannelsLast;
     const auto x = x_in.contiguous(cl);
-    const auto p = impl_->plan(x, [&] { return impl_->build(x.size(0), x.size(2), x.size(3)); });
-    return impl_->run(*p, x, cl);
+    const auto n = x.size(0), h = x.size(2), wd = x.size(3);
+    if (m.parts.size() == 1) {
+        const auto p = m.parts[0]->plan(x, [&] { return m.build(0, n, h, wd); });
+        return m.parts[0]->run(*p, x, cl);
+    }
+    auto y = torch::empty({n, m.out_ch, m.out_size(h), m.out_size(wd)}, x.options().dtype(torch::kFloat32).memory_format(cl));
+    for (size_t i = 0; i < m.parts.size(); ++i) {
+        const auto xs = x.narrow(1, m.starts[i], m.lens[i]).contiguous(cl);
+        const auto p = m.parts[i]->plan(xs, [&] { return m.build(i, n, h, wd); });
+        m.parts[i]->run_into(*p, xs, y);
+    }
+    return y.to(m.dtype);
 }
+
+std::int64_t DnnlConv::out_channels() const { return impl_->out_ch; }
+std::int64_t DnnlConv::in_channels() const { return impl_->in_ch; }
+std::int64_t DnnlConv::kernel_size() const { return impl_->k; }
+std::int64_t DnnlConv::slices() const { return static_cast<std::int64_t>(impl_->parts.size()); }
+std::int64_t DnnlConv::weight_bytes() const {
+    std::int64_t total = 0;
+    for (const auto& part : impl_->parts) {
+        std::lock_guard<std::mutex> lock(part->mutex);
+        total += part->weights.bytes();
+    }
+    return total;
+}
+
+namespace dnnl_ops {
+namespace {
+struct MatmulPlan {
+    dnnl::primitive prim;
+    memory::desc a, b, out, scratch;
+};
+
+memory::desc strided_desc(const torch::Tensor& t) {
+    return memory::desc(t.sizes().vec(), dnnl_type(t.scalar_type()), t.strides().vec());
+}
+}  // namespace
+
+void matmul_into(const torch::Tensor& a, const torch::Tensor& b, float alpha, const torch::Tensor& out) {
+    RECORD_FUNCTION("ds::dnnl_matmul", std::vector<c10::IValue>());
+    TORCH_CHECK(a.dim() >= 2 && a.dim() == b.dim() && a.dim() == out.dim() && a.dim() <= 5,
+                "matmul_into: a, b and out must have the same rank (2 to 5)");
+    TORCH_CHECK(a.size(-1) == b.size(-2) && out.size(-2) == a.size(-2) && out.size(-1) == b.size(-1) &&
+                    a.sizes().slice(0, a.dim() - 2) == b.sizes().slice(0, b.dim() - 2) &&
+                    a.sizes().slice(0, a.dim() - 2) == out.sizes().slice(0, out.dim() - 2),
+                "matmul_into: shapes do not multiply");
+    TORCH_CHECK(a.scalar_type() == b.scalar_type() &&
+                    (out.scalar_type() == a.scalar_type() || out.scalar_type() == torch::kFloat32),
+                "matmul_into: a and b share a dtype; out is fp32 or that dtype");
+    // Primitives by (shapes, strides, dtypes, alpha): a UNet step repeats a handful of them.
+    static std::mutex mutex;
+    static std::map<std::vector<std::int64_t>, std::shared_ptr<const MatmulPlan>> plans;
+    std::vector<std::int64_t> key;
+    for (const auto* t : {&a, &b, &out}) {
+        key.push_back(static_cast<std::int64_t>(t->scalar_type()));
+        key.insert(key.end(), t->sizes().begin(), t->sizes().end());
+        key.insert(key.end(), t->strides().begin(), t->strides().end());
+    }
+    std::int32_t alpha_bits;
+    std::memcpy(&alpha_bits, &alpha, sizeof alpha_bits);
+    key.push_back(alpha_bits);
+    std::shared_ptr<const MatmulPlan> plan;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto& slot = plans[key];
+        if (!slot) {
+            auto p = std::make_shared<MatmulPlan>();
+            p->a = strided_desc(a);
+            p->b = strided_desc(b);
+            p->out = strided_desc(out);
+            dnnl::primitive_attr attr;
+            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+            dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->a, p->b, p->out), attr, cpu_engine());
+            p->prim = dnnl::matmul(pd);
+            p->scratch = pd.scratchpad_desc();
+            slot = p;
+        }
+        plan = slot;
+    }
+    auto& eng = cpu_engine();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(plan->a, eng, a.data_ptr())},
+                                         {DNNL_ARG_WEIGHTS, memory(plan->b, eng, b.data_ptr())},
+                                         {DNNL_ARG_DST, memory(plan->out, eng, out.data_ptr())}};
+    torch::Tensor scratch;
+    if (plan->scratch.get_size() > 0) {
+        scratch = torch::empty({static_cast<std::int64_t>(plan->scratch.get_size())}, torch::kUInt8);
+        args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan->scratch, eng, scratch.data_ptr()));
+    }
+    dnnl::stream st(eng);
+    plan->prim.execute(st, args);
+    st.wait();
+}
+
+}  // namespace dnnl_ops
 
 struct DnnlLinear::Impl : OpState {
     std::int64_t out_f, in_f;
     bool gelu;
 
     Impl(const torch::Tensor& w, const torch::Tensor& b, bool g)
-        : OpState(w, b, tag::oi), out_f(w.size(0)), in_f(w.size(1)), gelu(g) {}
+        : OpState(w, b), out_f(w.size(0)), in_f(w.size(1)), gelu(g) {}
 
     std::shared_ptr<const Plan> build(std::int64_t n) {
         const auto dt = dnnl_type(dtype);
@@ -197,7 +326,7 @@ struct DnnlLinear::Impl : OpState {
         memory::desc wts({out_f, in_f}, dt, tag::any);
         memory::desc dst({n, out_f}, dt, tag::nc);
         dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, p->src, wts, p->bias, dst);
-        dnnl::inner_product_forward::primitive_desc pd(d, make_attr(gelu), cpu_engine());
+        dnnl::inner_product_forward::primitive_desc pd(d, make_attr(false, gelu), cpu_engine());
         p->prim = dnnl::inner_product_forward(pd);
         p->dst = pd.dst_desc();
         p->scratch = pd.scratchpad_desc();
@@ -224,17 +353,25 @@ torch::Tensor DnnlLinear::operator()(const torch::Tensor& x_in) const {
 #else  // no oneDNN headers at build time: the operators exist but refuse to run
 
 struct DnnlConv::Impl {};
-DnnlConv::DnnlConv(const torch::Tensor&, const torch::Tensor&, int, int, bool) {
+DnnlConv::DnnlConv(const torch::Tensor&, const torch::Tensor&, int, int, bool, std::int64_t) {
     throw std::logic_error("DnnlConv: this build has no oneDNN (install libdnnl-dev and reconfigure)");
 }
 DnnlConv::~DnnlConv() = default;
 torch::Tensor DnnlConv::operator()(const torch::Tensor&) const { return {}; }
+std::int64_t DnnlConv::out_channels() const { return 0; }
+std::int64_t DnnlConv::in_channels() const { return 0; }
+std::int64_t DnnlConv::kernel_size() const { return 0; }
+std::int64_t DnnlConv::slices() const { return 0; }
+std::int64_t DnnlConv::weight_bytes() const { return 0; }
 struct DnnlLinear::Impl {};
 DnnlLinear::DnnlLinear(const torch::Tensor&, const torch::Tensor&, bool) {
     throw std::logic_error("DnnlLinear: this build has no oneDNN (install libdnnl-dev and reconfigure)");
 }
 DnnlLinear::~DnnlLinear() = default;
 torch::Tensor DnnlLinear::operator()(const torch::Tensor&) const { return {}; }
+void dnnl_ops::matmul_into(const torch::Tensor&, const torch::Tensor&, float, const torch::Tensor&) {
+    throw std::logic_error("dnnl_ops::matmul_into: this build has no oneDNN (install libdnnl-dev and reconfigure)");
+}
 
 #endif
 

@@ -6,6 +6,7 @@
 // once, GELU runs as a post-op inside the kernel and activations stay channels-last (NHWC).
 // Folded inference weights only: no autograd. Without oneDNN available() is false and callers
 // keep their torch path.
+#include <cstdint>
 #include <memory>
 
 #include <torch/types.h>
@@ -24,17 +25,39 @@ namespace dnnl_ops {
 bool available();
 // True when x can go through the operators below: a CPU fp32 or bf16 tensor and available().
 bool applies(const torch::Tensor& x);
+
+// out = alpha * (a @ b) for batched matrices of any strides (views such as the heads of a
+// [B, N, heads, d] projection are read in place): a [..., M, K], b [..., K, N] in fp32 or bf16,
+// out [..., M, N] of any strides and dtype fp32 or a's, written in place. One primitive per
+// shape/stride/dtype combination, cached. Requires available().
+void matmul_into(const torch::Tensor& a, const torch::Tensor& b, float alpha, const torch::Tensor& out);
 }  // namespace dnnl_ops
 
 // Convolution (square kernel, symmetric padding) + bias, optionally followed by exact GELU.
-// w [O, I, k, k] and b [O] in the compute dtype (fp32 or bf16); the bias is kept in fp32.
-// x [N, I, H, W] in that dtype, any memory format (channels-last avoids a copy); the result is
-// channels-last. A primitive is built per input shape and cached.
+// w [O, I, k, k] and b [O] in the compute dtype (fp32 or bf16), any memory format; the bias is
+// kept in fp32. x [N, I, H, W] in that dtype, any memory format (channels-last avoids a copy); the
+// result is channels-last. A primitive is built per input shape and cached.
+//
+// The weights are packed on the first call, and from then on the operator holds only the packed
+// copy: a caller that drops its own reference to w keeps one copy of the weights in memory
+// (multi-GB IF UNets). Later input shapes repack from the packed copy.
+//
+// in_slice > 0 runs the input channels in equal slices of at most in_slice channels, each a
+// convolution whose fp32 result is accumulated in place by the next one (oneDNN's sum post-op);
+// the sum is converted to the compute dtype at the end. oneDNN 2.6's AMX bf16 kernels slow down
+// as the input channels grow and crash at 5632 (docs/performance.md, sessions 8 and 10).
 class DnnlConv : public FoldedOp {
 public:
-    DnnlConv(const torch::Tensor& w, const torch::Tensor& b, int stride, int padding, bool gelu);
+    DnnlConv(const torch::Tensor& w, const torch::Tensor& b, int stride, int padding, bool gelu,
+             std::int64_t in_slice = 0);
     ~DnnlConv() override;
     torch::Tensor operator()(const torch::Tensor& x) const override;
+    std::int64_t out_channels() const;
+    std::int64_t in_channels() const;
+    std::int64_t kernel_size() const;
+    std::int64_t slices() const;
+    // Bytes of weights the operator holds (source or packed).
+    std::int64_t weight_bytes() const;
 
 private:
     struct Impl;

@@ -126,12 +126,17 @@ std::string shape_line(const char* op, std::initializer_list<std::int64_t> dims)
     return line;
 }
 
+// Counts a stride-1 "same" convolution of x with a [cout, cin, k, k] kernel (benchmarks).
+void count_conv(const torch::Tensor& x, std::int64_t cout, std::int64_t k, int padding) {
+    g_macs += x.size(0) * cout * x.size(1) * k * k * x.size(2) * x.size(3);
+    if (g_shape_log)  // conv N Cin H W Cout k padding
+        g_shape_log->push_back(shape_line("conv", {x.size(0), x.size(1), x.size(2), x.size(3), cout, k, padding}));
+}
+
 torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding) {
     const auto cin = x.size(1);
     // Stride 1, "same" padding for 3x3 (padding 1) and 1x1 (padding 0): output H x W = input's.
-    g_macs += x.size(0) * w.size(0) * w.size(1) * w.size(2) * w.size(3) * x.size(2) * x.size(3);
-    if (g_shape_log)  // conv N Cin H W Cout k padding
-        g_shape_log->push_back(shape_line("conv", {x.size(0), cin, x.size(2), x.size(3), w.size(0), w.size(2), padding}));
+    count_conv(x, w.size(0), w.size(2), padding);
     if (x.scalar_type() != torch::kBFloat16 || cin <= kBf16ConvSlice)
         return F::conv2d(x, w, F::Conv2dFuncOptions().bias(b).padding(padding));
     const std::int64_t slices = (cin + kBf16ConvSlice - 1) / kBf16ConvSlice;
@@ -332,13 +337,42 @@ IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, st
 
 void IfUNet::use_compute_layout() {
     if (precision_.compute != torch::kBFloat16) return;
-    for (auto& [name, t] : weights_)  // one tensor at a time: no second copy of the whole model
-        if (t.dim() == 4 && t.size(2) * t.size(3) > 1) t = t.contiguous(at::MemoryFormat::ChannelsLast);
+    const bool ops = dnnl_ops::available();
+    for (auto it = weights_.begin(); it != weights_.end();) {  // one tensor at a time: no second copy
+        auto& [name, t] = *it;
+        if (t.dim() != 4) {
+            ++it;
+            continue;
+        }
+        if (!ops) {
+            if (t.size(2) * t.size(3) > 1) t = t.contiguous(at::MemoryFormat::ChannelsLast);
+            ++it;
+            continue;
+        }
+        // The operator reads the stored kernel in place and packs it at the first call; the map
+        // lets go of it here, so the packed copy is the only one (IF-I-XL: 8.6 GB in bf16).
+        const std::string prefix = name.substr(0, name.size() - std::string(".weight").size());
+        const int padding = int(t.size(2) / 2);
+        conv_ops_[prefix] = std::make_shared<const DnnlConv>(t, weights_.at(prefix + ".bias"), 1, padding, false,
+                                                             kBf16ConvSlice);
+        it = weights_.erase(it);
+    }
+}
+
+torch::Tensor IfUNet::conv(const std::string& p, const torch::Tensor& x, int padding) const {
+    const auto op = conv_ops_.find(p);
+    if (op == conv_ops_.end()) return models::conv(x, w(p + ".weight"), w(p + ".bias"), padding);
+    count_conv(x, op->second->out_channels(), op->second->kernel_size(), padding);
+    return (*op->second)(x);
 }
 
 std::int64_t IfUNet::parameter_count() const { return count_parameters(if_unet_weight_shapes(config_)); }
 
-std::int64_t IfUNet::weight_bytes() const { return models::weight_bytes(weights_); }
+std::int64_t IfUNet::weight_bytes() const {
+    auto total = models::weight_bytes(weights_);
+    for (const auto& [name, op] : conv_ops_) total += op->weight_bytes();
+    return total;
+}
 
 torch::Tensor IfUNet::w(const std::string& name) const { return precision_.use(weights_.at(name)); }
 
@@ -382,12 +416,11 @@ torch::Tensor IfUNet::resnet(const std::string& p, torch::Tensor x, const torch:
         h = F::avg_pool2d(h, F::AvgPool2dFuncOptions(2).stride(2));
         x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(2).stride(2));
     }
-    h = conv(h, w(p + ".conv1.weight"), w(p + ".conv1.bias"), 1);
+    h = conv(p + ".conv1", h, 1);
     auto e = F::linear(c.skip_time_act ? emb : act(emb), w(p + ".time_emb_proj.weight"), w(p + ".time_emb_proj.bias"));
     h = norm_act(h, c.groups, w(p + ".norm2.weight"), w(p + ".norm2.bias"), c.eps, e, true);
-    h = conv(h, w(p + ".conv2.weight"), w(p + ".conv2.bias"), 1);
-    if (weights_.count(p + ".conv_shortcut.weight"))
-        x = conv(x, w(p + ".conv_shortcut.weight"), w(p + ".conv_shortcut.bias"), 0);
+    h = conv(p + ".conv2", h, 1);
+    if (weights_.count(p + ".conv_shortcut.bias")) x = conv(p + ".conv_shortcut", x, 0);
     return (x + h) / scale;
 }
 
@@ -401,7 +434,9 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
     auto lin = [&](const torch::Tensor& t, const std::string& n) {
         return F::linear(t, w(p + "." + n + ".weight"), w(p + "." + n + ".bias"));
     };
-    auto text = gn(ctx.transpose(1, 2), p + ".norm_cross").transpose(1, 2);  // [B, L, X]
+    // [B, L, X], contiguous: torch 1.13 runs a linear layer on a transposed 3-D input as a batched
+    // product over expanded weights (2.2 s of an IF-I-XL bf16 step).
+    auto text = gn(ctx.transpose(1, 2), p + ".norm_cross").transpose(1, 2).contiguous();
     // [B, N, C]: a view of a channels-last activation (the bf16 path), a transposed view otherwise.
     const bool channels_last = x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
     auto s = channels_last ? norm_act(x, c.groups, w(p + ".group_norm.weight"), w(p + ".group_norm.bias"), c.eps, {}, false)
@@ -409,16 +444,33 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
                                  .reshape({B, N, C})
                            : gn(x.reshape({B, C, N}), p + ".group_norm").transpose(1, 2);
     auto heads = [&](const torch::Tensor& t) { return t.view({B, -1, nh, dh}).transpose(1, 2); };
-    auto q = heads(lin(s, "to_q"));
-    auto k = heads(torch::cat({lin(text, "add_k_proj"), lin(s, "to_k")}, 1));  // text keys first
-    auto v = heads(torch::cat({lin(text, "add_v_proj"), lin(s, "to_v")}, 1));
+    auto qs = lin(s, "to_q");                                            // [B, N, C]
+    auto ks = torch::cat({lin(text, "add_k_proj"), lin(s, "to_k")}, 1);  // text keys first
+    auto vs = torch::cat({lin(text, "add_v_proj"), lin(s, "to_v")}, 1);
     (void)L;
-    g_macs += 2 * q.size(0) * q.size(1) * q.size(2) * k.size(2) * q.size(3);  // q k^T and probs v
+    const std::int64_t Nk = ks.size(1);
+    g_macs += 2 * B * nh * N * Nk * dh;  // q k^T and probs v
     if (g_shape_log)  // attn B heads Nq Nk head_dim
-        g_shape_log->push_back(shape_line("attn", {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3)}));
-    auto scores = torch::matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(dh)));
-    auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
-    auto o = torch::matmul(probs, v).transpose(1, 2).reshape({B, N, C});
+        g_shape_log->push_back(shape_line("attn", {B, nh, N, Nk, dh}));
+    const double scale = 1.0 / std::sqrt(double(dh));
+    torch::Tensor o;
+    if (qs.scalar_type() == torch::kBFloat16 && dnnl_ops::applies(qs)) {
+        // bf16 on oneDNN: both products read the heads in place (no transposed copies), the
+        // scores come out scaled in fp32 for the softmax, and probs x v lands in [B, N, C] order.
+        // torch 1.13's bf16 batched products ran at ~60 GFLOP/s here (docs/performance.md,
+        // session 10). (Blocks of query rows with their scores kept in cache were slower: many
+        // small single-threaded products.)
+        auto scores = torch::empty({B, nh, N, Nk}, qs.options().dtype(torch::kFloat32));
+        dnnl_ops::matmul_into(heads(qs), heads(ks).transpose(-1, -2), float(scale), scores);
+        auto probs = torch::softmax(scores, -1).to(torch::kBFloat16);
+        o = torch::empty({B, N, C}, qs.options());
+        dnnl_ops::matmul_into(probs, heads(vs), 1.0f, heads(o));
+    } else {
+        auto q = heads(qs), k = heads(ks), v = heads(vs);
+        auto scores = torch::matmul(q, k.transpose(-1, -2)) * scale;
+        auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
+        o = torch::matmul(probs, v).transpose(1, 2).reshape({B, N, C});
+    }
     o = lin(o, "to_out.0");
     if (channels_last) return o.view({B, H, W, C}).permute({0, 3, 1, 2}) + x;
     return o.transpose(1, 2).reshape({B, C, H, W}) + x;
@@ -465,7 +517,7 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
     hook("emb", emb);
     auto ctx = F::linear(text, w("encoder_hid_proj.weight"), w("encoder_hid_proj.bias"));
     hook("encoder_hid_proj", ctx);
-    auto h = conv(x, w("conv_in.weight"), w("conv_in.bias"), 1);
+    auto h = conv("conv_in", x, 1);
     hook("conv_in", h);
     std::vector<torch::Tensor> skips = {h};
     const int n = int(c.block_out_channels.size());
@@ -508,13 +560,16 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
     } else {
         h = norm_act(h, c.groups, w("conv_norm_out.weight"), w("conv_norm_out.bias"), c.eps, {}, true);
     }
-    h = conv(h, w("conv_out.weight"), w("conv_out.bias"), 1);
+    h = conv("conv_out", h, 1);
     hook("conv_out", h);
     return h.to(torch::kFloat32).contiguous();
 }
 
-torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding) {
+torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding,
+                           bool packed) {
     c10::InferenceMode guard;
+    if (packed && x.scalar_type() == torch::kBFloat16 && dnnl_ops::applies(x))
+        return DnnlConv(w, b, 1, padding, false, kBf16ConvSlice)(x);
     return conv(x, w, b, padding);
 }
 

@@ -6,11 +6,13 @@
 // output scale factor), resnet down/up-samplers, SimpleCrossAttn blocks with added-KV attention
 // and group-norm on the encoder states. Output: 6 channels (eps, variance values).
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <torch/types.h>
 
+#include "core/models/dnnl_ops.h"
 #include "core/models/weight_loading.h"
 
 namespace ds::models {
@@ -67,8 +69,11 @@ public:
 
 private:
     torch::Tensor w(const std::string& name) const;  // in the compute dtype
-    // bf16: 3x3 convolution weights channels-last, as the activations (see forward).
+    // bf16: 3x3 convolution weights channels-last, as the activations (see forward); with oneDNN,
+    // every convolution becomes a packed operator that owns its weights (conv_ops_).
     void use_compute_layout();
+    // The convolution `p`.weight / `p`.bias (stride 1, "same" padding).
+    torch::Tensor conv(const std::string& p, const torch::Tensor& x, int padding) const;
     torch::Tensor resnet(const std::string& p, torch::Tensor x, const torch::Tensor& emb, double scale,
                          int resample) const;
     torch::Tensor attention(const std::string& p, const torch::Tensor& x, const torch::Tensor& ctx) const;
@@ -77,14 +82,18 @@ private:
     IfUNetConfig config_;
     Precision precision_;  // .compute: the dtype of the arithmetic
     std::map<std::string, torch::Tensor> weights_;
+    // bf16 with oneDNN: the convolutions by weight prefix; their weights are no longer in weights_.
+    std::map<std::string, std::shared_ptr<const DnnlConv>> conv_ops_;
 };
 
 // The expected weight names and shapes of a config (for loading and for random-weight benchmarks).
 std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfUNetConfig& config);
 
 // The UNet's stride-1 convolution ("same" padding), exposed for tests: bf16 inputs with more than
-// 768 channels run as equal slices of input channels summed in fp32 (see if_unet.cpp).
-torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding);
+// 768 channels run as equal slices of input channels summed in fp32 (see if_unet.cpp), on the
+// packed oneDNN operator the bf16 UNet uses when `packed` and oneDNN is available, else on torch.
+torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding,
+                           bool packed = true);
 
 // Multiply-adds of the convolutions and attention products of every IfUNet forward since the last
 // reset (all threads): benchmarks report achieved GFLOP/s with it (2 FLOP per multiply-add).

@@ -46,6 +46,83 @@ TEST_CASE("oneDNN convolution + GELU equals torch's conv2d then GELU", "[models]
     CHECK_THROWS(DnnlConv(torch::randn({4, 3, 3}), torch::randn({4}), 1, 1, true));
 }
 
+TEST_CASE("oneDNN convolution over input-channel slices sums them in fp32 and owns packed weights",
+          "[models][dnnl]") {
+    if (!dnnl_ops::available()) return;
+    torch::manual_seed(14);
+    const auto cl = at::MemoryFormat::ChannelsLast;
+    for (auto [ci, co, k, slice, gelu] : {std::tuple{40, 6, 3, 16, false}, std::tuple{33, 5, 1, 11, true},
+                                          std::tuple{12, 4, 3, 12, true}}) {
+        INFO(ci << "->" << co << " k" << k << " slices of <= " << slice << " gelu " << gelu);
+        auto x = torch::randn({2, ci, 6, 7});
+        auto w = torch::randn({co, ci, k, k}) * 0.2;
+        auto b = torch::randn({co});
+        auto ref = torch::conv2d(x, w, b, 1, k / 2);
+        if (gelu) ref = torch::gelu(ref);
+        const std::int64_t slices = (ci + slice - 1) / slice;
+        {
+            // A channels-last kernel is read in place (strided source), then only the packed copy is kept.
+            auto wcl = w.contiguous(cl);
+            DnnlConv op(wcl, b, 1, k / 2, gelu, slice);
+            CHECK(op.slices() == slices);
+            CHECK(op.in_channels() == ci);
+            CHECK(op.out_channels() == co);
+            CHECK(op.kernel_size() == k);
+            wcl = torch::Tensor();  // the caller lets go: the operator still has the weights
+            auto got = op(x);
+            REQUIRE(got.sizes() == ref.sizes());
+            CHECK(got.is_contiguous(cl));
+            CHECK(got.scalar_type() == torch::kFloat32);
+            CHECK(torch::allclose(got, ref, 1e-4, 1e-4));
+            CHECK(op.weight_bytes() >= co * ci * k * k * 4);  // packed (possibly padded)
+            auto got3 = op(torch::cat({x, x.narrow(0, 0, 1)}, 0).narrow(3, 1, 5));  // another shape: repacked
+            CHECK(torch::allclose(got3.narrow(0, 0, 2), gelu ? torch::gelu(torch::conv2d(x.narrow(3, 1, 5), w, b, 1, k / 2))
+                                                              : torch::conv2d(x.narrow(3, 1, 5), w, b, 1, k / 2),
+                                  1e-4, 1e-4));
+        }
+        DnnlConv op16(w.to(torch::kBFloat16), b.to(torch::kBFloat16), 1, k / 2, gelu, slice);
+        auto x16 = x.to(torch::kBFloat16);
+        auto got16 = op16(x16);
+        CHECK(got16.scalar_type() == torch::kBFloat16);
+        // Against the fp32 convolution of the same bf16 inputs: only the final rounding to bf16.
+        auto ref16 = torch::conv2d(x16.to(torch::kFloat32), w.to(torch::kBFloat16).to(torch::kFloat32), b, 1, k / 2);
+        if (gelu) ref16 = torch::gelu(ref16);
+        CHECK(rel_err(got16, ref16) < 4e-3);
+    }
+}
+
+TEST_CASE("oneDNN batched matrix product reads and writes strided views in place", "[models][dnnl]") {
+    if (!dnnl_ops::available()) return;
+    torch::manual_seed(15);
+    // Attention's layout: heads of [B, N, heads, d] projections, text keys first.
+    const std::int64_t B = 2, N = 9, Nk = 13, nh = 3, d = 8;
+    auto q = torch::randn({B, N, nh * d}), k = torch::randn({B, Nk, nh * d}), v = torch::randn({B, Nk, nh * d});
+    auto heads = [&](const torch::Tensor& t) { return t.view({B, -1, nh, d}).transpose(1, 2); };
+    const float alpha = 0.35f;
+    auto ref_scores = torch::matmul(heads(q), heads(k).transpose(-1, -2)) * alpha;
+    auto scores = torch::empty({B, nh, N, Nk});
+    dnnl_ops::matmul_into(heads(q), heads(k).transpose(-1, -2), alpha, scores);
+    CHECK(torch::allclose(scores, ref_scores, 1e-5, 1e-5));
+    auto probs = torch::softmax(scores, -1);
+    auto o = torch::empty({B, N, nh * d});
+    dnnl_ops::matmul_into(probs, heads(v), 1.0f, heads(o));  // written straight into [B, N, C]
+    CHECK(torch::allclose(o, torch::matmul(probs, heads(v)).transpose(1, 2).reshape({B, N, nh * d}), 1e-5, 1e-5));
+
+    // bf16 inputs with an fp32 result, and with a bf16 result; 3-D.
+    auto a16 = torch::randn({4, 6, 32}).to(torch::kBFloat16), b16 = torch::randn({4, 32, 5}).to(torch::kBFloat16);
+    auto ref = torch::matmul(a16.to(torch::kFloat32), b16.to(torch::kFloat32));
+    auto out32 = torch::empty({4, 6, 5});
+    dnnl_ops::matmul_into(a16, b16, 1.0f, out32);
+    CHECK(torch::allclose(out32, ref, 1e-4, 1e-4));  // fp32 accumulation of exact bf16 products
+    auto out16 = torch::empty({4, 6, 5}, torch::kBFloat16);
+    dnnl_ops::matmul_into(a16, b16, 1.0f, out16);
+    CHECK(rel_err(out16, ref) < 4e-3);
+
+    CHECK_THROWS(dnnl_ops::matmul_into(torch::randn({2, 3, 4}), torch::randn({2, 5, 4}), 1.0f, torch::empty({2, 3, 4})));
+    CHECK_THROWS(dnnl_ops::matmul_into(a16, b16.to(torch::kFloat32), 1.0f, out32));  // mixed input dtypes
+    CHECK_THROWS(dnnl_ops::matmul_into(torch::randn({3, 4}), torch::randn({4, 5}), 1.0f, torch::empty({2, 3, 5})));
+}
+
 TEST_CASE("oneDNN inner product + GELU equals linear then GELU", "[models][dnnl]") {
     if (!dnnl_ops::available()) return;
     torch::manual_seed(12);
