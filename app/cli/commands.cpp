@@ -53,7 +53,7 @@ Ctrl+C saves a checkpoint and exits with 130; --resume continues exactly where i
   --seed N            seed for init, shuffling and noise (0)
   --limit N           train on the first N images only
   --no-grids          skip the per-epoch sample grids
-  --resume            continue the run in --out with its own recipe (lr, seed, batch, ...);
+  --resume            continue the run in --out with its own recipe (kind, lr, seed, batch, ...);
                       options given again override it, e.g. a larger --epochs
   --init MODEL        warm start from the weights of a model of the same kind and width (bundled
                       id, .safetensors file or run folder); new optimizer, lr schedule from --lr
@@ -65,9 +65,13 @@ int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
                   "p-uncond", "grad-clip", "timesteps", "guidance", "sample-steps", "seed", "limit", "init",
                   "ema", "precision"},
               {"pure-noise", "resume", "no-grids"});
-    if (!args.has("kind") || !args.has("out")) throw UsageError("train needs --kind and --out (see --help)");
+    if (!args.has("out") || (!args.has("kind") && !args.has("resume")))
+        throw UsageError("train needs --kind and --out (see --help)");
     ds::TrainRequest r;
-    r.kind = ds::parse_model_kind(args.str("kind"));
+    if (args.has("kind"))
+        r.kind = ds::parse_model_kind(args.str("kind"));
+    else
+        r.kind_from_run = true;  // --resume alone continues the run's own model kind
     r.out_dir = args.str("out");
     r.dataset = args.str("dataset", r.dataset);
     r.epochs = args.integer("epochs", 0);

@@ -41,6 +41,7 @@ struct TrainRequest {
     double guidance = 5.0;          // class models: CFG scale of the per-epoch grid
     std::uint64_t seed = 0;         // drives init, shuffling, noise and the fixed grid noise
     bool resume = false;            // continue from out_dir/checkpoint.safetensors
+    bool kind_from_run = false;     // with resume: ignore `kind`, continue the checkpoint's kind
     std::string init_from;          // warm start: weights of a model (bundled id, file, run folder)
                                     // of the same kind and shape; fresh optimizer and schedule
     int limit = 0;                  // use only the first N training images (0 = all)

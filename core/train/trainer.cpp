@@ -81,6 +81,10 @@ json recipe_json(const TrainRequest& r) {
 std::vector<std::string> adopt_recipe(TrainRequest& r, const json& recipe) {
     std::vector<std::string> taken;
     const TrainRequest defaults;
+    if (r.kind_from_run && recipe.contains("kind")) {
+        r.kind = parse_model_kind(recipe.at("kind").get<std::string>());
+        taken.push_back("kind " + to_string(r.kind));
+    }
     auto take = [&](const char* key, auto& field, bool is_default) {
         using T = std::decay_t<decltype(field)>;
         if (!is_default || !recipe.contains(key)) return;

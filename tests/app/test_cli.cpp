@@ -39,6 +39,12 @@ TEST_CASE("dstudio help and usage errors", "[cli]") {
     CHECK(run("").code == 2);
     CHECK(run("frobnicate").code == 2);
     CHECK(run("train --kind class-ddpm").code == 2);
+    CHECK(run("train --out /tmp/ds_cli_no_kind").code == 2);  // a new run needs --kind
+    // --resume alone takes the kind from the run; an empty folder has nothing to resume.
+    auto resume = run("train --out /tmp/ds_cli_nothing_to_resume --resume");
+    CHECK(resume.code == 2);  // an invalid request, like a usage error
+    CHECK(resume.out.find("nothing to resume") != std::string::npos);
+    std::filesystem::remove_all("/tmp/ds_cli_nothing_to_resume");
     CHECK(run("train --kind nope --out /tmp/x").code == 2);
     CHECK(run("sample --model x --out y --steps abc").code == 2);
     CHECK(run("sample --model x --out y --bogus 1").code == 2);

@@ -433,9 +433,9 @@ TEST_CASE("resume without repeating the options continues with the run's own rec
     first.epochs = 1;
     first.cancel = ds::CancelToken();
     engine.train(first);
-    // Only what a user types to continue: kind, folder, --resume, more epochs.
+    // Only what a user types to continue: folder, --resume, more epochs (the kind comes from the run).
     ds::TrainRequest again;
-    again.kind = ds::ModelKind::TimeDdpm;
+    again.kind_from_run = true;  // the request's own kind (class-ddpm) is ignored
     again.out_dir = split.string();
     again.resume = true;
     again.epochs = 2;
@@ -444,7 +444,7 @@ TEST_CASE("resume without repeating the options continues with the run's own rec
     CHECK(engine.train(again).steps_done == 4);
     CHECK(same_weights(full / "checkpoint.safetensors", split / "checkpoint.safetensors"));
     REQUIRE_FALSE(logs.empty());
-    CHECK_THAT(logs.front(), Catch::Contains("seed 7") && Catch::Contains("limit 64") &&
+    CHECK_THAT(logs.front(), Catch::Contains("kind time-ddpm") && Catch::Contains("seed 7") && Catch::Contains("limit 64") &&
                                  Catch::Contains("lr_decay 0") && Catch::Contains("hidden 4"));
     std::ifstream recipe(split / "recipe.json");
     std::string text((std::istreambuf_iterator<char>(recipe)), {});
