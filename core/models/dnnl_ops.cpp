@@ -243,7 +243,7 @@ std::int64_t DnnlConv::weight_bytes() const {
 
 namespace dnnl_ops {
 namespace {
-struct MatmulPlan {
+struct PrimitivePlan {  // a cached matmul or softmax (b unused)
     dnnl::primitive prim;
     memory::desc a, b, out, scratch;
 };
@@ -266,7 +266,7 @@ void matmul_into(const torch::Tensor& a, const torch::Tensor& b, float alpha, co
                 "matmul_into: a and b share a dtype; out is fp32 or that dtype");
     // Primitives by (shapes, strides, dtypes, alpha): a UNet step repeats a handful of them.
     static std::mutex mutex;
-    static std::map<std::vector<std::int64_t>, std::shared_ptr<const MatmulPlan>> plans;
+    static std::map<std::vector<std::int64_t>, std::shared_ptr<const PrimitivePlan>> plans;
     std::vector<std::int64_t> key;
     for (const auto* t : {&a, &b, &out}) {
         key.push_back(static_cast<std::int64_t>(t->scalar_type()));
@@ -276,12 +276,12 @@ void matmul_into(const torch::Tensor& a, const torch::Tensor& b, float alpha, co
     std::int32_t alpha_bits;
     std::memcpy(&alpha_bits, &alpha, sizeof alpha_bits);
     key.push_back(alpha_bits);
-    std::shared_ptr<const MatmulPlan> plan;
+    std::shared_ptr<const PrimitivePlan> plan;
     {
         std::lock_guard<std::mutex> lock(mutex);
         auto& slot = plans[key];
         if (!slot) {
-            auto p = std::make_shared<MatmulPlan>();
+            auto p = std::make_shared<PrimitivePlan>();
             p->a = strided_desc(a);
             p->b = strided_desc(b);
             p->out = strided_desc(out);
@@ -298,6 +298,57 @@ void matmul_into(const torch::Tensor& a, const torch::Tensor& b, float alpha, co
     auto& eng = cpu_engine();
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(plan->a, eng, a.data_ptr())},
                                          {DNNL_ARG_WEIGHTS, memory(plan->b, eng, b.data_ptr())},
+                                         {DNNL_ARG_DST, memory(plan->out, eng, out.data_ptr())}};
+    torch::Tensor scratch;
+    if (plan->scratch.get_size() > 0) {
+        scratch = torch::empty({static_cast<std::int64_t>(plan->scratch.get_size())}, torch::kUInt8);
+        args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan->scratch, eng, scratch.data_ptr()));
+    }
+    dnnl::stream st(eng);
+    plan->prim.execute(st, args);
+    st.wait();
+}
+
+void softmax_into(const torch::Tensor& x, const torch::Tensor& out) {
+    RECORD_FUNCTION("ds::dnnl_softmax", std::vector<c10::IValue>());
+    TORCH_CHECK(x.dim() >= 2 && x.dim() <= 5 && x.sizes() == out.sizes(),
+                "softmax_into: x and out must have the same shape (2 to 5 dims)");
+    auto supported = [](const torch::Tensor& t) {
+        return t.scalar_type() == torch::kFloat32 || t.scalar_type() == torch::kBFloat16;
+    };
+    TORCH_CHECK(supported(x) && supported(out) && x.device().is_cpu() && out.device().is_cpu(),
+                "softmax_into: CPU fp32 or bf16 tensors only");
+    TORCH_CHECK(x.data_ptr() != out.data_ptr() || (x.scalar_type() == out.scalar_type() && x.strides() == out.strides()),
+                "softmax_into: in place needs the same dtype and strides");
+    static std::mutex mutex;
+    static std::map<std::vector<std::int64_t>, std::shared_ptr<const PrimitivePlan>> plans;
+    std::vector<std::int64_t> key;
+    for (const auto* t : {&x, &out}) {
+        key.push_back(static_cast<std::int64_t>(t->scalar_type()));
+        key.insert(key.end(), t->sizes().begin(), t->sizes().end());
+        key.insert(key.end(), t->strides().begin(), t->strides().end());
+    }
+    std::shared_ptr<const PrimitivePlan> plan;
+    {
+        std::lock_guard<std::mutex> lock(mutex);
+        auto& slot = plans[key];
+        if (!slot) {
+            auto p = std::make_shared<PrimitivePlan>();
+            p->a = strided_desc(x);
+            p->out = strided_desc(out);
+            dnnl::primitive_attr attr;
+            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate,
+                                            p->a, p->out, static_cast<int>(x.dim() - 1));
+            dnnl::softmax_v2_forward::primitive_desc pd(d, attr, cpu_engine());
+            p->prim = dnnl::softmax_v2_forward(pd);
+            p->scratch = pd.scratchpad_desc();
+            slot = p;
+        }
+        plan = slot;
+    }
+    auto& eng = cpu_engine();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(plan->a, eng, x.data_ptr())},
                                          {DNNL_ARG_DST, memory(plan->out, eng, out.data_ptr())}};
     torch::Tensor scratch;
     if (plan->scratch.get_size() > 0) {
@@ -371,6 +422,9 @@ DnnlLinear::~DnnlLinear() = default;
 torch::Tensor DnnlLinear::operator()(const torch::Tensor&) const { return {}; }
 void dnnl_ops::matmul_into(const torch::Tensor&, const torch::Tensor&, float, const torch::Tensor&) {
     throw std::logic_error("dnnl_ops::matmul_into: this build has no oneDNN (install libdnnl-dev and reconfigure)");
+}
+void dnnl_ops::softmax_into(const torch::Tensor&, const torch::Tensor&) {
+    throw std::logic_error("dnnl_ops::softmax_into: this build has no oneDNN (install libdnnl-dev and reconfigure)");
 }
 
 #endif

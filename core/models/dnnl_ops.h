@@ -31,6 +31,12 @@ bool applies(const torch::Tensor& x);
 // out [..., M, N] of any strides and dtype fp32 or a's, written in place. One primitive per
 // shape/stride/dtype combination, cached. Requires available().
 void matmul_into(const torch::Tensor& a, const torch::Tensor& b, float alpha, const torch::Tensor& out);
+
+// out = softmax(x) over the last dimension, x and out of the same shape (2 to 5 dims, any strides),
+// each fp32 or bf16; out may be x itself. Computed in fp32 and rounded once, so fp32 scores give
+// bf16 probabilities in one pass (torch 1.13: 390 ms for softmax + conversion of attention scores
+// [4, 22, 1024, 1101], this 77 ms). Primitives cached per shape/stride/dtype. Requires available().
+void softmax_into(const torch::Tensor& x, const torch::Tensor& out);
 }  // namespace dnnl_ops
 
 // Convolution (square kernel, symmetric padding) + bias, optionally followed by exact GELU.

@@ -456,19 +456,31 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
     torch::Tensor o;
     if (qs.scalar_type() == torch::kBFloat16 && dnnl_ops::applies(qs)) {
         // bf16 on oneDNN: both products read the heads in place (no transposed copies), the
-        // scores come out scaled in fp32 for the softmax, and probs x v lands in [B, N, C] order.
+        // scores come out scaled in fp32 for the softmax, which writes bf16 probabilities, and
+        // probs x v lands in [B, N, C] order.
         // torch 1.13's bf16 batched products ran at ~60 GFLOP/s here (docs/performance.md,
         // session 10). (Blocks of query rows with their scores kept in cache were slower: many
         // small single-threaded products.)
+        // q k^T from fp32 copies of q and k (exact: bf16 values; small next to the scores): with
+        // head_dim 64 the bf16 AMX product is bound by storing its fp32 result and took 300 ms
+        // for IF-I-XL's 32 px scores [4, 22, 1024, 1101], the fp32 product 200 ms with the copies.
         auto scores = torch::empty({B, nh, N, Nk}, qs.options().dtype(torch::kFloat32));
-        dnnl_ops::matmul_into(heads(qs), heads(ks).transpose(-1, -2), float(scale), scores);
-        auto probs = torch::softmax(scores, -1).to(torch::kBFloat16);
+        dnnl_ops::matmul_into(heads(qs.to(torch::kFloat32)), heads(ks.to(torch::kFloat32)).transpose(-1, -2),
+                              float(scale), scores);
+        auto probs = torch::empty_like(scores, scores.options().dtype(torch::kBFloat16));
+        dnnl_ops::softmax_into(scores, probs);  // fp32 in, bf16 out, one pass
         o = torch::empty({B, N, C}, qs.options());
         dnnl_ops::matmul_into(probs, heads(vs), 1.0f, heads(o));
     } else {
         auto q = heads(qs), k = heads(ks), v = heads(vs);
         auto scores = torch::matmul(q, k.transpose(-1, -2)) * scale;
-        auto probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
+        torch::Tensor probs;
+        if (scores.scalar_type() == torch::kFloat32 && dnnl_ops::applies(scores)) {
+            dnnl_ops::softmax_into(scores, scores);  // in place; 4x torch 1.13's softmax here
+            probs = scores;
+        } else {
+            probs = torch::softmax(scores.to(torch::kFloat32), -1).to(v.scalar_type());
+        }
         o = torch::matmul(probs, v).transpose(1, 2).reshape({B, N, C});
     }
     o = lin(o, "to_out.0");

@@ -123,6 +123,41 @@ TEST_CASE("oneDNN batched matrix product reads and writes strided views in place
     CHECK_THROWS(dnnl_ops::matmul_into(torch::randn({3, 4}), torch::randn({4, 5}), 1.0f, torch::empty({2, 3, 5})));
 }
 
+TEST_CASE("oneDNN softmax over the last dimension: fp32 in place, fp32 to bf16, strided views", "[models][dnnl]") {
+    if (!dnnl_ops::available()) return;
+    torch::manual_seed(16);
+    auto x = torch::randn({2, 3, 5, 333}) * 4;  // attention-score-like rows, long and odd
+    auto ref = torch::softmax(x, -1);
+    auto in_place = x.clone();
+    dnnl_ops::softmax_into(in_place, in_place);
+    CHECK(torch::allclose(in_place, ref, 1e-6, 1e-6));
+    CHECK(torch::allclose(in_place.sum(-1), torch::ones({2, 3, 5}), 1e-5, 1e-5));
+
+    auto p16 = torch::empty_like(x, x.options().dtype(torch::kBFloat16));
+    dnnl_ops::softmax_into(x, p16);  // rounded once from fp32: within one bf16 ulp of the reference
+    CHECK((p16.to(torch::kFloat32) - ref).abs().le(ref.abs() * (1.0 / 128) + 1e-7).all().item<bool>());
+
+    // A transposed (non-contiguous) source: softmax still runs over the last logical dimension.
+    auto t = torch::randn({4, 7, 6}).transpose(1, 2);
+    auto out = torch::empty({4, 6, 7});
+    dnnl_ops::softmax_into(t, out);
+    CHECK(torch::allclose(out, torch::softmax(t, -1), 1e-6, 1e-6));
+
+    // Large scores (no overflow: the maximum is subtracted) and a bf16 source.
+    auto big = torch::tensor({1000.0f, 999.0f, -1000.0f}).view({1, 3});
+    auto pb = torch::empty({1, 3});
+    dnnl_ops::softmax_into(big, pb);
+    CHECK(torch::allclose(pb, torch::softmax(big, -1), 1e-6, 1e-7));
+    auto x16 = x.to(torch::kBFloat16);
+    auto o32 = torch::empty_like(x);
+    dnnl_ops::softmax_into(x16, o32);
+    CHECK(torch::allclose(o32, torch::softmax(x16.to(torch::kFloat32), -1), 1e-6, 1e-6));
+
+    CHECK_THROWS(dnnl_ops::softmax_into(x, torch::empty({2, 3, 5, 332})));              // shape
+    CHECK_THROWS(dnnl_ops::softmax_into(x.to(torch::kFloat64), torch::empty_like(x)));  // dtype
+    CHECK_THROWS(dnnl_ops::softmax_into(torch::randn({7}), torch::empty({7})));         // rank
+}
+
 TEST_CASE("oneDNN inner product + GELU equals linear then GELU", "[models][dnnl]") {
     if (!dnnl_ops::available()) return;
     torch::manual_seed(12);
