@@ -115,6 +115,34 @@ void add_mlp(Shapes& s, const std::string& p, std::int64_t in, std::int64_t T) {
 // 704-channel slices (docs/performance.md, session 8).
 constexpr std::int64_t kBf16ConvSlice = 768;
 
+// The packed operators (session 11) run 3x3 convolutions at 32 and 64 px faster in narrower
+// slices of at most 352 channels: summed over IF-I-XL's 3x3 shapes at those sizes, 12.9 -> 11.1 s
+// of convolution per step (1408 -> 1408 at 32 px 238 -> 206 ms, 1408 -> 704 at 64 px 508 -> 427
+// ms); 1x1 kernels, the 6-channel output convolution, 8 and 16 px, and 128 px and more gained
+// nothing or lost with them (docs/performance.md, session 11).
+std::int64_t bf16_conv_slice(int resolution, std::int64_t kernel, std::int64_t out_channels) {
+    const bool narrow = kernel == 3 && out_channels >= 352 && resolution >= 32 && resolution <= 64;
+    return narrow ? 352 : kBf16ConvSlice;
+}
+
+}  // namespace
+
+int if_unet_conv_resolution(const std::string& prefix, const IfUNetConfig& c) {
+    const int levels = int(c.block_out_channels.size());
+    auto index_after = [&](const std::string& head) { return std::stoi(prefix.substr(head.size())); };
+    int level = 0;
+    if (prefix.rfind("down_blocks.", 0) == 0) {
+        level = index_after("down_blocks.") + (prefix.find(".downsamplers.") != std::string::npos ? 1 : 0);
+    } else if (prefix.rfind("up_blocks.", 0) == 0) {
+        level = levels - 1 - index_after("up_blocks.") - (prefix.find(".upsamplers.") != std::string::npos ? 1 : 0);
+    } else if (prefix.rfind("mid_block", 0) == 0) {
+        level = levels - 1;
+    }
+    return c.sample_size >> std::max(level, 0);
+}
+
+namespace {
+
 // Multiply-adds of the convolutions and attention products since the last reset (benchmarks).
 std::atomic<std::int64_t> g_macs{0};
 // When set, every convolution and attention product appends its shapes here (benchmarks).
@@ -354,7 +382,8 @@ void IfUNet::use_compute_layout() {
         const std::string prefix = name.substr(0, name.size() - std::string(".weight").size());
         const int padding = int(t.size(2) / 2);
         conv_ops_[prefix] = std::make_shared<const DnnlConv>(t, weights_.at(prefix + ".bias"), 1, padding, false,
-                                                             kBf16ConvSlice);
+                                                             bf16_conv_slice(if_unet_conv_resolution(prefix, config_),
+                                                                             t.size(2), t.size(0)));
         it = weights_.erase(it);
     }
 }

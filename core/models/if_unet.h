@@ -86,6 +86,11 @@ private:
     std::map<std::string, std::shared_ptr<const DnnlConv>> conv_ops_;
 };
 
+// The resolution (px) the convolution with weight prefix `prefix` runs at: sample_size halved per
+// level; a down block's downsampler runs at the next level, an up block's upsampler at the one
+// before (picks the bf16 convolutions' input-channel slices).
+int if_unet_conv_resolution(const std::string& prefix, const IfUNetConfig& config);
+
 // The expected weight names and shapes of a config (for loading and for random-weight benchmarks).
 std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfUNetConfig& config);
 

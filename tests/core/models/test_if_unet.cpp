@@ -113,6 +113,37 @@ TEST_CASE("real IF configs enumerate to the published parameter counts", "[model
     CHECK(enc.parameter_count() == 50 * 8 + 32 * 4 + 8 + 2 * (4 * 8 * 8 + 2 * 8 + 3 * 8 * 16));
 }
 
+TEST_CASE("IF convolution resolutions follow the levels (bf16 slice choice)", "[models][if]") {
+    const std::string cfg = std::string(DS_SOURCE_DIR) + "/assets/configs/";
+    const auto xl = ds::models::IfUNetConfig::from_json_file(cfg + "if-i-xl-unet.json");
+    using ds::models::if_unet_conv_resolution;
+    CHECK(if_unet_conv_resolution("conv_in", xl) == 64);
+    CHECK(if_unet_conv_resolution("conv_out", xl) == 64);
+    CHECK(if_unet_conv_resolution("down_blocks.0.resnets.2.conv1", xl) == 64);
+    CHECK(if_unet_conv_resolution("down_blocks.0.downsamplers.0.conv1", xl) == 32);
+    CHECK(if_unet_conv_resolution("down_blocks.3.resnets.0.conv2", xl) == 8);
+    CHECK(if_unet_conv_resolution("mid_block.resnets.1.conv1", xl) == 8);
+    CHECK(if_unet_conv_resolution("up_blocks.0.resnets.0.conv_shortcut", xl) == 8);
+    CHECK(if_unet_conv_resolution("up_blocks.0.upsamplers.0.conv2", xl) == 16);
+    CHECK(if_unet_conv_resolution("up_blocks.3.resnets.3.conv2", xl) == 64);
+    // Every resnet convolution outside the upsamplers has its level's width at that resolution.
+    int checked = 0;
+    for (const auto& [name, shape] : ds::models::if_unet_weight_shapes(xl)) {
+        if (shape.size() != 4 || name.find("resnets.") == std::string::npos) continue;
+        const auto prefix = name.substr(0, name.size() - std::string(".weight").size());
+        const int res = if_unet_conv_resolution(prefix, xl);
+        int level = 0;
+        while ((xl.sample_size >> level) > res) ++level;
+        INFO(prefix);
+        CHECK(shape[0] == xl.block_out_channels.at(level));
+        ++checked;
+    }
+    CHECK(checked > 50);
+    const auto iil = ds::models::IfUNetConfig::from_json_file(cfg + "if-ii-l-unet.json");
+    CHECK(if_unet_conv_resolution("down_blocks.4.resnets.0.conv1", iil) == 16);
+    CHECK(if_unet_conv_resolution("up_blocks.4.resnets.0.conv1", iil) == 256);
+}
+
 TEST_CASE("loading refuses a model that does not fit in memory, with the estimate", "[models][if]") {
     setenv("DS_MEMORY_LIMIT_GB", "0.0001", 1);  // ~100 KB "available"
     const std::string dir = std::string(DS_FIXTURES_DIR) + "/if_stage1_unet_tiny";
