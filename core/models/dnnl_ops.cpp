@@ -102,6 +102,19 @@ struct Plan {
     std::vector<std::int64_t> out_sizes;
 };
 
+// Runs a primitive with a scratchpad of its own (user-managed: one primitive may run on several
+// threads at once) and waits for it.
+void execute(const dnnl::primitive& prim, const memory::desc& scratch_desc, std::unordered_map<int, memory>& args) {
+    torch::Tensor scratch;
+    if (scratch_desc.get_size() > 0) {
+        scratch = torch::empty({static_cast<std::int64_t>(scratch_desc.get_size())}, torch::kUInt8);
+        args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch_desc, cpu_engine(), scratch.data_ptr()));
+    }
+    dnnl::stream st(cpu_engine());
+    prim.execute(st, args);
+    st.wait();
+}
+
 // What both operators share: the compute dtype, the fp32 bias (may be absent), the packed weights
 // and the plans built so far, keyed by input shape.
 struct OpState {
@@ -131,14 +144,7 @@ struct OpState {
                                              {DNNL_ARG_WEIGHTS, p.weights},
                                              {DNNL_ARG_DST, memory(p.dst, eng, y.data_ptr())}};
         if (bias.defined()) args.emplace(DNNL_ARG_BIAS, memory(p.bias, eng, bias.data_ptr()));
-        torch::Tensor scratch;  // user-managed scratchpad: one primitive may run on several threads
-        if (p.scratch.get_size() > 0) {
-            scratch = torch::empty({static_cast<std::int64_t>(p.scratch.get_size())}, torch::kUInt8);
-            args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratch, eng, scratch.data_ptr()));
-        }
-        dnnl::stream s(eng);
-        p.prim.execute(s, args);
-        s.wait();
+        execute(p.prim, p.scratch, args);
     }
 
     // Runs p on x into a new tensor of p's output sizes (x's dtype) in memory format fmt.
@@ -243,13 +249,57 @@ std::int64_t DnnlConv::weight_bytes() const {
 
 namespace dnnl_ops {
 namespace {
-struct PrimitivePlan {  // a cached matmul or softmax (b unused)
+// A primitive on plain strided tensors (the matmul's a, b, out; the softmax's src, dst).
+struct PrimitivePlan {
     dnnl::primitive prim;
-    memory::desc a, b, out, scratch;
+    std::vector<memory::desc> descs;
+    memory::desc scratch;
 };
 
 memory::desc strided_desc(const torch::Tensor& t) {
     return memory::desc(t.sizes().vec(), dnnl_type(t.scalar_type()), t.strides().vec());
+}
+
+// Primitives cached by the operands' dtypes, shapes and strides (+ `extra`): a UNet step repeats
+// a handful of them. `make(descs, attr)` returns the primitive descriptor of a new one.
+class PlanCache {
+public:
+    template <class Make>
+    std::shared_ptr<const PrimitivePlan> get(std::initializer_list<const torch::Tensor*> operands, std::int64_t extra,
+                                             Make make) {
+        std::vector<std::int64_t> key{extra};
+        for (const auto* t : operands) {
+            key.push_back(static_cast<std::int64_t>(t->scalar_type()));
+            key.insert(key.end(), t->sizes().begin(), t->sizes().end());
+            key.insert(key.end(), t->strides().begin(), t->strides().end());
+        }
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto& slot = plans_[key];
+        if (!slot) {
+            auto p = std::make_shared<PrimitivePlan>();
+            for (const auto* t : operands) p->descs.push_back(strided_desc(*t));
+            dnnl::primitive_attr attr;
+            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+            const auto pd = make(p->descs, attr);
+            p->prim = dnnl::primitive(pd);
+            p->scratch = pd.scratchpad_desc();
+            slot = p;
+        }
+        return slot;
+    }
+
+private:
+    std::mutex mutex_;
+    std::map<std::vector<std::int64_t>, std::shared_ptr<const PrimitivePlan>> plans_;
+};
+
+// Runs the plan on the operands' memory (argument ids in the order of its descs).
+void run_plan(const PrimitivePlan& plan, std::initializer_list<std::pair<int, const torch::Tensor*>> operands) {
+    auto& eng = cpu_engine();
+    std::unordered_map<int, memory> args;
+    size_t i = 0;
+    for (const auto& [arg, t] : operands) args.emplace(arg, memory(plan.descs.at(i++), eng, t->data_ptr()));
+    execute(plan.prim, plan.scratch, args);
 }
 }  // namespace
 
@@ -264,49 +314,14 @@ void matmul_into(const torch::Tensor& a, const torch::Tensor& b, float alpha, co
     TORCH_CHECK(a.scalar_type() == b.scalar_type() &&
                     (out.scalar_type() == a.scalar_type() || out.scalar_type() == torch::kFloat32),
                 "matmul_into: a and b share a dtype; out is fp32 or that dtype");
-    // Primitives by (shapes, strides, dtypes, alpha): a UNet step repeats a handful of them.
-    static std::mutex mutex;
-    static std::map<std::vector<std::int64_t>, std::shared_ptr<const PrimitivePlan>> plans;
-    std::vector<std::int64_t> key;
-    for (const auto* t : {&a, &b, &out}) {
-        key.push_back(static_cast<std::int64_t>(t->scalar_type()));
-        key.insert(key.end(), t->sizes().begin(), t->sizes().end());
-        key.insert(key.end(), t->strides().begin(), t->strides().end());
-    }
+    static PlanCache cache;
     std::int32_t alpha_bits;
     std::memcpy(&alpha_bits, &alpha, sizeof alpha_bits);
-    key.push_back(alpha_bits);
-    std::shared_ptr<const PrimitivePlan> plan;
-    {
-        std::lock_guard<std::mutex> lock(mutex);
-        auto& slot = plans[key];
-        if (!slot) {
-            auto p = std::make_shared<PrimitivePlan>();
-            p->a = strided_desc(a);
-            p->b = strided_desc(b);
-            p->out = strided_desc(out);
-            dnnl::primitive_attr attr;
-            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-            if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
-            dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(p->a, p->b, p->out), attr, cpu_engine());
-            p->prim = dnnl::matmul(pd);
-            p->scratch = pd.scratchpad_desc();
-            slot = p;
-        }
-        plan = slot;
-    }
-    auto& eng = cpu_engine();
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(plan->a, eng, a.data_ptr())},
-                                         {DNNL_ARG_WEIGHTS, memory(plan->b, eng, b.data_ptr())},
-                                         {DNNL_ARG_DST, memory(plan->out, eng, out.data_ptr())}};
-    torch::Tensor scratch;
-    if (plan->scratch.get_size() > 0) {
-        scratch = torch::empty({static_cast<std::int64_t>(plan->scratch.get_size())}, torch::kUInt8);
-        args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan->scratch, eng, scratch.data_ptr()));
-    }
-    dnnl::stream st(eng);
-    plan->prim.execute(st, args);
-    st.wait();
+    const auto plan = cache.get({&a, &b, &out}, alpha_bits, [&](const std::vector<memory::desc>& d, dnnl::primitive_attr& attr) {
+        if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
+        return dnnl::matmul::primitive_desc(dnnl::matmul::desc(d[0], d[1], d[2]), attr, cpu_engine());
+    });
+    run_plan(*plan, {{DNNL_ARG_SRC, &a}, {DNNL_ARG_WEIGHTS, &b}, {DNNL_ARG_DST, &out}});
 }
 
 void softmax_into(const torch::Tensor& x, const torch::Tensor& out) {
@@ -320,44 +335,13 @@ void softmax_into(const torch::Tensor& x, const torch::Tensor& out) {
                 "softmax_into: CPU fp32 or bf16 tensors only");
     TORCH_CHECK(x.data_ptr() != out.data_ptr() || (x.scalar_type() == out.scalar_type() && x.strides() == out.strides()),
                 "softmax_into: in place needs the same dtype and strides");
-    static std::mutex mutex;
-    static std::map<std::vector<std::int64_t>, std::shared_ptr<const PrimitivePlan>> plans;
-    std::vector<std::int64_t> key;
-    for (const auto* t : {&x, &out}) {
-        key.push_back(static_cast<std::int64_t>(t->scalar_type()));
-        key.insert(key.end(), t->sizes().begin(), t->sizes().end());
-        key.insert(key.end(), t->strides().begin(), t->strides().end());
-    }
-    std::shared_ptr<const PrimitivePlan> plan;
-    {
-        std::lock_guard<std::mutex> lock(mutex);
-        auto& slot = plans[key];
-        if (!slot) {
-            auto p = std::make_shared<PrimitivePlan>();
-            p->a = strided_desc(x);
-            p->out = strided_desc(out);
-            dnnl::primitive_attr attr;
-            attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-            dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate,
-                                            p->a, p->out, static_cast<int>(x.dim() - 1));
-            dnnl::softmax_v2_forward::primitive_desc pd(d, attr, cpu_engine());
-            p->prim = dnnl::softmax_v2_forward(pd);
-            p->scratch = pd.scratchpad_desc();
-            slot = p;
-        }
-        plan = slot;
-    }
-    auto& eng = cpu_engine();
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(plan->a, eng, x.data_ptr())},
-                                         {DNNL_ARG_DST, memory(plan->out, eng, out.data_ptr())}};
-    torch::Tensor scratch;
-    if (plan->scratch.get_size() > 0) {
-        scratch = torch::empty({static_cast<std::int64_t>(plan->scratch.get_size())}, torch::kUInt8);
-        args.emplace(DNNL_ARG_SCRATCHPAD, memory(plan->scratch, eng, scratch.data_ptr()));
-    }
-    dnnl::stream st(eng);
-    plan->prim.execute(st, args);
-    st.wait();
+    static PlanCache cache;
+    const auto plan = cache.get({&x, &out}, 0, [&](const std::vector<memory::desc>& d, dnnl::primitive_attr& attr) {
+        dnnl::softmax_v2_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, d[0],
+                                            d[1], static_cast<int>(x.dim() - 1));
+        return dnnl::softmax_v2_forward::primitive_desc(desc, attr, cpu_engine());
+    });
+    run_plan(*plan, {{DNNL_ARG_SRC, &x}, {DNNL_ARG_DST, &out}});
 }
 
 }  // namespace dnnl_ops
