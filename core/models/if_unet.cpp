@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -328,11 +329,25 @@ std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfU
     return s;
 }
 
+struct IfUNet::TextState {
+    torch::Tensor text;     // the encoder states (compute dtype) everything below comes from
+    torch::Tensor pooled;   // text_pool(text)
+    torch::Tensor ctx;      // encoder_hid_proj(text)
+    std::mutex mutex;       // guards kv
+    std::map<std::string, std::pair<torch::Tensor, torch::Tensor>> kv;  // per attention layer
+};
+
+struct IfUNet::TextCache {
+    std::mutex mutex;
+    std::shared_ptr<TextState> last;
+};
+
 IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool prefer_fp16_file) {
     const auto dtype = precision.compute;
     if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
         throw InvalidRequest("the IF UNet runs in float32, bfloat16 or float16");
     IfUNet u;
+    u.text_cache_ = std::make_shared<TextCache>();
     u.precision_ = precision;
     u.config_ = IfUNetConfig::from_json_file((fs::path(dir) / "config.json").string());
     std::vector<std::string> names = {"diffusion_pytorch_model.safetensors",
@@ -348,6 +363,7 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
 
 IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, std::uint64_t seed) {
     IfUNet u;
+    u.text_cache_ = std::make_shared<TextCache>();
     u.config_ = config;
     u.precision_ = precision;
     const auto store = precision.storage_for(torch::kFloat32);
@@ -453,9 +469,26 @@ torch::Tensor IfUNet::resnet(const std::string& p, torch::Tensor x, const torch:
     return (x + h) / scale;
 }
 
-torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, const torch::Tensor& ctx) const {
+std::shared_ptr<IfUNet::TextState> IfUNet::text_state(const torch::Tensor& text) const {
+    if (text_cache_) {
+        std::lock_guard<std::mutex> lock(text_cache_->mutex);
+        const auto& last = text_cache_->last;
+        if (last && last->text.sizes() == text.sizes() && torch::equal(last->text, text)) return last;
+    }
+    auto s = std::make_shared<TextState>();
+    s->text = text.clone();  // the caller may change its tensor after the call
+    s->pooled = text_pool(text);
+    s->ctx = F::linear(text, w("encoder_hid_proj.weight"), w("encoder_hid_proj.bias"));
+    if (text_cache_) {
+        std::lock_guard<std::mutex> lock(text_cache_->mutex);
+        text_cache_->last = s;
+    }
+    return s;
+}
+
+torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, TextState& ts) const {
     const auto& c = config_;
-    const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), N = H * W, L = ctx.size(1);
+    const auto B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), N = H * W;
     const std::int64_t dh = c.attention_head_dim, nh = C / dh;
     auto gn = [&](const torch::Tensor& t, const std::string& n) {
         return group_norm(t, c.groups, w(n + ".weight"), w(n + ".bias"), c.eps);
@@ -463,9 +496,22 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
     auto lin = [&](const torch::Tensor& t, const std::string& n) {
         return F::linear(t, w(p + "." + n + ".weight"), w(p + "." + n + ".bias"));
     };
-    // [B, L, X], contiguous: torch 1.13 runs a linear layer on a transposed 3-D input as a batched
-    // product over expanded weights (2.2 s of an IF-I-XL bf16 step).
-    auto text = gn(ctx.transpose(1, 2), p + ".norm_cross").transpose(1, 2).contiguous();
+    // The text's keys and values depend on the prompts only: computed at the first step, reused
+    // at the others (IF-I-XL: ~240 GFLOP of projections per step).
+    std::pair<torch::Tensor, torch::Tensor> text_kv;
+    {
+        std::lock_guard<std::mutex> lock(ts.mutex);
+        auto it = ts.kv.find(p);
+        if (it != ts.kv.end()) text_kv = it->second;
+    }
+    if (!text_kv.first.defined()) {
+        // [B, L, X], contiguous: torch 1.13 runs a linear layer on a transposed 3-D input as a
+        // batched product over expanded weights (2.2 s of an IF-I-XL bf16 step).
+        auto text = gn(ts.ctx.transpose(1, 2), p + ".norm_cross").transpose(1, 2).contiguous();
+        text_kv = {lin(text, "add_k_proj"), lin(text, "add_v_proj")};
+        std::lock_guard<std::mutex> lock(ts.mutex);
+        ts.kv.emplace(p, text_kv);
+    }
     // [B, N, C]: a view of a channels-last activation (the bf16 path), a transposed view otherwise.
     const bool channels_last = x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
     auto s = channels_last ? norm_act(x, c.groups, w(p + ".group_norm.weight"), w(p + ".group_norm.bias"), c.eps, {}, false)
@@ -474,9 +520,8 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, co
                            : gn(x.reshape({B, C, N}), p + ".group_norm").transpose(1, 2);
     auto heads = [&](const torch::Tensor& t) { return t.view({B, -1, nh, dh}).transpose(1, 2); };
     auto qs = lin(s, "to_q");                                            // [B, N, C]
-    auto ks = torch::cat({lin(text, "add_k_proj"), lin(s, "to_k")}, 1);  // text keys first
-    auto vs = torch::cat({lin(text, "add_v_proj"), lin(s, "to_v")}, 1);
-    (void)L;
+    auto ks = torch::cat({text_kv.first, lin(s, "to_k")}, 1);  // text keys first
+    auto vs = torch::cat({text_kv.second, lin(s, "to_v")}, 1);
     const std::int64_t Nk = ks.size(1);
     g_macs += 2 * B * nh * N * Nk * dh;  // q k^T and probs v
     if (g_shape_log)  // attn B heads Nq Nk head_dim
@@ -551,13 +596,12 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
         hook("class_embedding", class_emb);
         emb = emb + class_emb;
     }
-    auto pooled = text_pool(text);
-    hook("add_embedding", pooled);
-    emb = emb + pooled;
+    const auto ts = text_state(text);
+    hook("add_embedding", ts->pooled);
+    emb = emb + ts->pooled;
     if (c.time_embedding_gelu) emb = act(emb);
     hook("emb", emb);
-    auto ctx = F::linear(text, w("encoder_hid_proj.weight"), w("encoder_hid_proj.bias"));
-    hook("encoder_hid_proj", ctx);
+    hook("encoder_hid_proj", ts->ctx);
     auto h = conv("conv_in", x, 1);
     hook("conv_in", h);
     std::vector<torch::Tensor> skips = {h};
@@ -567,7 +611,7 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
         int r = 0;
         for (int j = 0; j < c.layers_per_block[i]; ++j) {
             h = resnet(p + ".resnets." + std::to_string(j), h, emb, c.resnet_out_scale, 0);
-            if (c.down_attention[i]) h = attention(p + ".attentions." + std::to_string(j), h, ctx);
+            if (c.down_attention[i]) h = attention(p + ".attentions." + std::to_string(j), h, *ts);
             skips.push_back(h);
             hook(p + ".res." + std::to_string(r++), h);
         }
@@ -579,7 +623,7 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
         hook(p + ".out", h);
     }
     h = resnet("mid_block.resnets.0", h, emb, c.mid_scale, 0);
-    h = attention("mid_block.attentions.0", h, ctx);
+    h = attention("mid_block.attentions.0", h, *ts);
     h = resnet("mid_block.resnets.1", h, emb, c.mid_scale, 0);
     hook("mid_block", h);
     std::vector<int> rl(c.layers_per_block.rbegin(), c.layers_per_block.rend());
@@ -589,7 +633,7 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
             h = torch::cat({h, skips.back()}, 1);  // h first, the skip second
             skips.pop_back();
             h = resnet(p + ".resnets." + std::to_string(j), h, emb, c.resnet_out_scale, 0);
-            if (c.up_attention[i]) h = attention(p + ".attentions." + std::to_string(j), h, ctx);
+            if (c.up_attention[i]) h = attention(p + ".attentions." + std::to_string(j), h, *ts);
         }
         if (i < n - 1) h = resnet(p + ".upsamplers.0", h, emb, c.resnet_out_scale, +1);
         hook(p, h);

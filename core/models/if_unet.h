@@ -76,7 +76,13 @@ private:
     torch::Tensor conv(const std::string& p, const torch::Tensor& x, int padding) const;
     torch::Tensor resnet(const std::string& p, torch::Tensor x, const torch::Tensor& emb, double scale,
                          int resample) const;
-    torch::Tensor attention(const std::string& p, const torch::Tensor& x, const torch::Tensor& ctx) const;
+    // What the UNet derives from the encoder states alone: the pooled text embedding, the
+    // projected states and, per attention layer, the text's keys and values. Sampling passes the
+    // same prompts at every step, so the last one is kept and reused while the states are equal.
+    struct TextState;
+    struct TextCache;
+    std::shared_ptr<TextState> text_state(const torch::Tensor& text) const;
+    torch::Tensor attention(const std::string& p, const torch::Tensor& x, TextState& text) const;
     torch::Tensor text_pool(const torch::Tensor& text) const;
     torch::Tensor timestep_mlp(const std::string& p, const torch::Tensor& t) const;
     IfUNetConfig config_;
@@ -84,6 +90,7 @@ private:
     std::map<std::string, torch::Tensor> weights_;
     // bf16 with oneDNN: the convolutions by weight prefix; their weights are no longer in weights_.
     std::map<std::string, std::shared_ptr<const DnnlConv>> conv_ops_;
+    std::shared_ptr<TextCache> text_cache_;
 };
 
 // The resolution (px) the convolution with weight prefix `prefix` runs at: sample_size halved per

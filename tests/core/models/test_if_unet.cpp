@@ -53,6 +53,28 @@ TEST_CASE("IF stage II UNet (noise-level class embedding, skip_time_act, scale f
     check_stage("if_stage2_unet_tiny", true);
 }
 
+TEST_CASE("IF UNet reuses what it derives from the prompts only while the prompts are equal", "[models][if][fixture]") {
+    const std::string dir = std::string(DS_FIXTURES_DIR) + "/if_stage1_unet_tiny";
+    auto f = ds::io::SafetensorsFile::open(dir + "/cases.safetensors");
+    auto in = [&](int i, const char* n) { return f.tensor("case" + std::to_string(i) + "." + n); };
+    for (auto dtype : {torch::kFloat32, torch::kBFloat16}) {
+        INFO((dtype == torch::kFloat32 ? "fp32" : "bf16"));
+        auto unet = ds::models::IfUNet::load(dir, dtype);
+        auto text = in(0, "encoder_hidden_states").clone();
+        auto first = unet.forward(in(0, "sample"), in(0, "timestep"), text);
+        auto again = unet.forward(in(0, "sample"), in(0, "timestep"), text.clone());  // equal states: reused
+        CHECK(torch::equal(first, again));
+        // The caller's tensor changed in place: the new prompts are seen (compared by content).
+        text.copy_(in(1, "encoder_hidden_states"));
+        auto second = unet.forward(in(1, "sample"), in(1, "timestep"), text);
+        auto fresh = ds::models::IfUNet::load(dir, dtype).forward(in(1, "sample"), in(1, "timestep"), text);
+        CHECK(torch::equal(second, fresh));
+        if (dtype == torch::kFloat32) CHECK(rel_err(second, in(1, "out")) < 1e-4);
+        // And back to the first prompts.
+        CHECK(torch::equal(unet.forward(in(0, "sample"), in(0, "timestep"), in(0, "encoder_hidden_states")), first));
+    }
+}
+
 TEST_CASE("IF UNet loading and input errors", "[models][if]") {
     const std::string dir = std::string(DS_FIXTURES_DIR) + "/if_stage1_unet_tiny";
     auto unet = ds::models::IfUNet::load(dir);
