@@ -1,5 +1,6 @@
 #include "core/bench/benchmarks.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -301,10 +302,22 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
             auto c = torch::zeros({1, 10});
             const int reps = r.quick ? 5 : 200;
             for (int i = 0; i < 5; ++i) model.unet->forward(x, t, c);
+            // Each call timed on its own as well: this host's vCPUs stall now and then for a few
+            // ms, which moves the mean of 200 calls but not the median.
+            std::vector<double> each(reps);
             auto t0 = Clock::now();
-            for (int i = 0; i < reps; ++i) model.unet->forward(x, t, c);
+            for (int i = 0; i < reps; ++i) {
+                const auto s0 = Clock::now();
+                model.unet->forward(x, t, c);
+                each[i] = 1000.0 * seconds_since(s0);
+            }
+            const double mean = 1000.0 * seconds_since(t0) / reps;
+            std::sort(each.begin(), each.end());
             out["forward_batch1" + key_suffix] = {{"model", "class-ddpm"}, {"reps", reps},
-                                                  {"ms", 1000.0 * seconds_since(t0) / reps},
+                                                  {"ms", mean},
+                                                  {"median_ms", each[reps / 2]},
+                                                  {"min_ms", each.front()},
+                                                  {"p90_ms", each[reps * 9 / 10]},
                                                   {"dtype", bf16 ? "bf16" : "fp32"}};
             if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // one more, op by op
                 torch::autograd::profiler::RecordProfile guard(std::string(trace) + ".forward" + suffix + ".json");

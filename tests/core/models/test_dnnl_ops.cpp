@@ -196,6 +196,10 @@ TEST_CASE("stacked phase kernels and the interleave equal the 4x4 stride-2 trans
         auto got_cl = interleave_phases(y);
         CHECK(got_cl.is_contiguous(cl));
         CHECK(torch::allclose(got_cl, ref, 1e-5, 1e-5));
+        // A pure copy: in bf16 (2-byte runs) it moves exactly the same values.
+        auto got_bf = interleave_phases(y.to(torch::kBFloat16));
+        CHECK(got_bf.is_contiguous(cl));
+        CHECK(torch::equal(got_bf, got_cl.to(torch::kBFloat16)));
     }
     CHECK_THROWS(stack_phase_kernels(torch::randn({3, 2, 3, 3}), torch::randn({2})));
     CHECK_THROWS(interleave_phases(torch::randn({1, 6, 3, 3})));

@@ -117,6 +117,29 @@ TEST_CASE("Unflatten's matmul form equals the 7x7 stride-7 transposed convolutio
     CHECK(torch::allclose(u->forward(x), ref, 1e-5, 1e-5));
 }
 
+TEST_CASE("Flatten's one-pass inference form equals average pooling then GELU", "[models]") {
+    torch::manual_seed(6);
+    Flatten f(7);
+    const auto cl = at::MemoryFormat::ChannelsLast;
+    auto x = torch::randn({3, 16, 7, 7}) * 2;
+    auto ref = torch::gelu(torch::avg_pool2d(x, 7));
+    {  // training mode and NCHW input take torch's ops
+        auto got = f->forward(x.contiguous(cl));
+        CHECK(torch::allclose(got, ref, 1e-6, 1e-6));
+    }
+    f->eval();
+    torch::NoGradGuard ng;
+    auto got = f->forward(x.contiguous(cl));  // the inference pass
+    REQUIRE(got.sizes() == ref.sizes());
+    CHECK(torch::allclose(got, ref, 1e-5, 1e-5));
+    auto xb = x.to(torch::kBFloat16).contiguous(cl);
+    auto got_bf = f->forward(xb);
+    CHECK(got_bf.scalar_type() == torch::kBFloat16);
+    auto ref_bf = torch::gelu(torch::avg_pool2d(xb.to(torch::kFloat32), 7));
+    CHECK(torch::allclose(got_bf.to(torch::kFloat32), ref_bf, 1e-2, 1e-2));  // one bf16 rounding
+    CHECK(torch::allclose(f->forward(x), ref, 1e-5, 1e-5));  // NCHW: torch's ops
+}
+
 TEST_CASE("inference BatchNorm folding equals conv + BN and follows weight changes", "[models]") {
     torch::manual_seed(6);
     auto spec = ModelSpec::defaults(ds::ModelKind::ClassDdpm);
