@@ -47,6 +47,16 @@ std::pair<torch::Tensor, torch::Tensor> conv_layout(const torch::Tensor& w, cons
 }
 }  // namespace
 
+std::vector<std::int64_t> source_key(const std::vector<const torch::Tensor*>& sources) {
+    std::vector<std::int64_t> key;
+    key.reserve(2 * sources.size());
+    for (const auto* t : sources) {
+        key.push_back(reinterpret_cast<std::int64_t>(t->data_ptr()));
+        key.push_back(version_of(*t));
+    }
+    return key;
+}
+
 bool BnFold::active(const torch::nn::Module& m) {
     return !m.is_training() && !torch::GradMode::is_enabled();
 }
@@ -56,11 +66,7 @@ void BnFold::refresh(const torch::Tensor& w, const torch::Tensor& b, const nn::B
     std::vector<const torch::Tensor*> sources = {&w, &b};
     if (!bn.is_empty())
         for (const auto* t : {&bn->weight, &bn->bias, &bn->running_mean, &bn->running_var}) sources.push_back(t);
-    std::vector<std::int64_t> key;
-    for (const auto* t : sources) {
-        key.push_back(reinterpret_cast<std::int64_t>(t->data_ptr()));
-        key.push_back(version_of(*t));
-    }
+    auto key = source_key(sources);
     if (key == key_ && weight_.defined()) return;
     if (bn.is_empty()) {
         weight_ = w.detach().contiguous();

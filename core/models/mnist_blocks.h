@@ -11,6 +11,10 @@
 
 namespace ds::models {
 
+// Identity of the tensors a cached inference form was derived from: storage and version counter
+// of each (inference tensors, which have no version, count as version 0). Equal keys = unchanged.
+std::vector<std::int64_t> source_key(const std::vector<const torch::Tensor*>& sources);
+
 // Inference-time BatchNorm folding. In eval mode without autograd a conv followed by BN is one
 // conv with weights scaled by gamma / sqrt(running_var + eps) per output channel and a folded
 // bias. The folded pair is cached and rebuilt whenever a source tensor changes (version counters

@@ -1,6 +1,10 @@
 #pragma once
 // The course UNet (course_spec §3.2-3.4) in all its variants: unconditional, time-conditioned
 // (additive for DDPM / multiplicative for flow matching) and class-conditioned (c*h + t).
+#include <memory>
+#include <mutex>
+#include <vector>
+
 #include <torch/nn.h>
 
 #include "core/models/mnist_blocks.h"
@@ -32,6 +36,10 @@ struct MnistUNetImpl : torch::nn::Module {
     UNetEncoding encode(const torch::Tensor& x);
     torch::Tensor decode(const UNetEncoding& enc, const torch::Tensor& t, const torch::Tensor& c);
 
+    // Inference (oneDNN): the FCBlocks' outputs t1, t2, c1, c2 (those the config has), each
+    // [N, C, 1, 1] in dtype, from two joined products instead of eight small ones.
+    std::vector<torch::Tensor> conditioning(const torch::Tensor& t, const torch::Tensor& c, torch::ScalarType dtype);
+
     UNetConfig config;
     ConvBlock enc1{nullptr};
     DownBlock down1{nullptr}, down2{nullptr};
@@ -45,6 +53,12 @@ struct MnistUNetImpl : torch::nn::Module {
 
 private:
     BnFold out_op_;  // `out` as a oneDNN operator in inference (no BatchNorm to fold)
+    // Inference: the (up to) four FCBlocks as one pair of oneDNN products (mnist_unet.cpp).
+    struct Conditioning {
+        std::shared_ptr<std::mutex> mutex = std::make_shared<std::mutex>();
+        std::vector<std::int64_t> key;  // source_key of the FCBlocks' parameters
+        std::shared_ptr<const DnnlLinear> first, second;
+    } cond_;
 };
 TORCH_MODULE(MnistUNet);
 

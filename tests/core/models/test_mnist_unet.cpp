@@ -183,6 +183,60 @@ TEST_CASE("inference BatchNorm folding equals conv + BN and follows weight chang
     CHECK(torch::allclose(net->forward(x, t, c), reference2, 1e-4, 1e-5));
 }
 
+TEST_CASE("inference joins the conditioning FCBlocks into two products and follows their weights", "[models]") {
+    for (auto kind : {ds::ModelKind::TimeDdpm, ds::ModelKind::TimeFm, ds::ModelKind::ClassDdpm, ds::ModelKind::ClassFm}) {
+        INFO(ds::to_string(kind));
+        torch::manual_seed(7);
+        auto spec = ModelSpec::defaults(kind);
+        spec.hidden = 8;
+        MnistUNet net(spec.unet_config());
+        net->eval();
+        auto x = torch::rand({3, 1, 28, 28});
+        auto t = torch::rand({3});
+        auto c = net->config.num_classes > 0 ? torch::eye(10).narrow(0, 2, 3) : torch::Tensor();
+        // A bottleneck far from the untrained one (whose GELU output is ~0, where c * h hides c).
+        auto enc = net->encode(x);
+        enc.b = torch::randn_like(enc.b) * 3;
+        auto run = [&] { return net->decode(enc, t, c); };
+        auto reference = run().detach();  // autograd on: every FCBlock on its own
+        torch::Tensor joined;
+        {
+            torch::NoGradGuard ng;
+            joined = run();
+        }
+        CHECK(torch::allclose(joined, reference, 1e-4, 1e-5));
+        {  // the joined products against each block on its own
+            std::vector<torch::Tensor> blocks;
+            if (net->config.time_mode != TimeMode::None)
+                for (auto* b : {&net->t_fc1, &net->t_fc2}) blocks.push_back((*b)->fc2(torch::gelu((*b)->fc1(t.reshape({-1, 1})))));
+            if (net->config.num_classes > 0)
+                for (auto* b : {&net->c_fc1, &net->c_fc2}) blocks.push_back((*b)->fc2(torch::gelu((*b)->fc1(c))));
+            torch::NoGradGuard ng;
+            auto parts = net->conditioning(t, c, torch::kFloat32);
+            REQUIRE(parts.size() == blocks.size());
+            for (size_t i = 0; i < parts.size(); ++i) {
+                REQUIRE(parts[i].sizes() == torch::IntArrayRef({3, blocks[i].size(1), 1, 1}));
+                CHECK(torch::allclose(parts[i].flatten(1), blocks[i], 1e-5, 1e-6));
+            }
+        }
+        // An in-place change to one block's second layer (an optimizer step, an EMA swap) is seen.
+        auto& fc = net->config.num_classes > 0 ? net->c_fc1 : net->t_fc1;
+        torch::Tensor after;
+        {
+            torch::NoGradGuard ng;
+            fc->fc2->weight.mul_(-20);
+            fc->fc2->bias.add_(10);
+            after = run();
+        }
+        auto reference2 = run().detach();
+        const double moved = (reference2 - reference).abs().max().item<double>();
+        INFO("the change moves the output by " << moved);
+        REQUIRE(moved > 1e-6);
+        CHECK((after - joined).abs().max().item<double>() > 0.5 * moved);  // a stale cache would not move
+        CHECK(torch::allclose(after, reference2, 1e-4, 1e-5));
+    }
+}
+
 TEST_CASE("a bf16 inference copy runs in bf16, keeps BatchNorm in fp32 and stays close to fp32", "[models]") {
     torch::manual_seed(8);
     auto spec = ModelSpec::defaults(ds::ModelKind::ClassDdpm);
