@@ -103,10 +103,10 @@ struct Plan {
     std::vector<std::int64_t> out_sizes;
 };
 
-// Runs a primitive with a scratchpad of its own (user-managed: one primitive may run on several
-// threads at once) and waits for it.
-// Small scratchpads come from a buffer this thread keeps (at batch 1 an allocation per call was
-// a measurable part of a ~10 us convolution call); large ones are allocated per call.
+// Runs a primitive with a scratchpad of the calling thread (user-managed: one primitive may run
+// on several threads at once) and waits for it. Small scratchpads come from a buffer the thread
+// keeps (at batch 1 an allocation per call was a measurable part of a ~10 us convolution call);
+// large ones are allocated per call.
 void execute(const dnnl::primitive& prim, const memory::desc& scratch_desc, std::unordered_map<int, memory>& args) {
     constexpr std::int64_t keep_limit = 16 << 20;
     thread_local torch::Tensor kept;

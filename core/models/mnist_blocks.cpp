@@ -29,13 +29,6 @@ torch::Tensor eval_conv(const torch::Tensor& x, const torch::Tensor& w, const to
 // Exact GELU; bf16 activations (the channels-last bf16 inference copy) through the AVX-512 kernel
 // of fused_norm.h: torch 1.13's bf16 GELU is slow on channels-last tensors.
 torch::Tensor eval_gelu(const torch::Tensor& x) { return gelu_bf16_applies(x) ? gelu_bf16(x) : F::gelu(x); }
-float to_float(float v) { return v; }
-float to_float(c10::BFloat16 v) {  // the exact widening, in a form the compiler vectorises
-    std::uint32_t bits = static_cast<std::uint32_t>(v.x) << 16;
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-}
 bool channels_last(const torch::Tensor& x) {
     return x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast) && !x.is_contiguous();
 }
@@ -299,18 +292,16 @@ torch::Tensor FlattenImpl::forward(const torch::Tensor& x) {
             using T = decltype(tag);
             const T* src = x.data_ptr<T>();
             T* dst = out.data_ptr<T>();
-            {
-                std::vector<float> acc(c);
-                for (std::int64_t i = 0; i < n; ++i) {
-                    std::fill(acc.begin(), acc.end(), 0.0f);
-                    for (std::int64_t p = 0; p < px; ++p) {
-                        const T* row = src + (i * px + p) * c;
-                        for (std::int64_t k = 0; k < c; ++k) acc[k] += to_float(row[k]);
-                    }
-                    for (std::int64_t k = 0; k < c; ++k) {
-                        const float m = acc[k] / static_cast<float>(px);
-                        dst[i * c + k] = static_cast<T>(0.5f * m * (1.0f + std::erf(m * 0.70710678118654752f)));
-                    }
+            std::vector<float> acc(c);
+            for (std::int64_t i = 0; i < n; ++i) {
+                std::fill(acc.begin(), acc.end(), 0.0f);
+                for (std::int64_t p = 0; p < px; ++p) {
+                    const T* row = src + (i * px + p) * c;
+                    for (std::int64_t k = 0; k < c; ++k) acc[k] += static_cast<float>(row[k]);
+                }
+                for (std::int64_t k = 0; k < c; ++k) {
+                    const float m = acc[k] / static_cast<float>(px);
+                    dst[i * c + k] = static_cast<T>(0.5f * m * (1.0f + std::erf(m * 0.70710678118654752f)));
                 }
             }
         };
