@@ -873,25 +873,35 @@ void MainWindow::editSettings() {
     dtype->setObjectName(QStringLiteral("dtype"));
     for (const auto& d : ds::Engine::dtype_choices()) dtype->addItem(QString::fromStdString(d));
     dtype->setCurrentText(s.value(QStringLiteral("dtype"), QStringLiteral("fp32")).toString());
+    auto* device = new QComboBox(&dialog);
+    device->setObjectName(QStringLiteral("device"));
+    for (const auto& d : ds::Engine::device_choices()) device->addItem(QString::fromStdString(d));
+    device->setCurrentText(s.value(QStringLiteral("device"), QStringLiteral("cpu")).toString());
     auto* preview = new QSpinBox(&dialog);
     preview->setRange(1, 1000);
     preview->setValue(s.value(QStringLiteral("previewInterval"), 1).toInt());
     auto* folder = new QLineEdit(s.value(QStringLiteral("outputFolder"), QDir::homePath()).toString(), &dialog);
     form->addRow(tr("Threads per worker (next start)"), threads);
     form->addRow(tr("DeepFloyd IF dtype (next start)"), dtype);
+    form->addRow(tr("DeepFloyd IF device (next start)"), device);
     auto* dtypeNote = new QLabel(&dialog);
     dtypeNote->setWordWrap(true);
     dtypeNote->setObjectName(QStringLiteral("dtypeNote"));
-    auto updateNote = [dtypeNote](const QString& d) {
-        auto note = QString::fromStdString(ds::Engine::dtype_warning(d.toStdString()));
+    auto updateNote = [dtypeNote, dtype, device]() {
+        const QString d = dtype->currentText(), dev = device->currentText();
+        auto note = QString::fromStdString(ds::Engine::dtype_warning(d.toStdString(), dev.toStdString()));
         if (d == QStringLiteral("fp32-w16"))
             note = tr("Weights kept in 16 bits (half the memory of fp32: IF-I-XL 8.6 GB instead of 17.2 GB), "
                       "arithmetic in fp32.");
+        if (d == QStringLiteral("fp16") && dev == QStringLiteral("cpu"))
+            note = tr("fp16 runs on a GPU only: pick a cuda device (a build against a CUDA LibTorch lists them), "
+                      "or bf16 / fp32 on the CPU. Saved as is, the next start falls back to fp32 on the CPU.");
         dtypeNote->setText(note);
         dtypeNote->setVisible(!note.isEmpty());
     };
-    updateNote(dtype->currentText());
+    updateNote();
     connect(dtype, &QComboBox::currentTextChanged, &dialog, updateNote);
+    connect(device, &QComboBox::currentTextChanged, &dialog, updateNote);
     form->addRow(dtypeNote);
     form->addRow(tr("Preview a frame every N steps"), preview);
     form->addRow(tr("Output folder"), folder);
@@ -902,9 +912,10 @@ void MainWindow::editSettings() {
     if (dialog.exec() != QDialog::Accepted) return;
     s.setValue(QStringLiteral("threads"), threads->value());
     s.setValue(QStringLiteral("dtype"), dtype->currentText());
+    s.setValue(QStringLiteral("device"), device->currentText());
     s.setValue(QStringLiteral("previewInterval"), preview->value());
     s.setValue(QStringLiteral("outputFolder"), folder->text());
-    setStatus(tr("Settings saved (threads and dtype apply at the next start)"));
+    setStatus(tr("Settings saved (threads, dtype and device apply at the next start)"));
 }
 
 void MainWindow::exportStrip() {

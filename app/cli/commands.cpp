@@ -374,8 +374,9 @@ int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
                             "train runs every model; train-class-ddpm, train-time-ddpm, train-class-fm,\n"
                             "train-time-fm or train-denoiser one of them (--quick: class-ddpm only).\n\n"
                             "DeepFloyd IF at real scale (random weights from assets/configs; gigabytes, run only\n"
-                            "when named): if-i-xl-D, if-ii-l-D and t5-xxl-D for D = fp32, bf16 or fp32-w16\n"
-                            "(e.g. --only if-ii-l-fp32,t5-xxl-fp32-w16). Environment: DS_BENCH_TRACE=FILE writes an op profile (chrome trace) of\n"
+                            "when named): if-i-xl-D, if-ii-l-D and t5-xxl-D for D = fp32, bf16, fp16 (GPU) or\n"
+                            "fp32-w16 (e.g. --only if-ii-l-fp32,t5-xxl-fp32-w16), on the global --device.\n"
+                            "Environment: DS_BENCH_TRACE=FILE writes an op profile (chrome trace) of\n"
                             "one more IF step, DS_BENCH_SHAPES=FILE the shapes of its convolutions and attention\n"
                             "products (input of scripts/pytorch_op_reference.py).\n",
                0;

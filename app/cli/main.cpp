@@ -15,7 +15,8 @@ namespace {
 
 const char* kUsage = R"(dstudio — Diffusion Studio command line
 
-usage: dstudio [--threads N] [--assets DIR] [--data DIR] [--dtype fp32|bf16|fp32-w16] <command> [options]
+usage: dstudio [--threads N] [--assets DIR] [--data DIR] [--dtype fp32|bf16|fp16|fp32-w16]
+               [--device cpu|cuda|cuda:N] <command> [options]
 
 Part B (MNIST from scratch):
   train      train a denoiser, DDPM or flow-matching model (or the scoring classifier)
@@ -50,7 +51,10 @@ Global options:
   --dtype T     weights and arithmetic for inference: fp32 (default), bf16 (fast only on
                 CPUs with AVX-512; MNIST models sample ~1.7x faster with AVX512-BF16), or
                 fp32-w16: DeepFloyd IF weights kept in 16 bits (half the memory of fp32),
-                arithmetic in fp32. Training always runs in fp32.
+                arithmetic in fp32; fp16 on a GPU only. Training always runs in fp32.
+  --device D    where DeepFloyd IF (UNets, T5) runs: cpu (default), cuda or cuda:N; needs a
+                build against a CUDA LibTorch. Noise comes from the CPU generator, so a seed
+                gives the same image on any device. The MNIST models run on the CPU.
 
 `dstudio <command> --help` describes each command.
 )";
@@ -78,6 +82,8 @@ int main(int argc, char** argv) {
                 options.data_dir = args[i + 1];
             } else if (a == "--dtype") {
                 options.dtype = args[i + 1];
+            } else if (a == "--device") {
+                options.device = args[i + 1];
             } else {
                 throw cli::UsageError("unknown global option " + a);
             }
@@ -89,7 +95,7 @@ int main(int argc, char** argv) {
         }
         const std::string command = args[i];
         std::vector<std::string> rest(args.begin() + i + 1, args.end());
-        if (const auto warning = ds::Engine::dtype_warning(options.dtype); !warning.empty())
+        if (const auto warning = ds::Engine::dtype_warning(options.dtype, options.device); !warning.empty())
             std::cerr << "dstudio: warning: --dtype bf16: " << warning << "\n";
         return cli::run_command(command, rest, options);
     } catch (const cli::UsageError& e) {

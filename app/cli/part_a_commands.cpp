@@ -421,8 +421,9 @@ int cmd_replay(const std::string&, const std::vector<std::string>& a, const ds::
     argv.push_back("--out");
     argv.push_back(out);
     const std::string command = recipe["command"];
-    auto options = opt;  // an IF result is re-run in the precision it was made in (fp32 when unrecorded)
-    options.dtype = recipe.value("dtype", std::string("fp32"));
+    auto options = opt;  // an IF result is re-run in the precision and on the device it was made
+    options.dtype = recipe.value("dtype", std::string("fp32"));  // with (fp32, cpu when unrecorded)
+    options.device = recipe.value("device", std::string("cpu"));
     const int rc = run_command(command, argv, options);
     if (rc != 0) return rc;
     const std::string got = ds::sha256_file(out);

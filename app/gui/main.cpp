@@ -64,11 +64,23 @@ int main(int argc, char** argv) {
                      options.dtype.c_str());
         options.dtype = "fp32";
     }
+    options.device = settings.value(QStringLiteral("device"), QStringLiteral("cpu")).toString().toStdString();
     options.threads = cli.isSet(threads) ? cli.value(threads).toInt() : settings.value(QStringLiteral("threads"), 0).toInt();
     std::vector<ds::ModelInfo> models;
     try {
-        ds::Engine probe(options);  // lists bundled models; the worker owns its own engine
-        models = probe.bundled_models();
+        try {
+            ds::Engine probe(options);  // lists bundled models; the worker owns its own engine
+            models = probe.bundled_models();
+        } catch (const ds::InvalidRequest& e) {
+            // A saved dtype/device this build or machine cannot run (fp16 without a GPU, a GPU
+            // that is gone): say so and start on the CPU in fp32 rather than not at all.
+            if (options.dtype == "fp32" && options.device == "cpu") throw;
+            std::fprintf(stderr, "diffusion-studio: %s; using fp32 on the CPU\n", e.what());
+            options.dtype = "fp32";
+            options.device = "cpu";
+            ds::Engine probe(options);
+            models = probe.bundled_models();
+        }
     } catch (const std::exception& e) {
         QMessageBox::critical(nullptr, QStringLiteral("Diffusion Studio"), QString::fromUtf8(e.what()));
         return 1;

@@ -138,8 +138,8 @@ std::string config_path(const std::string& name) {
 
 // One IF UNet denoising step at real scale with random weights: batch 2 with CFG (4 samples
 // through the UNet), as a stage I / II pipeline step does it.
-json bench_if_unet(const std::string& config_file, const std::string& dtype_name, int reps) {
-    const auto dtype = models::Precision::parse(dtype_name);
+json bench_if_unet(const std::string& config_file, const std::string& dtype_name, const std::string& device, int reps) {
+    const auto dtype = models::Precision::parse(dtype_name).on(models::Precision::parse_device(device));
     auto cfg = models::IfUNetConfig::from_json_file(config_path(config_file));
     auto t0 = Clock::now();
     auto unet = models::IfUNet::random(cfg, dtype, 0);
@@ -176,7 +176,7 @@ json bench_if_unet(const std::string& config_file, const std::string& dtype_name
         for (const auto& l : log) text_out += l + "\n";
         io::write_file_atomic(shapes, text_out);
     }
-    return {{"config", config_file}, {"dtype", dtype_name}, {"parameters", unet.parameter_count()},
+    return {{"config", config_file}, {"dtype", dtype_name}, {"device", device}, {"parameters", unet.parameter_count()},
             {"batch", "2 x CFG (4 UNet samples)"}, {"size", s}, {"seconds_per_step", best},
             {"first_step_seconds", first},
             {"conv_attention_gflop_per_step", gflop}, {"achieved_gflops", gflop / best},
@@ -184,8 +184,8 @@ json bench_if_unet(const std::string& config_file, const std::string& dtype_name
             {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
 }
 
-json bench_t5(const std::string& dtype_name, int reps) {
-    const auto dtype = models::Precision::parse(dtype_name);
+json bench_t5(const std::string& dtype_name, const std::string& device, int reps) {
+    const auto dtype = models::Precision::parse(dtype_name).on(models::Precision::parse_device(device));
     auto cfg = models::T5Config::from_json_file(config_path("t5-v1_1-xxl.json"));
     auto enc = models::T5Encoder::random(cfg, dtype, 0);
     const double rss_loaded = rss_gb("VmRSS:");
@@ -197,7 +197,7 @@ json bench_t5(const std::string& dtype_name, int reps) {
         enc.forward(ids, mask);
         best = std::min(best, seconds_since(t0));
     }
-    return {{"config", "t5-v1_1-xxl"}, {"dtype", dtype_name}, {"parameters", enc.parameter_count()},
+    return {{"config", "t5-v1_1-xxl"}, {"dtype", dtype_name}, {"device", device}, {"parameters", enc.parameter_count()},
             {"seconds_per_prompt", best}, {"weights_gb", enc.weight_bytes() / 1e9}, {"rss_after_load_gb", rss_loaded}, {"peak_rss_gb", rss_gb("VmHWM:")}};
 }
 
@@ -217,7 +217,7 @@ std::vector<std::string> benchmark_names() {
     names.emplace_back("train-class-ddpm-bf16");
     for (const char* n : {"sample", "sample-bf16", "forward", "forward-bf16", "sampler"}) names.emplace_back(n);
     for (const char* m : {"if-i-xl", "if-ii-l", "t5-xxl"})
-        for (const char* dt : {"fp32", "bf16", "fp32-w16"}) names.push_back(std::string(m) + "-" + dt);
+        for (const char* dt : {"fp32", "bf16", "fp16", "fp32-w16"}) names.push_back(std::string(m) + "-" + dt);
     return names;
 }
 
@@ -241,6 +241,10 @@ void check_names(const BenchRequest& r) {
 
 std::string run_benchmarks(const BenchRequest& r, int threads) {
     check_names(r);
+    const auto device = models::Precision::parse_device(r.device);  // before any work
+    for (const auto& o : r.only)
+        if (o.size() > 5 && o.compare(o.size() - 5, 5, "-fp16") == 0)
+            models::Precision(torch::kFloat16).on(device).check_device();
     json out;
     out["threads"] = threads;
     out["torch"] = TORCH_VERSION;
@@ -328,10 +332,10 @@ std::string run_benchmarks(const BenchRequest& r, int threads) {
     const int if_reps = r.quick ? 1 : 2;
     for (const auto& [name, file] : std::vector<std::pair<std::string, std::string>>{
              {"if-i-xl", "if-i-xl-unet.json"}, {"if-ii-l", "if-ii-l-unet.json"}})
-        for (const char* dt : {"fp32", "bf16", "fp32-w16"})
-            if (named(r, name + "-" + dt)) out["if_unet"].push_back(bench_if_unet(file, dt, if_reps));
-    for (const char* dt : {"fp32", "bf16", "fp32-w16"})
-        if (named(r, std::string("t5-xxl-") + dt)) out["t5"].push_back(bench_t5(dt, if_reps));
+        for (const char* dt : {"fp32", "bf16", "fp16", "fp32-w16"})
+            if (named(r, name + "-" + dt)) out["if_unet"].push_back(bench_if_unet(file, dt, r.device, if_reps));
+    for (const char* dt : {"fp32", "bf16", "fp16", "fp32-w16"})
+        if (named(r, std::string("t5-xxl-") + dt)) out["t5"].push_back(bench_t5(dt, r.device, if_reps));
     if (selected(r, "sampler") && (r.only.empty() || named(r, "sampler"))) {
         const int reps = r.quick ? 1 : 7;
         out["sampler_overhead"] = json::array({bench_sampler(1, reps), bench_sampler(10, reps)});

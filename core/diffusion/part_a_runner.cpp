@@ -122,6 +122,7 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
     if (!s.negative_prompt.empty()) ss.recipe["negative_prompt"] = s.negative_prompt;
     // IF results depend on the precision; fp32 (the default) is left out, as in older recipes.
     if (is_if_folder(s.model) && ctx.if_precision.name() != "fp32") ss.recipe["dtype"] = ctx.if_precision.name();
+    if (is_if_folder(s.model) && !ctx.if_precision.device.is_cpu()) ss.recipe["device"] = ctx.if_precision.device.str();
     return ss;
 }
 
@@ -264,7 +265,7 @@ std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, const 
     std::error_code ec;
     const auto stamp = fs::last_write_time(root / "unet" / "config.json", ec);
     std::lock_guard<std::mutex> lock(mutex);
-    const std::string key = fs::absolute(root).string() + "|" + precision.name();
+    const std::string key = fs::absolute(root).string() + "|" + precision.name() + "|" + precision.device.str();
     auto it = cache.find(key);
     if (it == cache.end() || it->second.stamp != stamp) {
         IfBundle b;
@@ -290,7 +291,7 @@ std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, const 
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model,
                                                const models::Precision& if_precision) {
     if (is_if_folder(model)) return open_if_predictor(model, if_precision);
-    auto loaded = models::with_compute_dtype(registry.load(model), if_precision.compute);
+    auto loaded = models::with_compute_dtype(registry.load(model), if_precision.cpu_compute());
     if (!loaded.spec.is_ddpm())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +
                              " model; the Part A techniques need a noise-predicting DDPM model "

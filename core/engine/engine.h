@@ -16,7 +16,10 @@ struct EngineOptions {
     int threads = 0;         // intra-op threads; 0 = number of cores
     std::string assets_dir;  // bundled models; "" = $DS_ASSETS_DIR or the installed/source assets/
     std::string data_dir;    // datasets; "" = $DS_DATA_DIR or <source>/data
-    std::string dtype = "fp32";  // DeepFloyd IF weights and compute: "fp32" or "bf16" (CPU)
+    std::string dtype = "fp32";  // inference weights and compute: fp32, bf16, fp16 (GPU) or fp32-w16
+    // DeepFloyd IF's device: "cpu", "cuda" or "cuda:N" (a CUDA LibTorch build). The MNIST models
+    // always run on the CPU (in fp32 when dtype is fp16).
+    std::string device = "cpu";
 };
 
 class Engine {
@@ -49,9 +52,13 @@ public:
     // A warning for a DeepFloyd IF dtype this CPU runs badly ("" when fine): bf16 without
     // AVX-512 goes through oneDNN's slow path (a 256-px IF convolution measured 10x slower than
     // fp32 on an AVX2-only CPU).
-    static std::string dtype_warning(const std::string& dtype);
-    // The accepted EngineOptions::dtype values: fp32, bf16, fp32-w16 (16-bit weights, fp32 arithmetic).
+    static std::string dtype_warning(const std::string& dtype, const std::string& device = "cpu");
+    // The accepted EngineOptions::dtype values: fp32, bf16, fp16 (GPU), fp32-w16 (16-bit weights,
+    // fp32 arithmetic).
     static std::vector<std::string> dtype_choices();
+    // The EngineOptions::device values this build can use: "cpu", then "cuda:0".. for each GPU
+    // a CUDA LibTorch sees.
+    static std::vector<std::string> device_choices();
 
     std::vector<ModelInfo> bundled_models() const;
     ModelInfo describe(const std::string& model) const;  // id or path; throws ModelLoadError

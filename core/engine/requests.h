@@ -143,6 +143,7 @@ struct EvalResult {
 struct BenchRequest {
     bool quick = false;             // fewer repetitions (smoke test)
     std::vector<std::string> only;  // subset of benchmark names; empty = all
+    std::string device = "cpu";     // the IF and T5 benchmarks' device (the engine's --device)
 };
 
 // Copies a trained model (run folder, checkpoint or epoch file) into a standalone model file,

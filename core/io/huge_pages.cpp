@@ -12,6 +12,13 @@
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
+#include <torch/version.h>
+
+// LibTorch 2.3 changed c10::Allocator: allocate() is no longer const, and copy_data() is a new
+// pure virtual (Debian's 1.13 has the old interface, the PyTorch wheels of GPU builds the new).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define DS_ALLOCATOR_2_3 1
+#endif
 
 #ifdef __linux__
 #include <sys/mman.h>
@@ -169,13 +176,20 @@ BlockCache& cache() {
 void release(void* p) { cache().release(p); }
 
 struct CachingCpuAllocator final : c10::Allocator {
+#ifdef DS_ALLOCATOR_2_3
+    c10::DataPtr allocate(std::size_t n) override {
+#else
     c10::DataPtr allocate(std::size_t n) const override {
+#endif
         const c10::Device cpu(c10::DeviceType::CPU);
         if (n == 0) return {nullptr, nullptr, &release, cpu};
         void* p = cache().allocate(n);
         return {p, p, &release, cpu};
     }
     c10::DeleterFnPtr raw_deleter() const override { return &release; }
+#ifdef DS_ALLOCATOR_2_3
+    void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
+#endif
 };
 
 std::atomic<bool> g_installed{false};

@@ -21,12 +21,12 @@ namespace ds::models {
 
 namespace {
 
-// GroupNorm of a bf16 activation in fp32: torch 1.13's CPU group_norm has no vectorised bf16 path
-// (12x slower than fp32 at 640 channels x 32 px on the Zen 5 VM); the statistics are fp32 as in
-// diffusers' autocast.
+// GroupNorm of a 16-bit activation in fp32: torch 1.13's CPU group_norm has no vectorised bf16
+// path (12x slower than fp32 at 640 channels x 32 px on the Zen 5 VM); the statistics are fp32 as
+// in diffusers' autocast, and fp16 (GPU) statistics in fp32 cannot overflow.
 torch::Tensor group_norm(const torch::Tensor& t, std::int64_t groups, const torch::Tensor& weight,
                          const torch::Tensor& bias, double eps) {
-    if (t.scalar_type() != torch::kBFloat16)
+    if (t.scalar_type() != torch::kBFloat16 && t.scalar_type() != torch::kHalf)
         return torch::nn::functional::group_norm(
             t, torch::nn::functional::GroupNormFuncOptions(groups).weight(weight).bias(bias).eps(eps));
     return torch::nn::functional::group_norm(t.to(torch::kFloat32),
@@ -34,7 +34,7 @@ torch::Tensor group_norm(const torch::Tensor& t, std::int64_t groups, const torc
                                                  .weight(weight.to(torch::kFloat32))
                                                  .bias(bias.to(torch::kFloat32))
                                                  .eps(eps))
-        .to(torch::kBFloat16);
+        .to(t.scalar_type());
 }
 
 torch::Tensor act(const torch::Tensor& x) { return torch::gelu(x); }  // exact (erf) GELU
@@ -166,7 +166,8 @@ torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::
     const auto cin = x.size(1);
     // Stride 1, "same" padding for 3x3 (padding 1) and 1x1 (padding 0): output H x W = input's.
     count_conv(x, w.size(0), w.size(2), padding);
-    if (x.scalar_type() != torch::kBFloat16 || cin <= kBf16ConvSlice)
+    // The slices work around oneDNN (CPU) only; GPUs take the convolution in one piece.
+    if (x.scalar_type() != torch::kBFloat16 || !x.device().is_cpu() || cin <= kBf16ConvSlice)
         return F::conv2d(x, w, F::Conv2dFuncOptions().bias(b).padding(padding));
     const std::int64_t slices = (cin + kBf16ConvSlice - 1) / kBf16ConvSlice;
     const std::int64_t step = (cin + slices - 1) / slices;  // equal slices: 2816 = 4 x 704
@@ -184,7 +185,7 @@ torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::
 
 torch::Tensor sinusoid(const torch::Tensor& t, int dim, bool flip, double shift) {
     const int half = dim / 2;
-    auto exponent = -std::log(10000.0) * torch::arange(half, torch::kFloat32) / float(half - shift);
+    auto exponent = -std::log(10000.0) * torch::arange(half, t.options().dtype(torch::kFloat32)) / float(half - shift);
     auto arg = t.to(torch::kFloat32).unsqueeze(1) * torch::exp(exponent).unsqueeze(0);
     auto s = torch::sin(arg), c = torch::cos(arg);
     auto emb = flip ? torch::cat({c, s}, 1) : torch::cat({s, c}, 1);
@@ -346,6 +347,7 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
     const auto dtype = precision.compute;
     if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
         throw InvalidRequest("the IF UNet runs in float32, bfloat16 or float16");
+    precision.check_device();
     IfUNet u;
     u.text_cache_ = std::make_shared<TextCache>();
     u.precision_ = precision;
@@ -354,7 +356,8 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
                                       "diffusion_pytorch_model.safetensors.index.json",
                                       "diffusion_pytorch_model.fp16.safetensors",
                                       "diffusion_pytorch_model.safetensors.index.fp16.json"};
-    if (prefer_fp16_file || precision.weights16) std::rotate(names.begin(), names.begin() + 2, names.end());
+    if (prefer_fp16_file || precision.weights16 || dtype == torch::kFloat16)
+        std::rotate(names.begin(), names.begin() + 2, names.end());
     const std::string file = find_weight_file(dir, names, "UNet");
     u.weights_ = load_weights(file, if_unet_weight_shapes(u.config_), precision, "UNet");
     u.use_compute_layout();
@@ -362,26 +365,35 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
 }
 
 IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, std::uint64_t seed) {
+    precision.check_device();
     IfUNet u;
     u.text_cache_ = std::make_shared<TextCache>();
     u.config_ = config;
     u.precision_ = precision;
     const auto store = precision.storage_for(torch::kFloat32);
+    const auto shapes = if_unet_weight_shapes(config);
+    const std::int64_t bytes = count_parameters(shapes) * precision.bytes_per_weight();
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    for (const auto& [name, shape] : if_unet_weight_shapes(config)) {
+    for (const auto& [name, shape] : shapes) {  // drawn on the CPU: the same weights on any device
         const bool norm = name.find("norm") != std::string::npos;
         const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
         auto t = norm ? (bias ? torch::zeros(shape, store) : torch::ones(shape, store))
                       : (torch::randn(shape, gen, torch::kFloat32) * 0.02).to(store);
-        u.weights_[name] = t;
+        u.weights_[name] = to_device(t, precision.device, "UNet", bytes);
     }
     u.use_compute_layout();
     return u;
 }
 
+bool IfUNet::channels_last() const {
+    return precision_.compute == torch::kBFloat16 || precision_.compute == torch::kHalf;
+}
+
 void IfUNet::use_compute_layout() {
-    if (precision_.compute != torch::kBFloat16) return;
-    const bool ops = dnnl_ops::available();
+    if (!channels_last()) return;
+    // Packed oneDNN operators: bf16 on the CPU. Elsewhere (fp16/bf16 on a GPU) channels-last
+    // weights for the channels-last activations.
+    const bool ops = dnnl_ops::available() && precision_.device.is_cpu() && precision_.compute == torch::kBFloat16;
     for (auto it = weights_.begin(); it != weights_.end();) {  // one tensor at a time: no second copy
         auto& [name, t] = *it;
         if (t.dim() != 4) {
@@ -470,7 +482,8 @@ torch::Tensor IfUNet::resnet(const std::string& p, torch::Tensor x, const torch:
 }
 
 std::shared_ptr<IfUNet::TextState> IfUNet::text_state(const torch::Tensor& text) const {
-    if (text_cache_) {
+    const bool cache = text_cache_ && !text.is_meta();  // meta tensors (tests) have no values to compare
+    if (cache) {
         std::lock_guard<std::mutex> lock(text_cache_->mutex);
         const auto& last = text_cache_->last;
         if (last && last->text.sizes() == text.sizes() && torch::equal(last->text, text)) return last;
@@ -479,7 +492,7 @@ std::shared_ptr<IfUNet::TextState> IfUNet::text_state(const torch::Tensor& text)
     s->text = text.clone();  // the caller may change its tensor after the call
     s->pooled = text_pool(text);
     s->ctx = F::linear(text, w("encoder_hid_proj.weight"), w("encoder_hid_proj.bias"));
-    if (text_cache_) {
+    if (cache) {
         std::lock_guard<std::mutex> lock(text_cache_->mutex);
         text_cache_->last = s;
     }
@@ -547,7 +560,10 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, Te
         dnnl_ops::matmul_into(probs, heads(vs), 1.0f, heads(o));
     } else {
         auto q = heads(qs), k = heads(ks), v = heads(vs);
-        auto scores = torch::matmul(q, k.transpose(-1, -2)) * scale;
+        // fp16 (GPU): q scaled before the product (exact: 1/8 for head_dim 64), as diffusers'
+        // baddbmm(alpha=scale) keeps the scores in range; fp32 as the fixtures were made.
+        auto scores = qs.scalar_type() == torch::kHalf ? torch::matmul(q * scale, k.transpose(-1, -2))
+                                                       : torch::matmul(q, k.transpose(-1, -2)) * scale;
         torch::Tensor probs;
         if (scores.scalar_type() == torch::kFloat32 && dnnl_ops::applies(scores)) {
             dnnl_ops::softmax_into(scores, scores);  // in place; 4x torch 1.13's softmax here
@@ -577,20 +593,22 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
         throw InvalidRequest("this UNet (stage II) needs class labels: the noise level of the low-resolution image");
     const auto B = x_in.size(0);
     auto hook = [&](const std::string& name, const torch::Tensor& t) {
-        if (hooks) (*hooks)[name] = t.to(torch::kFloat32).contiguous();
+        if (hooks) (*hooks)[name] = to_host_float(t);
     };
-    auto x = x_in.to(precision_.compute);
+    const auto device = precision_.device;
+    auto x = x_in.to(device, precision_.compute);
     // bf16 runs channels-last end to end: oneDNN's bf16 (AVX512-BF16 / AMX) convolutions work in
     // NHWC, so NCHW activations were reordered in and copied back out around every convolution.
-    if (precision_.compute == torch::kBFloat16) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    auto text = text_in.to(precision_.compute);
-    auto t = timesteps.reshape({-1}).expand({B});
+    // fp16/bf16 on a GPU too (tensor-core convolutions prefer NHWC).
+    if (channels_last()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    auto text = text_in.to(device, precision_.compute);
+    auto t = timesteps.to(device).reshape({-1}).expand({B});
     auto te = sinusoid(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift).to(precision_.compute);
     hook("time_proj", te);
     auto emb = timestep_mlp("time_embedding", te);
     hook("time_embedding", emb);
     if (c.class_embedding) {
-        auto ce = sinusoid(class_labels.reshape({-1}).expand({B}), c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
+        auto ce = sinusoid(class_labels.to(device).reshape({-1}).expand({B}), c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
         hook("time_proj#1", ce);  // the second call of time_proj: the noise level
         auto class_emb = timestep_mlp("class_embedding", ce.to(precision_.compute));
         hook("class_embedding", class_emb);
@@ -647,7 +665,7 @@ torch::Tensor IfUNet::forward(const torch::Tensor& x_in, const torch::Tensor& ti
     }
     h = conv("conv_out", h, 1);
     hook("conv_out", h);
-    return h.to(torch::kFloat32).contiguous();
+    return to_host_float(h);
 }
 
 torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding,

@@ -49,7 +49,8 @@ class IfUNet {
 public:
     // `dir` holds config.json and diffusion_pytorch_model[.fp16].safetensors (or a sharded index).
     // Every missing, unexpected or mis-shaped weight is reported by name. With 16-bit weights
-    // (Precision::fp32_w16) the fp16 file is preferred when both exist.
+    // (Precision::fp32_w16) the fp16 file is preferred when both exist. Weights go to
+    // precision.device; fp16 arithmetic needs a GPU (InvalidRequest on the CPU).
     static IfUNet load(const std::string& dir, const Precision& precision = torch::kFloat32,
                        bool prefer_fp16_file = false);
     // Random weights (N(0, 0.02), norms 1/0) for a config: speed and memory benchmarks at real
@@ -57,7 +58,8 @@ public:
     static IfUNet random(const IfUNetConfig& config, const Precision& precision, std::uint64_t seed = 0);
 
     // x [B, Cin, H, W]; timesteps [B] int64; text [B, L, E]; class_labels [B] (stage II) or
-    // undefined. Returns [B, out_channels, H, W] float32.
+    // undefined, on any device (moved to the UNet's). Returns [B, out_channels, H, W] float32 on
+    // the CPU; hooks too.
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& timesteps,
                           const torch::Tensor& text, const torch::Tensor& class_labels = {},
                           Hooks* hooks = nullptr) const;
@@ -69,6 +71,7 @@ public:
 
 private:
     torch::Tensor w(const std::string& name) const;  // in the compute dtype
+    bool channels_last() const;  // activations NHWC: 16-bit arithmetic
     // bf16: 3x3 convolution weights channels-last, as the activations (see forward); with oneDNN,
     // every convolution becomes a packed operator that owns its weights (conv_ops_).
     void use_compute_layout();

@@ -77,15 +77,20 @@ std::map<std::string, std::vector<std::int64_t>> t5_weight_shapes(const T5Config
 }  // namespace
 
 T5Encoder T5Encoder::random(const T5Config& config, const Precision& precision, std::uint64_t seed) {
+    precision.check_device();
     T5Encoder e;
     e.config_ = config;
     e.precision_ = precision;
     const auto store = precision.storage_for(torch::kFloat32);
+    const auto shapes = t5_weight_shapes(config);
+    const std::int64_t bytes = count_parameters(shapes) * precision.bytes_per_weight();
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    for (const auto& [name, shape] : t5_weight_shapes(config)) {
+    for (const auto& [name, shape] : shapes) {  // drawn on the CPU: the same weights on any device
         const bool norm = name.find("layer_norm") != std::string::npos;
-        e.weights_[name] = norm ? torch::ones(shape, store) : (torch::randn(shape, gen, torch::kFloat32) * 0.05).to(store);
+        auto t = norm ? torch::ones(shape, store) : (torch::randn(shape, gen, torch::kFloat32) * 0.05).to(store);
+        e.weights_[name] = to_device(t, precision.device, "T5 encoder", bytes);
     }
+    e.keep_wo_in_fp32();
     return e;
 }
 
@@ -94,28 +99,38 @@ std::int64_t T5Encoder::parameter_count() const { return count_parameters(t5_wei
 std::int64_t T5Encoder::weight_bytes() const { return models::weight_bytes(weights_); }
 
 T5Encoder T5Encoder::load(const std::string& dir, const Precision& precision) {
-    if (precision.compute != torch::kFloat32 && precision.compute != torch::kBFloat16)
-        throw InvalidRequest("the T5 encoder runs in float32 or bfloat16");
+    if (precision.compute != torch::kFloat32 && precision.compute != torch::kBFloat16 &&
+        precision.compute != torch::kFloat16)
+        throw InvalidRequest("the T5 encoder runs in float32, bfloat16 or float16 (GPU)");
+    precision.check_device();
     T5Encoder e;
     e.precision_ = precision;
     e.config_ = T5Config::from_json_file((fs::path(dir) / "config.json").string());
     std::vector<std::string> names = {"model.safetensors", "model.safetensors.index.json", "model.fp16.safetensors",
                                       "model.safetensors.index.fp16.json"};
-    if (precision.weights16) std::rotate(names.begin(), names.begin() + 2, names.end());
+    if (precision.weights16 || precision.compute == torch::kFloat16)
+        std::rotate(names.begin(), names.begin() + 2, names.end());
     const std::string file = find_weight_file(dir, names, "T5 encoder");
     // encoder.embed_tokens.weight is tied to shared.weight: allowed, not loaded twice.
     e.weights_ = load_weights(file, t5_weight_shapes(e.config_), precision, "T5 encoder", {"encoder.embed_tokens.weight"});
+    e.keep_wo_in_fp32();
     return e;
 }
 
 torch::Tensor T5Encoder::w(const std::string& name) const { return precision_.use(weights_.at(name)); }
+
+void T5Encoder::keep_wo_in_fp32() {
+    if (precision_.compute != torch::kFloat16) return;
+    for (auto& [name, t] : weights_)  // one at a time
+        if (name.size() > 10 && name.compare(name.size() - 10, 10, ".wo.weight") == 0) t = t.to(torch::kFloat32);
+}
 
 torch::Tensor T5Encoder::position_bias(int L) const {
     std::vector<std::int64_t> buckets(std::size_t(L) * L);
     for (int q = 0; q < L; ++q)
         for (int k = 0; k < L; ++k)
             buckets[std::size_t(q) * L + k] = t5_relative_bucket(k - q, config_.num_buckets, config_.max_distance);
-    auto idx = torch::tensor(buckets, torch::kLong);
+    auto idx = torch::tensor(buckets, torch::kLong).to(precision_.device);
     auto table = w("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight").to(torch::kFloat32);
     return table.index_select(0, idx).view({L, L, config_.num_heads}).permute({2, 0, 1}).unsqueeze(0);
 }
@@ -130,6 +145,17 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 torch::Tensor gelu_tanh(const torch::Tensor& x) {
     return 0.5 * x * (1.0 + torch::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * torch::pow(x, 3.0))));
 }
+
+// fp16 (GPU) only: T5 v1.1's residual stream outgrows float16 in its later blocks. As
+// transformers does for float16, values are clamped to +-(65504 - 1000) when some are already
+// infinite, else to +-65504 (which turns infinities into the largest finite value).
+torch::Tensor clamp_fp16(const torch::Tensor& x) {
+    if (x.scalar_type() != torch::kHalf) return x;
+    const double max = 65504.0;
+    auto limit = torch::where(torch::isinf(x).any(), torch::full({}, max - 1000.0, x.options()),
+                              torch::full({}, max, x.options()));
+    return torch::max(torch::min(x, limit), -limit);
+}
 }  // namespace
 
 torch::Tensor T5Encoder::forward(const torch::Tensor& ids, const torch::Tensor& mask,
@@ -142,11 +168,12 @@ torch::Tensor T5Encoder::forward(const torch::Tensor& ids, const torch::Tensor& 
     if (ids.min().item<std::int64_t>() < 0 || ids.max().item<std::int64_t>() >= c.vocab_size)
         throw InvalidRequest("token id outside the T5 vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
     const auto B = ids.size(0), L = ids.size(1);
+    const auto device = precision_.device;
     // Rows first, then the dtype: never widens the whole 32k-row table.
-    auto x = precision_.use(weights_.at("shared.weight").index_select(0, ids.flatten())).view({B, L, c.d_model});
-    if (hooks) hooks->push_back(x.to(torch::kFloat32));
+    auto x = precision_.use(weights_.at("shared.weight").index_select(0, ids.flatten().to(device))).view({B, L, c.d_model});
+    if (hooks) hooks->push_back(to_host_float(x));
     // Masked keys get float32's lowest value, as transformers' extended attention mask.
-    auto ext = (1.0 - mask.to(torch::kFloat32)).view({B, 1, 1, L}) * std::numeric_limits<float>::lowest();
+    auto ext = (1.0 - mask.to(device, torch::kFloat32)).view({B, 1, 1, L}) * std::numeric_limits<float>::lowest();
     auto bias = position_bias(int(L)) + ext;  // [B, H, L, L], shared by every block
     for (int i = 0; i < c.num_layers; ++i) {
         const std::string b = "encoder.block." + std::to_string(i) + ".layer.";
@@ -158,14 +185,17 @@ torch::Tensor T5Encoder::forward(const torch::Tensor& ids, const torch::Tensor& 
         auto scores = torch::matmul(q, k.transpose(-1, -2)).to(torch::kFloat32) + bias;  // no 1/sqrt(d)
         auto attn = torch::softmax(scores, -1).to(v.scalar_type());
         auto o = torch::matmul(attn, v).transpose(1, 2).reshape({B, L, c.num_heads * c.d_kv});
-        x = x + F::linear(o, w(b + "0.SelfAttention.o.weight"));
+        x = clamp_fp16(x + F::linear(o, w(b + "0.SelfAttention.o.weight")));
         hn = rms_norm(x, w(b + "1.layer_norm.weight"), c.eps);
         auto f = gelu_tanh(F::linear(hn, w(b + "1.DenseReluDense.wi_0.weight"))) *
                  F::linear(hn, w(b + "1.DenseReluDense.wi_1.weight"));
-        x = x + F::linear(f, w(b + "1.DenseReluDense.wo.weight"));
-        if (hooks) hooks->push_back(x.to(torch::kFloat32));
+        // fp16: wo in fp32 on an fp32 copy of its input, so the residual stream is fp32 from here on.
+        const auto wo = precision_.compute == torch::kFloat16 ? weights_.at(b + "1.DenseReluDense.wo.weight")
+                                                              : w(b + "1.DenseReluDense.wo.weight");
+        x = clamp_fp16(x + F::linear(f.to(wo.scalar_type()), wo));
+        if (hooks) hooks->push_back(to_host_float(x));
     }
-    return rms_norm(x, w("encoder.final_layer_norm.weight"), c.eps).to(torch::kFloat32);
+    return to_host_float(rms_norm(x, w("encoder.final_layer_norm.weight"), c.eps));
 }
 
 }  // namespace ds::models

@@ -28,8 +28,9 @@ class T5Encoder {
 public:
     // `dir` holds config.json and model.safetensors (or a sharded model.safetensors.index.json /
     // model.safetensors.index.fp16.json). Every missing, unexpected or mis-shaped weight is
-    // reported by name. Arithmetic in float32 or bfloat16; weights in that type or, with
-    // Precision::fp32_w16, in 16 bits (the fp16 file preferred when both exist).
+    // reported by name. Arithmetic in float32, bfloat16 or (GPU) float16; weights in that type
+    // or, with Precision::fp32_w16, in 16 bits (the fp16 file preferred when both exist); on
+    // precision.device. forward takes and returns CPU tensors.
     static T5Encoder load(const std::string& dir, const Precision& precision = torch::kFloat32);
     // Random weights for a config (benchmarks at real scale).
     static T5Encoder random(const T5Config& config, const Precision& precision, std::uint64_t seed = 0);
@@ -47,6 +48,11 @@ public:
 
 private:
     torch::Tensor w(const std::string& name) const;  // in the compute dtype
+    // fp16 (GPU): the feed-forward output weights `wo` are held in fp32, as transformers keeps
+    // them (`_keep_in_fp32_modules`): their products overflow float16, and with them the residual
+    // stream turns fp32 after the first block's feed-forward (an fp16 + fp32 sum). The residual
+    // is clamped to float16's range while it is still fp16 (transformers' clamp).
+    void keep_wo_in_fp32();
     T5Config config_;
     Precision precision_;
     std::map<std::string, torch::Tensor> weights_;

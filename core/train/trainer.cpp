@@ -11,6 +11,7 @@
 #include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "core/data/mnist.h"
 #include "core/diffusion/generate.h"
@@ -644,15 +645,30 @@ done:
 
 }  // namespace
 
+// LibTorch 2.4 replaced the per-device autocast calls (set_cpu_enabled, ...) by ones taking the
+// device type; the old ones are deprecated there.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define DS_AUTOCAST_BY_DEVICE 1
+#endif
+
 AutocastBf16::AutocastBf16(bool on) : on_(on) {
     if (!on_) return;
+#ifdef DS_AUTOCAST_BY_DEVICE
+    at::autocast::set_autocast_dtype(at::kCPU, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCPU, true);
+#else
     at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
     at::autocast::set_cpu_enabled(true);
+#endif
 }
 
 AutocastBf16::~AutocastBf16() {
     if (!on_) return;
+#ifdef DS_AUTOCAST_BY_DEVICE
+    at::autocast::set_autocast_enabled(at::kCPU, false);
+#else
     at::autocast::set_cpu_enabled(false);
+#endif
     at::autocast::clear_cache();
 }
 

@@ -21,6 +21,8 @@
 #include <QJsonDocument>
 #include <QJsonArray>
 #include <QMouseEvent>
+#include <QDialog>
+#include <QLabel>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -565,6 +567,33 @@ private Q_SLOTS:
         QVERIFY(sawDark && sawBright);
         d.setOutputFolder(tmp.path() + QStringLiteral("/old-run"));  // refresh keeps the choice
         QCOMPARE(other->currentText(), QStringLiteral("epoch_001"));
+    }
+
+    void settingsOfferTheDevicesAndFlagFp16OnTheCpu() {
+        EngineController studio(engineOptions()), trainer(engineOptions());
+        MainWindow w(&studio, &trainer);
+        bool checked = false;
+        QTimer::singleShot(300, [&checked] {
+            auto* dialog = qobject_cast<QDialog*>(QApplication::activeModalWidget());
+            if (!dialog) return;
+            auto* dtype = dialog->findChild<QComboBox*>(QStringLiteral("dtype"));
+            auto* device = dialog->findChild<QComboBox*>(QStringLiteral("device"));
+            auto* note = dialog->findChild<QLabel*>(QStringLiteral("dtypeNote"));
+            if (dtype && device && note && device->count() == int(ds::Engine::device_choices().size()) &&
+                device->itemText(0) == QStringLiteral("cpu")) {
+                dtype->setCurrentText(QStringLiteral("fp16"));
+                device->setCurrentText(QStringLiteral("cpu"));
+                const bool flagged = !note->isHidden() && note->text().contains(QStringLiteral("GPU only"));
+                dtype->setCurrentText(QStringLiteral("fp32"));
+                const bool cleared = note->isHidden();
+                checked = flagged && cleared;
+            }
+            dialog->accept();
+        });
+        w.editSettings();
+        QVERIFY(checked);
+        QCOMPARE(QSettings().value(QStringLiteral("device")).toString(), QStringLiteral("cpu"));
+        QCOMPARE(QSettings().value(QStringLiteral("dtype")).toString(), QStringLiteral("fp32"));
     }
 
     void guiThreadStaysResponsiveDuringARun() {

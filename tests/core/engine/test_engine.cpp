@@ -134,16 +134,19 @@ TEST_CASE("export drops training state and can halve the size", "[engine]") {
     CHECK(torch::allclose(wa, wb, 1e-3, 1e-3));
 }
 
-TEST_CASE("the engine takes fp32 and bf16 and fp32-w16 for DeepFloyd IF and names them when refusing", "[engine]") {
+TEST_CASE("the engine takes fp32, bf16, fp16 (GPU) and fp32-w16 for DeepFloyd IF and names them when refusing", "[engine]") {
     ds::EngineOptions o;
     o.threads = 1;
-    CHECK(ds::Engine::dtype_choices() == std::vector<std::string>{"fp32", "bf16", "fp32-w16"});
+    CHECK(ds::Engine::dtype_choices() == std::vector<std::string>{"fp32", "bf16", "fp16", "fp32-w16"});
     for (const auto& d : ds::Engine::dtype_choices()) {
         o.dtype = d;
-        CHECK_NOTHROW(ds::Engine(o));
+        if (d == "fp16")  // GPU only (test_if_device.cpp)
+            CHECK_THROWS_AS(ds::Engine(o), ds::InvalidRequest);
+        else
+            CHECK_NOTHROW(ds::Engine(o));
     }
-    o.dtype = "fp16";
-    CHECK_THROWS_WITH(ds::Engine(o), Catch::Contains("fp32, bf16 or fp32-w16") && Catch::Contains("'fp16'"));
+    o.dtype = "fp64";
+    CHECK_THROWS_WITH(ds::Engine(o), Catch::Contains("fp32, bf16, fp16 (GPU only) or fp32-w16") && Catch::Contains("'fp64'"));
     CHECK(ds::Engine::dtype_warning("fp32-w16").empty());
 }
 

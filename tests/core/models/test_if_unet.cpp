@@ -193,9 +193,9 @@ fs::path fp16_copy(const std::string& fixture, const std::string& weights_in, co
 }
 }  // namespace
 
-TEST_CASE("dtype names fp32 bf16 fp32-w16 and nothing else", "[models][if]") {
+TEST_CASE("dtype names fp32 bf16 fp16 fp32-w16 and nothing else", "[models][if]") {
     using ds::models::Precision;
-    for (const char* n : {"fp32", "bf16", "fp32-w16"}) CHECK(Precision::parse(n).name() == n);
+    for (const char* n : {"fp32", "bf16", "fp16", "fp32-w16"}) CHECK(Precision::parse(n).name() == n);
     CHECK(Precision::parse("fp32-w16").weights16);
     CHECK(Precision::parse("fp32-w16").compute == torch::kFloat32);
     CHECK(Precision::parse("fp32-w16").bytes_per_weight() == 2);
@@ -203,7 +203,8 @@ TEST_CASE("dtype names fp32 bf16 fp32-w16 and nothing else", "[models][if]") {
     CHECK(Precision::parse("fp32-w16").storage_for(torch::kFloat16) == torch::kFloat16);
     CHECK(Precision::parse("fp32-w16").storage_for(torch::kFloat32) == torch::kBFloat16);
     CHECK(Precision::parse("fp32").storage_for(torch::kFloat16) == torch::kFloat32);
-    CHECK_THROWS_WITH(Precision::parse("fp16"), Catch::Contains("fp32-w16"));
+    CHECK_THROWS_WITH(Precision::parse("half"), Catch::Contains("fp32-w16"));
+    CHECK_THROWS_AS(Precision::parse("FP16"), ds::InvalidRequest);
     CHECK_THROWS_AS(Precision::parse(""), ds::InvalidRequest);
 }
 
