@@ -129,7 +129,11 @@ std::map<std::string, torch::Tensor> load_weights(const std::string& file, const
     precision.check_device();
     auto set = io::SafetensorsSet::open(file);
     const std::int64_t bytes = count_parameters(expected) * precision.bytes_per_weight();
-    if (precision.device.is_cpu()) io::check_memory(bytes, "the " + what + " in '" + file + "'", precision.name());
+    if (precision.device.is_cpu())
+        io::check_memory(bytes, "the " + what + " in '" + file + "'", precision.name());
+    else
+        io::check_device_memory(bytes, "the " + what + " in '" + file + "'", precision.name(), precision.device.str(),
+                                precision.device.has_index() ? precision.device.index() : -1);
     std::string problems;
     for (const auto& name : set.names())
         if (!expected.count(name) && !ignored.count(name)) problems += "\n  unexpected weight " + name;

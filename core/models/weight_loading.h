@@ -82,8 +82,9 @@ std::string find_weight_file(const std::string& dir, const std::vector<std::stri
 // Loads exactly `expected` from `file`, each tensor held as `precision.storage_for` its file
 // dtype on `precision.device` (moved one tensor at a time: no second copy in host memory). Every
 // missing, unexpected (unless in `ignored`) or mis-shaped tensor is reported by name in one
-// ModelLoadError; on the CPU, refuses before reading when the weights would not fit in memory;
-// on a GPU, an allocation failure becomes a ModelLoadError with the size of the weights.
+// ModelLoadError. Refuses before reading when the weights cannot fit: on the CPU in the memory
+// available now, on a GPU in its total memory (io/memory.h); on a GPU, an allocation failure
+// while loading becomes a ModelLoadError with the size of the weights.
 std::map<std::string, torch::Tensor> load_weights(const std::string& file, const WeightShapes& expected,
                                                   const Precision& precision, const std::string& what,
                                                   const std::set<std::string>& ignored = {});

@@ -8,6 +8,7 @@
 
 #include "core/engine/engine.h"
 #include "core/engine/errors.h"
+#include "core/io/memory.h"
 #include "core/io/safetensors.h"
 #include "core/models/if_unet.h"
 #include "core/models/t5_encoder.h"
@@ -130,6 +131,25 @@ TEST_CASE("T5 runs device-generic on meta and fp16 keeps wo in fp32",
     auto enc = ds::models::T5Encoder::load(dir, Precision(torch::kFloat16).on(torch::kMeta));
     CHECK_THROWS_AS(enc.forward(torch::full({1, 77}, std::int64_t(c.vocab_size)), torch::ones({1, 77}, torch::kLong)),
                     ds::InvalidRequest);
+}
+
+TEST_CASE("a GPU load that can never fit is refused before reading with the estimate", "[models][if][device]") {
+    const std::string dir = kFixtures + "/if_stage1_unet_tiny";
+    // 854,310 weights: 3.4 MB in fp32, 1.7 MB in fp16. The override stands in for the GPU's total
+    // memory (the CUDA runtime is asked when there is one); meta stands in for the GPU.
+    setenv("DS_DEVICE_MEMORY_GB", "0.0025", 1);
+    CHECK_THROWS_WITH(ds::models::IfUNet::load(dir, Precision(torch::kFloat32).on(torch::kMeta)),
+                      Catch::Contains("needs 0.0 GB of weights in fp32") && Catch::Contains("meta has") &&
+                          Catch::Contains("--dtype fp16"));
+    CHECK_NOTHROW(ds::models::IfUNet::load(dir, Precision(torch::kFloat16).on(torch::kMeta)));
+    setenv("DS_DEVICE_MEMORY_GB", "0.001", 1);
+    CHECK_THROWS_AS(ds::models::IfUNet::load(dir, Precision(torch::kFloat16).on(torch::kMeta)), ds::ModelLoadError);
+    setenv("DS_DEVICE_MEMORY_GB", "0.00001", 1);  // 10.7 kB: less than the tiny T5
+    CHECK_THROWS_AS(ds::models::T5Encoder::load(kFixtures + "/t5_encoder_tiny", Precision(torch::kFloat16).on(torch::kMeta)),
+                    ds::ModelLoadError);
+    unsetenv("DS_DEVICE_MEMORY_GB");
+    CHECK(ds::io::device_total_memory_bytes(-1) == (torch::cuda::is_available() ? ds::io::device_total_memory_bytes(0) : -1));
+    CHECK_NOTHROW(ds::models::IfUNet::load(dir, Precision(torch::kFloat32).on(torch::kMeta)));
 }
 
 // ---- On a GPU (a CUDA LibTorch build): `ds_tests "[.gpu]"`. Hidden from the default run. ----
