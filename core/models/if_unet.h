@@ -54,7 +54,7 @@ public:
     static IfUNet load(const std::string& dir, const Precision& precision = torch::kFloat32,
                        bool prefer_fp16_file = false);
     // Random weights (N(0, 0.02), norms 1/0) for a config: speed and memory benchmarks at real
-    // scale without the gated checkpoints.
+    // scale without the gated checkpoints. Seeded on the CPU; drawn on the device, unseeded, elsewhere.
     static IfUNet random(const IfUNetConfig& config, const Precision& precision, std::uint64_t seed = 0);
 
     // x [B, Cin, H, W]; timesteps [B] int64; text [B, L, E]; class_labels [B] (stage II) or

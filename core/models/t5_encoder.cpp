@@ -85,9 +85,13 @@ T5Encoder T5Encoder::random(const T5Config& config, const Precision& precision, 
     const auto shapes = t5_weight_shapes(config);
     const std::int64_t bytes = count_parameters(shapes) * precision.bytes_per_weight();
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    for (const auto& [name, shape] : shapes) {  // drawn on the CPU: the same weights on any device
+    // Seeded on the CPU; on another device drawn there, unseeded (as IfUNet::random).
+    const auto drawn = torch::TensorOptions().dtype(torch::kFloat32).device(precision.device);
+    for (const auto& [name, shape] : shapes) {
         const bool norm = name.find("layer_norm") != std::string::npos;
-        auto t = norm ? torch::ones(shape, store) : (torch::randn(shape, gen, torch::kFloat32) * 0.05).to(store);
+        auto t = norm ? torch::ones(shape, store)
+                      : ((precision.device.is_cpu() ? torch::randn(shape, gen, torch::kFloat32) : torch::randn(shape, drawn)) *
+                         0.05).to(store);
         e.weights_[name] = to_device(t, precision.device, "T5 encoder", bytes);
     }
     e.keep_wo_in_fp32();

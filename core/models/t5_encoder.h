@@ -32,7 +32,8 @@ public:
     // or, with Precision::fp32_w16, in 16 bits (the fp16 file preferred when both exist); on
     // precision.device. forward takes and returns CPU tensors.
     static T5Encoder load(const std::string& dir, const Precision& precision = torch::kFloat32);
-    // Random weights for a config (benchmarks at real scale).
+    // Random weights for a config (benchmarks at real scale); seeded on the CPU, drawn on the
+    // device (unseeded) elsewhere.
     static T5Encoder random(const T5Config& config, const Precision& precision, std::uint64_t seed = 0);
     std::int64_t parameter_count() const;
     // Bytes the weights take in memory.

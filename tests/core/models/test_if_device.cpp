@@ -97,7 +97,7 @@ TEST_CASE("IF UNets run device-generic on meta: nothing pinned to the CPU",
             CHECK(unet.forward(x, t, text, labels).sizes() == out.sizes());
         }
     }
-    // Random weights (the benchmarks') land on the device too, the same draws as on the CPU.
+    // Random weights (the benchmarks') are drawn on the device.
     auto cfg = ds::models::IfUNetConfig::from_json_file(kFixtures + "/if_stage1_unet_tiny/config.json");
     auto meta = ds::models::IfUNet::random(cfg, Precision(torch::kFloat16).on(torch::kMeta), 3);
     CHECK(meta.forward(torch::zeros({2, 3, 16, 16}), torch::full({2}, 10L), torch::zeros({2, 77, cfg.encoder_hid_dim}))
@@ -155,7 +155,7 @@ TEST_CASE("a GPU load that can never fit is refused before reading with the esti
 // ---- On a GPU (a CUDA LibTorch build): `ds_tests "[.gpu]"`. Hidden from the default run. ----
 
 TEST_CASE("GPU: IF UNets and T5 match the fixtures",
-          "[.gpu][models][if]") {
+          "[.gpu]") {
     // Run on purpose only (hidden, and left out of ctest): without a GPU it has nothing to check.
     if (!torch::cuda::is_available()) FAIL("no CUDA device: built against a CPU-only LibTorch, or no GPU visible");
     // TF32 convolutions (cuDNN's default on Ampere and later) round to 10-bit mantissas: fp32
@@ -176,7 +176,9 @@ TEST_CASE("GPU: IF UNets and T5 match the fixtures",
                                         f.tensor(p + "encoder_hidden_states"),
                                         stage2 ? f.tensor(p + "class_labels") : torch::Tensor());
                 CHECK(out.device().is_cpu());
-                CHECK(rel_err(out, f.tensor(p + "out")) < (dtype == torch::kFloat32 ? 1e-4 : 5e-2));
+                // fp16 keeps 11 significant bits, bf16 8 (the CPU's bf16 stage II is 6.7e-2 off).
+                CHECK(rel_err(out, f.tensor(p + "out")) <
+                      (dtype == torch::kFloat32 ? 1e-4 : dtype == torch::kFloat16 ? 5e-2 : 1e-1));
             }
         }
     }
