@@ -1,5 +1,6 @@
 #include "core/models/if_unet.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include <cmath>
@@ -148,6 +149,8 @@ namespace {
 std::atomic<std::int64_t> g_macs{0};
 // When set, every convolution and attention product appends its shapes here (benchmarks).
 std::vector<std::string>* g_shape_log = nullptr;
+// The bf16 attention's fp32 scores are computed by chunks of heads of at most this many bytes.
+std::int64_t g_attention_chunk_bytes = std::int64_t(40) << 20;
 
 std::string shape_line(const char* op, std::initializer_list<std::int64_t> dims) {
     std::string line = op;
@@ -555,13 +558,25 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, Te
         // q k^T from fp32 copies of q and k (exact: bf16 values; small next to the scores): with
         // head_dim 64 the bf16 AMX product is bound by storing its fp32 result and took 300 ms
         // for IF-I-XL's 32 px scores [4, 22, 1024, 1101], the fp32 product 200 ms with the copies.
-        auto scores = torch::empty({B, nh, N, Nk}, qs.options().dtype(torch::kFloat32));
-        dnnl_ops::matmul_into(heads(qs.to(torch::kFloat32)), heads(ks.to(torch::kFloat32)).transpose(-1, -2),
-                              float(scale), scores);
-        auto probs = torch::empty_like(scores, scores.options().dtype(torch::kBFloat16));
-        dnnl_ops::softmax_into(scores, probs);  // fp32 in, bf16 out, one pass
+        // By chunks of heads of one image whose fp32 scores fit in ~40 MB, so the softmax and
+        // probs x v read them from the last-level cache rather than memory: IF-I-XL's 32 px layer
+        // (scores [4, 22, 1024, 1101], 396 MB in one piece) 416 -> 293 ms in 8-head chunks,
+        // the same bits (docs/performance.md, session 13).
+        auto q = heads(qs.to(torch::kFloat32)), k = heads(ks.to(torch::kFloat32)).transpose(-1, -2), v = heads(vs);
         o = torch::empty({B, N, C}, qs.options());
-        dnnl_ops::matmul_into(probs, heads(vs), 1.0f, heads(o));
+        auto oh = heads(o);
+        const std::int64_t hc = std::clamp<std::int64_t>(g_attention_chunk_bytes / (N * Nk * 4), 1, nh);
+        auto scores = torch::empty({1, hc, N, Nk}, qs.options().dtype(torch::kFloat32));
+        auto probs = torch::empty_like(scores, scores.options().dtype(torch::kBFloat16));
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < nh; h += hc) {
+                const std::int64_t n = std::min(hc, nh - h);
+                auto s = scores.narrow(1, 0, n), pr = probs.narrow(1, 0, n);
+                dnnl_ops::matmul_into(q.narrow(0, b, 1).narrow(1, h, n), k.narrow(0, b, 1).narrow(1, h, n),
+                                      float(scale), s);
+                dnnl_ops::softmax_into(s, pr);  // fp32 in, bf16 out, one pass
+                dnnl_ops::matmul_into(pr, v.narrow(0, b, 1).narrow(1, h, n), 1.0f, oh.narrow(0, b, 1).narrow(1, h, n));
+            }
     } else {
         auto q = heads(qs), k = heads(ks), v = heads(vs);
         // fp16 (GPU): q scaled before the product (exact: 1/8 for head_dim 64), as diffusers'
@@ -683,5 +698,6 @@ torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const
 std::int64_t if_unet_macs_counted() { return g_macs.load(); }
 void reset_if_unet_macs() { g_macs = 0; }
 void set_if_unet_shape_log(std::vector<std::string>* log) { g_shape_log = log; }
+void set_if_attention_chunk_bytes(std::int64_t bytes) { g_attention_chunk_bytes = bytes > 0 ? bytes : std::int64_t(40) << 20; }
 
 }  // namespace ds::models

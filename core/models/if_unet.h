@@ -117,5 +117,9 @@ void reset_if_unet_macs();
 // Benchmarks: while set, each convolution ("conv N Cin H W Cout k padding") and attention product
 // ("attn B heads Nq Nk head_dim") of a forward appends a line to `log` (nullptr stops it).
 void set_if_unet_shape_log(std::vector<std::string>* log);
+// The bf16 (oneDNN) attention computes its fp32 scores by chunks of heads of one image of at most
+// this many bytes (at least one head), default 40 MB (<= 0 restores it): tests use 1 byte (one
+// head per chunk) to check that the chunks give exactly the unchunked result.
+void set_if_attention_chunk_bytes(std::int64_t bytes);
 
 }  // namespace ds::models
