@@ -350,7 +350,6 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
     const auto dtype = precision.compute;
     if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
         throw InvalidRequest("the IF UNet runs in float32, bfloat16 or float16");
-    precision.check_device();
     IfUNet u;
     u.text_cache_ = std::make_shared<TextCache>();
     u.precision_ = precision;
@@ -377,15 +376,11 @@ IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, st
     const auto shapes = if_unet_weight_shapes(config);
     const std::int64_t bytes = count_parameters(shapes) * precision.bytes_per_weight();
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    // Seeded on the CPU; on another device drawn there, unseeded: the CPU generator is
-    // single-threaded (46 s for IF-I-XL's 4.3e9 weights), and a speed benchmark needs no seed.
-    const auto drawn = torch::TensorOptions().dtype(torch::kFloat32).device(precision.device);
     for (const auto& [name, shape] : shapes) {
         const bool norm = name.find("norm") != std::string::npos;
         const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
         auto t = norm ? (bias ? torch::zeros(shape, store) : torch::ones(shape, store))
-                      : ((precision.device.is_cpu() ? torch::randn(shape, gen, torch::kFloat32) : torch::randn(shape, drawn)) *
-                         0.02).to(store);
+                      : random_normal(shape, 0.02, gen, precision.device).to(store);
         u.weights_[name] = to_device(t, precision.device, "UNet", bytes);
     }
     u.use_compute_layout();

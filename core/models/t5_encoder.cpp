@@ -85,13 +85,9 @@ T5Encoder T5Encoder::random(const T5Config& config, const Precision& precision, 
     const auto shapes = t5_weight_shapes(config);
     const std::int64_t bytes = count_parameters(shapes) * precision.bytes_per_weight();
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    // Seeded on the CPU; on another device drawn there, unseeded (as IfUNet::random).
-    const auto drawn = torch::TensorOptions().dtype(torch::kFloat32).device(precision.device);
     for (const auto& [name, shape] : shapes) {
         const bool norm = name.find("layer_norm") != std::string::npos;
-        auto t = norm ? torch::ones(shape, store)
-                      : ((precision.device.is_cpu() ? torch::randn(shape, gen, torch::kFloat32) : torch::randn(shape, drawn)) *
-                         0.05).to(store);
+        auto t = norm ? torch::ones(shape, store) : random_normal(shape, 0.05, gen, precision.device).to(store);
         e.weights_[name] = to_device(t, precision.device, "T5 encoder", bytes);
     }
     e.keep_wo_in_fp32();
@@ -106,7 +102,6 @@ T5Encoder T5Encoder::load(const std::string& dir, const Precision& precision) {
     if (precision.compute != torch::kFloat32 && precision.compute != torch::kBFloat16 &&
         precision.compute != torch::kFloat16)
         throw InvalidRequest("the T5 encoder runs in float32, bfloat16 or float16 (GPU)");
-    precision.check_device();
     T5Encoder e;
     e.precision_ = precision;
     e.config_ = T5Config::from_json_file((fs::path(dir) / "config.json").string());

@@ -116,6 +116,12 @@ torch::Tensor to_device(const torch::Tensor& t, torch::Device device, const std:
     }
 }
 
+torch::Tensor random_normal(const std::vector<std::int64_t>& shape, double stddev, at::Generator& gen,
+                            torch::Device device) {
+    if (device.is_cpu()) return torch::randn(shape, gen, torch::kFloat32) * stddev;
+    return torch::randn(shape, torch::TensorOptions().dtype(torch::kFloat32).device(device)) * stddev;
+}
+
 std::string find_weight_file(const std::string& dir, const std::vector<std::string>& candidates,
                              const std::string& what) {
     for (const auto& name : candidates)

@@ -74,6 +74,12 @@ torch::Tensor to_host_float(const torch::Tensor& t);
 // naming `what` and the `bytes` all its weights need.
 torch::Tensor to_device(const torch::Tensor& t, torch::Device device, const std::string& what, std::int64_t bytes);
 
+// N(0, stddev^2) float32 values for random-weight benchmarks, on `device`: drawn from `gen` on the
+// CPU; on another device drawn there, unseeded (the CPU generator is single-threaded: 46 s for
+// IF-I-XL's 4.3e9 weights, and a speed benchmark needs no seed).
+torch::Tensor random_normal(const std::vector<std::int64_t>& shape, double stddev, at::Generator& gen,
+                            torch::Device device);
+
 // The first of `candidates` (file names inside `dir`) that exists; throws ModelLoadError
 // naming `what` when none does.
 std::string find_weight_file(const std::string& dir, const std::vector<std::string>& candidates,
