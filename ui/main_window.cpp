@@ -37,6 +37,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "core/engine/recipe.h"
 #include "core/engine/engine.h"
 #include "core/engine/hashing.h"
 #include "ui/bridge/engine_controller.h"
@@ -1044,7 +1045,11 @@ bool MainWindow::loadRecipeFile(const QString& f) {
         }
     } else {
         QFile file(f);
-        if (file.open(QIODevice::ReadOnly)) json = QString::fromUtf8(file.readAll());
+        if (file.size() > qint64(ds::kMaxRecipeBytes)) {
+            setStatus(tr("%1: %2 bytes, larger than any recipe").arg(QFileInfo(f).fileName()).arg(file.size()));
+            return false;
+        }
+        if (file.open(QIODevice::ReadOnly)) json = QString::fromUtf8(file.read(qint64(ds::kMaxRecipeBytes)));
     }
     QString error;
     if (!applyRecipe(json, &error)) {
@@ -1055,6 +1060,13 @@ bool MainWindow::loadRecipeFile(const QString& f) {
 }
 
 bool MainWindow::applyRecipe(const QString& json, QString* error) {
+    // A recipe is data someone may have sent: checked against the allow-list before any field is used.
+    try {
+        ds::parse_recipe(json.toStdString(), "recipe");
+    } catch (const std::exception& e) {
+        if (error) *error = QString::fromUtf8(e.what());
+        return false;
+    }
     const QJsonObject r = QJsonDocument::fromJson(json.toUtf8()).object();
     if (r.value(QStringLiteral("format")).toString() != QStringLiteral("ds.recipe/1")) {
         if (error) *error = tr("Not a Diffusion Studio recipe");

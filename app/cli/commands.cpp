@@ -27,9 +27,11 @@ const char* kTrainHelp = R"(usage: dstudio train --kind KIND --out DIR [options]
 
 Trains a Part B model with the course hyperparameters as defaults (course_spec §3.3-3.6).
 KIND: denoiser | time-ddpm | class-ddpm | time-fm | class-fm | classifier
-The run folder gets checkpoint.safetensors (every epoch, atomic), epochs/epoch_NNN.safetensors,
-samples/epoch_NNN.png (fixed noise), metrics.jsonl (loss and lr per step) and recipe.json.
-Ctrl+C saves a checkpoint and exits with 130; --resume continues exactly where it stopped.
+The run folder gets checkpoint.safetensors (atomic: every epoch and every 5 minutes inside one),
+epochs/epoch_NNN.safetensors, samples/epoch_NNN.png (fixed noise), metrics.jsonl (loss and lr per
+step) and recipe.json. Ctrl+C, SIGTERM or SIGHUP save a checkpoint and exit with 128 + the signal
+(130, 143, 129); --resume continues exactly where the last checkpoint stopped, with the same
+result as a run never interrupted.
 
   --dataset NAME|DIR  mnist (default), fashion-mnist, or a folder of IDX files
   --epochs N          default: denoiser 5, DDPM 20, FM 10, classifier 4
@@ -52,7 +54,10 @@ Ctrl+C saves a checkpoint and exits with 130; --resume continues exactly where i
   --sample-steps N    FM Euler steps of the grids (50 time / 300 class)
   --seed N            seed for init, shuffling and noise (0)
   --limit N           train on the first N images only
-  --no-grids          skip the per-epoch sample grids
+  --no-grids          skip the per-epoch sample grids (--resume keeps the run's choice;
+                      --grids turns them back on)
+  --checkpoint-minutes M  save inside an epoch after M minutes of work (5; 0 = epoch ends only)
+  --checkpoint-steps N    also save every N steps (off)
   --resume            continue the run in --out with its own recipe (kind, lr, seed, batch, ...);
                       options given again override it, e.g. a larger --epochs
   --init MODEL        warm start from the weights of a model of the same kind and width (bundled
@@ -63,8 +68,8 @@ int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a)) return std::cout << kTrainHelp, 0;
     Args args(a, {"kind", "out", "dataset", "epochs", "batch", "hidden", "lr", "lr-decay", "sigma",
                   "p-uncond", "grad-clip", "timesteps", "guidance", "sample-steps", "seed", "limit", "init",
-                  "ema", "precision"},
-              {"pure-noise", "resume", "no-grids"});
+                  "ema", "precision", "checkpoint-minutes", "checkpoint-steps"},
+              {"pure-noise", "resume", "no-grids", "grids"});
     if (!args.has("out") || (!args.has("kind") && !args.has("resume")))
         throw UsageError("train needs --kind and --out (see --help)");
     ds::TrainRequest r;
@@ -94,7 +99,14 @@ int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     r.sample_steps = args.integer("sample-steps", 0);
     r.seed = args.u64("seed", 0);
     r.limit = args.integer("limit", 0);
-    r.epoch_grids = !args.has("no-grids");
+    if (args.has("grids") && args.has("no-grids")) throw UsageError("give --grids or --no-grids, not both");
+    r.epoch_grids = args.has("no-grids") ? 0 : args.has("grids") ? 1 : -1;
+    r.checkpoint_minutes = args.number("checkpoint-minutes", -1);
+    if (args.has("checkpoint-minutes") && r.checkpoint_minutes < 0)
+        throw UsageError("--checkpoint-minutes must be >= 0 (0 = only at epoch ends)");
+    r.checkpoint_steps = args.integer("checkpoint-steps", -1);
+    if (args.has("checkpoint-steps") && r.checkpoint_steps < 0)
+        throw UsageError("--checkpoint-steps must be >= 0 (0 = off)");
     r.resume = args.has("resume");
     r.init_from = args.str("init", "");
     if (r.epochs < 0 || r.batch_size < 0 || r.hidden < 0 || r.lr < 0)
@@ -104,7 +116,7 @@ int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     ProgressPrinter progress;
     r.callbacks.on_progress = [&](const ds::ProgressEvent& e) { progress.update(e); };
     r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
-    SigintScope sig(r.cancel);
+    InterruptScope sig(r.cancel);
     ds::TrainResult res;
     try {
         res = engine.train(r);
@@ -116,7 +128,7 @@ int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (res.outcome == ds::Outcome::Cancelled) {
         std::cerr << "interrupted: checkpoint saved to " << res.checkpoint << " after " << res.steps_done
                   << " steps; continue with --resume\n";
-        return 130;
+        return InterruptScope::exit_code();
     }
     std::cerr << "done: " << res.epochs_done << " epochs, " << res.steps_done << " steps, last loss "
               << res.last_loss << "; checkpoint " << res.checkpoint << "\n";
@@ -169,6 +181,8 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
     const std::string gif = args.str("gif");
     const int gif_every = args.integer("gif-every", 0);
     const bool gif_x0 = args.has("gif-x0");
+    for (const auto& path : {args.str("out"), gif, r.raw_out})  // before sampling, not after
+        if (!path.empty()) check_output_folder(path);
 
     ds::Engine engine(opt);
     std::vector<ds::Image> frames;
@@ -186,12 +200,12 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
         if (e.step % every == 0 || e.step == e.total || e.step == 1)
             frames.push_back(ds::scale_nearest(gif_x0 ? e.x0_hat : e.x_t, scale));
     };
-    SigintScope sig(r.cancel);
+    InterruptScope sig(r.cancel);
     auto res = engine.sample(r);
     progress.clear();
     if (res.outcome == ds::Outcome::Cancelled) {
         std::cerr << "interrupted; nothing written\n";
-        return 130;
+        return InterruptScope::exit_code();
     }
     const std::string recipe = "{\"format\":\"ds.recipe/1\",\"technique\":\"sample\"}";
     write_figure("sample", a, recipe, ds::scale_nearest(res.grid, scale), args.str("out"));
@@ -224,6 +238,7 @@ int cmd_sweep(bool with_model, const std::vector<std::string>& a, const ds::Engi
     std::set<std::string> names = {"out", "sigmas", "index", "dataset", "seed"};
     if (with_model) names.insert("model");
     Args args(a, names, {});
+    if (args.has("out")) check_output_folder(args.str("out"));
     if (!args.has("out") || (with_model && !args.has("model")))
         throw UsageError(with_model ? "denoise needs --model and --out" : "noise needs --out");
     ds::DenoiseSweepRequest r;
@@ -270,6 +285,7 @@ int cmd_plot(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
         p = q + 1;
     }
     r.out_png = args.str("out");
+    check_output_folder(r.out_png);
     r.log_scale = !args.has("linear");
     r.smooth = args.integer("smooth", r.smooth);
     r.title = args.str("title", r.title);
@@ -287,12 +303,16 @@ Class-conditioned models: K samples of every class with CFG; "accuracy" = the fr
 as the requested digit. Time-conditioned models: 10*K unconditional samples; "confident_fraction"
 = the fraction the classifier is sure about (top probability >= threshold: "looks like a digit";
 real MNIST test digits score >= 95 %), "predicted" = how many fell in each class.
+"frechet": the Fréchet distance of the classifier's penultimate features (128 per image) of the
+samples to those of the whole test split; "frechet_real_digits": the same for as many real
+training digits, for scale (400 real digits score about 8; lower is closer to real data).
   --per-class K   (20)   --guidance G (5)   --steps N   --seed N (0)   --threshold P (0.9)
+  --no-frechet    skip the Fréchet distance
 )";
 
 int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a)) return std::cout << kEvalHelp, 0;
-    Args args(a, {"model", "classifier", "per-class", "guidance", "steps", "seed", "threshold"}, {});
+    Args args(a, {"model", "classifier", "per-class", "guidance", "steps", "seed", "threshold"}, {"no-frechet"});
     if (!args.has("model") || !args.has("classifier")) throw UsageError("eval needs --model and --classifier");
     ds::EvalRequest r;
     r.model = args.str("model");
@@ -302,6 +322,7 @@ int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     r.steps = args.integer("steps", 0);
     r.seed = args.u64("seed", 0);
     r.threshold = args.number("threshold", r.threshold);
+    r.frechet = !args.has("no-frechet");
     ds::Engine engine(opt);
     ProgressPrinter progress;
     r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
@@ -312,13 +333,18 @@ int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
         p.total = e.total;
         progress.update(p);
     };
-    SigintScope sig(r.cancel);
+    InterruptScope sig(r.cancel);
     auto res = engine.evaluate(r);
     progress.clear();
-    if (res.outcome == ds::Outcome::Cancelled) return 130;
+    if (res.outcome == ds::Outcome::Cancelled) return InterruptScope::exit_code();
     nlohmann::json j = {{"model", r.model}, {"total", res.total}, {"threshold", r.threshold},
                         {"confident", res.confident}, {"confident_fraction", res.confident_fraction()},
                         {"mean_confidence", res.mean_confidence}, {"predicted", res.predicted}};
+    if (res.frechet >= 0) {
+        j["frechet"] = res.frechet;
+        j["frechet_real_digits"] = res.frechet_real;  // as many real training images, for scale
+        j["frechet_reference"] = res.frechet_reference;
+    }
     if (res.conditional) {
         j["correct"] = res.correct;
         j["accuracy"] = res.accuracy();
@@ -356,6 +382,7 @@ int cmd_export(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
     ds::ExportRequest r;
     r.source = args.str("run");
     r.out = args.str("out");
+    check_output_folder(r.out);
     r.fp16 = args.has("fp16");
     r.description = args.str("description");
     r.recalibrate_bn = args.integer("recalibrate-bn", -1);

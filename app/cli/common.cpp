@@ -17,26 +17,40 @@
 namespace cli {
 
 namespace {
-// SIGINT sets the running request's cancel token (a lock-free atomic: safe in a handler);
-// a second SIGINT exits at once.
+// A stop signal sets the running request's cancel token (a lock-free atomic: safe in a handler);
+// a second one exits at once.
 ds::CancelToken* g_cancel = nullptr;
 volatile std::sig_atomic_t g_interrupts = 0;
+volatile std::sig_atomic_t g_first_signal = 0;
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP};
 
-void on_sigint(int) {
-    if (++g_interrupts > 1) _exit(130);
+void on_stop_signal(int signo) {
+    if (++g_interrupts > 1) _exit(128 + signo);
+    g_first_signal = signo;
     if (g_cancel) g_cancel->request(ds::CancelMode::Now);
+}
+
+void set_handlers(void (*handler)(int)) {
+    struct sigaction sa {};
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    for (int s : kStopSignals) sigaction(s, &sa, nullptr);
 }
 }  // namespace
 
-SigintScope::SigintScope(ds::CancelToken& token) {
+InterruptScope::InterruptScope(ds::CancelToken& token) {
     g_cancel = &token;
-    std::signal(SIGINT, on_sigint);
+    g_interrupts = 0;
+    g_first_signal = 0;
+    set_handlers(on_stop_signal);
 }
 
-SigintScope::~SigintScope() {
-    std::signal(SIGINT, SIG_DFL);
+InterruptScope::~InterruptScope() {
+    set_handlers(SIG_DFL);
     g_cancel = nullptr;
 }
+
+int InterruptScope::exit_code() { return g_first_signal ? 128 + g_first_signal : 130; }
 
 void log_line(ds::LogLevel level, const std::string& msg) {
     const char* tag = level == ds::LogLevel::Warning ? "warning: "
@@ -82,19 +96,11 @@ std::vector<std::string> recipe_argv(const std::vector<std::string>& raw) {
 
 }  // namespace
 
-void write_text_atomic(const std::string& path, const std::string& text) {
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary);
-        out << text;
-        if (!out.flush()) throw ds::IoError("cannot write '" + path + "'");
-    }
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) throw ds::IoError("cannot write '" + path + "': " + ec.message());
-}
+void write_text_atomic(const std::string& path, const std::string& text) { ds::write_text_file(path, text); }
 
 void check_output_folder(const std::string& path) {
+    if (std::filesystem::is_directory(path))
+        throw ds::IoError("cannot write '" + path + "': it is a folder; give a file name");
     auto dir = std::filesystem::path(path).parent_path();
     if (dir.empty()) dir = ".";
     if (!std::filesystem::is_directory(dir))

@@ -9,13 +9,16 @@
 
 namespace cli {
 
-// While alive, SIGINT sets `token` (cancel now); a second SIGINT exits at once with 130.
-class SigintScope {
+// While alive, SIGINT, SIGTERM and SIGHUP (Ctrl+C, `kill`, a closed terminal) set `token`
+// (cancel now: training saves its checkpoint first); a second one exits at once with 128 + its
+// number. exit_code() is 128 + the number of the first signal caught (0 when none was).
+class InterruptScope {
 public:
-    explicit SigintScope(ds::CancelToken& token);
-    ~SigintScope();
-    SigintScope(const SigintScope&) = delete;
-    SigintScope& operator=(const SigintScope&) = delete;
+    explicit InterruptScope(ds::CancelToken& token);
+    ~InterruptScope();
+    InterruptScope(const InterruptScope&) = delete;
+    InterruptScope& operator=(const InterruptScope&) = delete;
+    static int exit_code();
 };
 
 void log_line(ds::LogLevel level, const std::string& message);

@@ -1,5 +1,6 @@
 // dstudio: the Diffusion Studio command line. Talks to the engine facade only.
-// Exit codes: 0 ok, 1 error, 2 usage, 130 interrupted.
+// Exit codes: 0 ok, 1 error, 2 usage, 128 + signal when stopped by SIGINT (130), SIGTERM (143)
+// or SIGHUP (129).
 #include <unistd.h>
 
 #include <chrono>

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@
 #include "app/cli/progress.h"
 #include "core/engine/engine.h"
 #include "core/engine/hashing.h"
+#include "core/engine/recipe.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -123,6 +125,8 @@ int execute(const std::string& command, const std::vector<std::string>& raw, con
     const int gif_every = args.integer("gif-every", 1);
     if (gif_every < 1) throw UsageError("--gif-every must be >= 1");
     const bool gif_x0 = args.has("gif-x0");
+    check_output_folder(out);  // before minutes of sampling, not after
+    if (!gif.empty()) check_output_folder(gif);
 
     ds::Engine engine(opt);
     ProgressPrinter progress;
@@ -135,7 +139,7 @@ int execute(const std::string& command, const std::vector<std::string>& raw, con
                 frames.push_back(gif_x0 ? e.x0_hat : e.x_t);
         };
     }
-    SigintScope sig(r.cancel);
+    InterruptScope sig(r.cancel);
     ds::PartAResult res;
     try {
         res = (engine.*method)(r);
@@ -146,7 +150,7 @@ int execute(const std::string& command, const std::vector<std::string>& raw, con
     progress.clear();
     if (res.outcome == ds::Outcome::Cancelled) {
         std::cerr << "interrupted; nothing written\n";
-        return 130;
+        return InterruptScope::exit_code();
     }
     for (const auto& n : res.notes) log_line(ds::LogLevel::Info, "note: " + n);
     write_figure(command, raw, res.recipe_json, res.figure, out);
@@ -388,43 +392,51 @@ int cmd_replay(const std::string&, const std::vector<std::string>& a, const ds::
     Args args(a, {"out"}, {"check"});
     if (args.positionals().size() != 1) throw UsageError("replay needs one recipe (.json or .png)");
     const std::string src = args.positionals()[0];
-    json recipe;
-    std::string expected_sha;
-    try {
-        if (fs::path(src).extension() == ".png") {
-            for (const auto& [k, v] : ds::read_png_text(src))
-                if (k == "ds.recipe") recipe = json::parse(v);
-            if (recipe.is_null()) throw ds::DataError("'" + src + "' has no ds.recipe text chunk");
-            expected_sha = ds::sha256_file(src);
-        } else {
-            std::ifstream in(src);
-            if (!in) throw ds::IoError("cannot read recipe '" + src + "'");
-            recipe = json::parse(in);
-            if (recipe.contains("output")) expected_sha = recipe["output"].value("sha256", "");
-        }
-        if (!recipe.contains("command") || !recipe.contains("argv"))
-            throw ds::DataError("'" + src + "' is not a dstudio recipe (no command/argv)");
-    } catch (const json::exception& e) {
-        throw ds::DataError("'" + src + "' is not a valid recipe: " + e.what());
+    // The recipe is data: it is validated against the allow-list of sampling commands and their
+    // options before anything runs, and where the re-run is written comes from --out alone.
+    std::string text;
+    bool from_png = false;
+    if (fs::path(src).extension() == ".png") {
+        from_png = true;
+        bool found = false;
+        for (const auto& [k, v] : ds::read_png_text(src))
+            if (k == "ds.recipe") text = v, found = true;
+        if (!found) throw ds::DataError("'" + src + "' has no ds.recipe text chunk");
+    } else {
+        std::error_code ec;
+        const auto size = fs::file_size(src, ec);
+        if (ec) throw ds::IoError("cannot read recipe '" + src + "': " + ec.message());
+        if (size > ds::kMaxRecipeBytes)
+            throw ds::DataError("'" + src + "' is " + std::to_string(size) + " bytes, larger than any recipe (" +
+                                std::to_string(ds::kMaxRecipeBytes) + ")");
+        std::ifstream in(src, std::ios::binary);
+        if (!in) throw ds::IoError("cannot read recipe '" + src + "'");
+        text.assign(std::istreambuf_iterator<char>(in), {});
     }
-    for (const char* key : {"input", "mask"}) {
-        if (!recipe.contains(key) || !recipe[key].contains("path")) continue;
-        const std::string path = recipe[key]["path"];
-        if (!fs::exists(path)) throw ds::IoError("the recipe's " + std::string(key) + " '" + path + "' is missing");
-        if (ds::sha256_file(path) != recipe[key].value("sha256", ""))
-            log_line(ds::LogLevel::Warning, std::string(key) + " '" + path +
+    const ds::Recipe recipe = ds::parse_recipe(text, src);
+    if (recipe.command.empty())
+        throw ds::DataError("'" + src + "' was saved by the desktop app and records no command to replay; "
+                            "open it there (File > Open recipe) to restore its settings");
+    const std::string expected_sha = from_png ? ds::sha256_file(src) : recipe.output_sha256;
+    for (const auto& in : recipe.inputs) {
+        if (!fs::exists(in.path)) throw ds::IoError("the recipe's " + in.key + " '" + in.path + "' is missing");
+        if (ds::sha256_file(in.path) != in.sha256)
+            log_line(ds::LogLevel::Warning, in.key + " '" + in.path +
                                                 "' changed since the recipe was written; the result will differ");
     }
     std::string out = args.str("out");
     if (out.empty()) out = (fs::path(src).parent_path() / (fs::path(src).stem().string() + ".replay.png")).string();
-    std::vector<std::string> argv = recipe["argv"].get<std::vector<std::string>>();
+    check_output_folder(out);
+    for (const auto& written : {out, sidecar_path(out)})
+        if (fs::exists(written) && fs::equivalent(written, src))
+            throw UsageError("--out " + out + " would overwrite the recipe '" + src + "' itself; choose another file");
+    std::vector<std::string> argv = recipe.argv;
     argv.push_back("--out");
     argv.push_back(out);
-    const std::string command = recipe["command"];
     auto options = opt;  // an IF result is re-run in the precision and on the device it was made
-    options.dtype = recipe.value("dtype", std::string("fp32"));  // with (fp32, cpu when unrecorded)
-    options.device = recipe.value("device", std::string("cpu"));
-    const int rc = run_command(command, argv, options);
+    options.dtype = recipe.dtype;  // with (fp32, cpu when unrecorded)
+    options.device = recipe.device;
+    const int rc = run_command(recipe.command, argv, options);
     if (rc != 0) return rc;
     const std::string got = ds::sha256_file(out);
     const bool same = !expected_sha.empty() && got == expected_sha;

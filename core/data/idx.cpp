@@ -46,7 +46,7 @@ private:
     int fd_;
 };
 
-std::vector<std::uint8_t> read_file(const std::string& path) {
+std::vector<std::uint8_t> read_file(const std::string& path, std::size_t max_bytes) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         throw os_error("open", path, errno);
@@ -56,6 +56,9 @@ std::vector<std::uint8_t> read_file(const std::string& path) {
         throw os_error("stat", path, errno);
     if (!S_ISREG(st.st_mode))
         throw os_error("read", path, S_ISDIR(st.st_mode) ? EISDIR : EINVAL);
+    if (static_cast<std::uint64_t>(st.st_size) > max_bytes)
+        throw DataError(path + ": " + std::to_string(st.st_size) + " bytes, more than the " +
+                        std::to_string(max_bytes) + " an IDX file may hold here (MNIST's largest is 47 MB)");
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(st.st_size));
     std::size_t got = 0;
     while (got < bytes.size()) {
@@ -134,7 +137,7 @@ private:
 
 // Inflates straight into a buffer sized from the IDX header, so the output is capped at what the
 // header promises; more output or leftover input is rejected rather than silently dropped.
-IdxFile gunzip_idx(const std::vector<std::uint8_t>& compressed, const std::string& path) {
+IdxFile gunzip_idx(const std::vector<std::uint8_t>& compressed, const std::string& path, std::size_t max_payload) {
     const std::string what = path + " (after gunzip)";
     Gunzip gz(compressed, path);
     IdxFile f;
@@ -146,6 +149,9 @@ IdxFile gunzip_idx(const std::vector<std::uint8_t>& compressed, const std::strin
     f.header = parse_idx_header(f.bytes.data(), got, what);
 
     const std::size_t payload = f.header.payload_bytes;
+    if (payload > max_payload)
+        throw DataError(what + ": the header promises " + std::to_string(payload) + " payload bytes, more than the " +
+                        std::to_string(max_payload) + " an IDX file may hold here (MNIST's largest is 47 MB)");
     if (payload / kMaxDeflateRatio > compressed.size())
         throw DataError(what + ": truncated: the header promises " + std::to_string(payload) +
                         " payload bytes, more than a " + std::to_string(compressed.size()) +
@@ -167,15 +173,22 @@ IdxFile gunzip_idx(const std::vector<std::uint8_t>& compressed, const std::strin
 
 }  // namespace
 
-IdxFile read_idx_file(const std::string& path) {
-    std::vector<std::uint8_t> bytes = read_file(path);
+IdxFile decode_idx_file(std::vector<std::uint8_t> bytes, const std::string& what, std::size_t max_payload) {
     if (bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b)
-        return gunzip_idx(bytes, path);
+        return gunzip_idx(bytes, what, max_payload);
     IdxFile f;
-    f.header = parse_idx_header(bytes.data(), bytes.size(), path);
-    check_idx_size(f.header, bytes.size(), path);
+    f.header = parse_idx_header(bytes.data(), bytes.size(), what);
+    if (f.header.payload_bytes > max_payload)
+        throw DataError(what + ": the header promises " + std::to_string(f.header.payload_bytes) +
+                        " payload bytes, more than the " + std::to_string(max_payload) +
+                        " an IDX file may hold here (MNIST's largest is 47 MB)");
+    check_idx_size(f.header, bytes.size(), what);
     f.bytes = std::move(bytes);
     return f;
+}
+
+IdxFile read_idx_file(const std::string& path, std::size_t max_payload) {
+    return decode_idx_file(read_file(path, max_payload + 4 + 4 * 255), path, max_payload);
 }
 
 IdxArray read_idx(const std::string& path) {

@@ -19,6 +19,10 @@ inline constexpr std::uint8_t kIdxI32 = 0x0C;
 inline constexpr std::uint8_t kIdxF32 = 0x0D;
 inline constexpr std::uint8_t kIdxF64 = 0x0E;
 
+// Largest payload read_idx_file accepts (plain or after gunzip), checked from the file size and
+// the header before anything is allocated: MNIST's training images are 47 MB.
+inline constexpr std::size_t kMaxIdxPayloadBytes = std::size_t(128) << 20;
+
 struct IdxArray {
     std::uint8_t type = kIdxU8;       // one of the kIdx* codes
     std::vector<std::uint32_t> dims;  // outermost first, e.g. {N, H, W}
@@ -67,7 +71,10 @@ void idx_to_host_order(std::uint8_t type,
 
 // Reads and validates a plain or gzip-compressed IDX file (detected by the 1f 8b magic, not by
 // the name). Throws IoError when the OS cannot read it, DataError when the content is bad.
-IdxFile read_idx_file(const std::string& path);
+IdxFile read_idx_file(const std::string& path, std::size_t max_payload = kMaxIdxPayloadBytes);
+// The same over bytes already in memory (`what` names them in errors); torch-free, zlib only.
+IdxFile decode_idx_file(std::vector<std::uint8_t> bytes, const std::string& what,
+                        std::size_t max_payload = kMaxIdxPayloadBytes);
 // read_idx_file + conversion of the payload to host order.
 IdxArray read_idx(const std::string& path);
 

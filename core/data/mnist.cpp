@@ -131,6 +131,19 @@ void check_shapes(const IdxFile& images,
         throw DataError(image_path + ": images of zero size (" + std::to_string(ih.dims[0]) +
                         " x " + std::to_string(ih.dims[1]) + " x " + std::to_string(ih.dims[2]) +
                         "); fetch the dataset again (scripts/setup.sh)");
+    // Budgets before decoding: the UNet's size grows with the square of the image side.
+    if (ih.dims[1] != ih.dims[2])
+        throw DataError(image_path + ": images of " + std::to_string(ih.dims[1]) + " x " +
+                        std::to_string(ih.dims[2]) + " px; the models need square images");
+    if (ih.dims[1] > std::uint64_t(kMaxDatasetSide))
+        throw DataError(image_path + ": images of " + std::to_string(ih.dims[1]) + " x " +
+                        std::to_string(ih.dims[2]) + " px; the largest side accepted is " +
+                        std::to_string(kMaxDatasetSide) + " px (MNIST-sized data sets)");
+    if (std::uint64_t(ih.dims[0]) * ih.dims[1] * ih.dims[2] > std::uint64_t(kMaxDatasetPixels))
+        throw DataError(image_path + ": " + std::to_string(ih.dims[0]) + " images of " + std::to_string(ih.dims[1]) +
+                        " x " + std::to_string(ih.dims[2]) + " px are more than the " +
+                        std::to_string(kMaxDatasetPixels) + " pixels a data set may hold (" +
+                        std::to_string(kMaxDatasetPixels * 4 / (1 << 20)) + " MiB as float)");
 }
 
 }  // namespace

@@ -8,6 +8,12 @@
 
 namespace ds::data {
 
+// Data-set budgets, checked from the IDX headers before decoding: square images of at most
+// kMaxDatasetSide px (the course UNet's size grows with the square of the side) and at most
+// kMaxDatasetPixels pixels in all (256 MiB as float; MNIST's training split has 47 M).
+inline constexpr int kMaxDatasetSide = 64;
+inline constexpr long long kMaxDatasetPixels = 64ll << 20;
+
 struct MnistSplit {
     torch::Tensor images;                  // [N, 1, H, W] float32 in [0, 1]
     torch::Tensor labels;                  // [N] int64 in 0..9

@@ -1,3 +1,4 @@
+#include "core/io/text_checks.h"
 #include "core/diffusion/combined_predictors.h"
 
 #include <torch/torch.h>
@@ -10,7 +11,7 @@ namespace ds::diffusion {
 Conditioning NoisePredictor::encode_prompts(const std::vector<std::string>& prompts,
                                             const std::string& negative) {
     for (const auto& p : prompts)
-        if (!p.empty()) throw InvalidRequest("prompt '" + p + "' given, but " + prompt_help());
+        if (!p.empty()) throw InvalidRequest("prompt " + io::quoted(p) + " given, but " + prompt_help());
     if (!negative.empty()) throw InvalidRequest("negative prompt given, but " + prompt_help());
     return {};
 }

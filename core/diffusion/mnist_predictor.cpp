@@ -1,3 +1,4 @@
+#include "core/io/text_checks.h"
 #include "core/diffusion/mnist_predictor.h"
 
 #include <cctype>
@@ -82,7 +83,7 @@ Conditioning MnistNoisePredictor::encode_prompts(const std::vector<std::string>&
         }
         for (size_t i = 0; label < 0 && i < model_.spec.class_names.size(); ++i)
             if (lower(model_.spec.class_names[i]) == lower(p)) label = static_cast<int>(i);
-        if (label < 0) throw InvalidRequest("unknown prompt '" + p + "': " + prompt_help());
+        if (label < 0) throw InvalidRequest("unknown prompt " + io::quoted(p) + ": " + prompt_help());
         c.labels.push_back(label);
     }
     return c;

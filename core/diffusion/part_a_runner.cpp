@@ -1,3 +1,4 @@
+#include "core/io/text_checks.h"
 #include "core/diffusion/part_a_runner.h"
 
 #include <chrono>
@@ -135,7 +136,12 @@ Conditioning encode(Session& ss, const std::string& prompt, int n, const Sampler
 Image dataset_image(const Session& ss, const std::string& path) {
     static const std::regex form(R"(^(mnist|fashion-mnist):(train|test):(\d{1,6})$)");
     std::smatch m;
-    if (!std::regex_match(path, m, form)) return {};
+    if (!std::regex_match(path, m, form)) {
+        if ((path.rfind("mnist:", 0) == 0 || path.rfind("fashion-mnist:", 0) == 0) && !fs::exists(path))
+            throw InvalidRequest(io::quoted(path) + " is not a data-set image: write DATASET:SPLIT:INDEX, e.g. "
+                                 "mnist:test:7 (DATASET mnist or fashion-mnist, SPLIT train or test, INDEX a number)");
+        return {};
+    }
     auto split = data::load_mnist(m[1], ss.data_dir, m[2] == "train");
     const long index = std::stol(m[3]);
     if (index >= split.images.size(0))
@@ -242,7 +248,7 @@ std::string t_caption(const std::string& what, const std::vector<std::int64_t>& 
     return s;
 }
 
-std::string prompt_label(const std::string& p) { return p.empty() ? "(unconditional)" : "'" + p + "'"; }
+std::string prompt_label(const std::string& p) { return p.empty() ? "(unconditional)" : io::quoted(p, 200); }
 
 }  // namespace
 

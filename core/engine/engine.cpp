@@ -29,6 +29,7 @@
 #include "core/models/model_registry.h"
 #include "core/models/t5_encoder.h"
 #include "core/text/t5_tokenizer.h"
+#include "core/models/mnist_classifier.h"
 #include "core/models/model_store.h"
 #include "core/train/trainer.h"
 
@@ -298,6 +299,23 @@ EvalResult Engine::evaluate(const EvalRequest& r) {
         }
     }
     out.mean_confidence = top.mean().item<double>();
+    if (r.frechet) {
+        // Reference: the whole test split; scale: as many real training digits as there are
+        // samples (a Fréchet distance of N samples carries a bias that shrinks with N).
+        auto features = [&](const torch::Tensor& x) {
+            std::vector<torch::Tensor> parts;
+            for (std::int64_t i = 0; i < x.size(0); i += 1000) parts.push_back(clf.classifier->features(x.slice(0, i, i + 1000)));
+            return torch::cat(parts);
+        };
+        const auto test = data::load_mnist(model.spec.dataset, impl_->options.data_dir, false);
+        const auto train = data::load_mnist(model.spec.dataset, impl_->options.data_dir, true);
+        auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed + 0xfd);
+        const auto pick = torch::randperm(train.images.size(0), gen, torch::kLong).narrow(0, 0, std::min<std::int64_t>(out.total, train.images.size(0)));
+        const auto ref = features(test.images);
+        out.frechet = models::frechet_distance(features(torch::stack(xs)), ref);
+        out.frechet_real = models::frechet_distance(features(train.images.index_select(0, pick)), ref);
+        out.frechet_reference = static_cast<int>(test.images.size(0));
+    }
     return out;
 }
 
@@ -315,16 +333,21 @@ void Engine::plot_losses(const LossPlotRequest& r) {
         raw.name = name;  // same name: the faint raw curve shares the colour and legend entry
         raw.faint = true;
         smooth.name = name;
-        int line_no = 0;
+        int line_no = 0, bad_line = 0;
         for (std::string line; std::getline(in, line);) {
             ++line_no;
             if (line.empty()) continue;
+            // A bad line is an error unless it is the last one: a run killed while writing
+            // leaves a torn last line, which is skipped.
+            if (bad_line) throw DataError(p.string() + ":" + std::to_string(bad_line) + ": not a metrics line");
             try {
+                if (line.size() > 4096) throw std::length_error("line too long");
                 auto j = json::parse(line);
-                raw.x.push_back(j.at("step").get<double>());
-                raw.y.push_back(j.at("loss").get<double>());
-            } catch (const std::exception& e) {
-                throw DataError(p.string() + ":" + std::to_string(line_no) + ": not a metrics line");
+                const double x = j.at("step").get<double>(), y = j.at("loss").get<double>();
+                raw.x.push_back(x);
+                raw.y.push_back(y);
+            } catch (const std::exception&) {
+                bad_line = line_no;
             }
         }
         if (raw.x.empty()) throw DataError(p.string() + " has no loss values yet");

@@ -27,6 +27,9 @@ Image read_image(const std::string& path, int channels = 0);
 void write_png(const Image& image, const std::string& path,
                const std::vector<std::pair<std::string, std::string>>& text = {});
 std::vector<std::pair<std::string, std::string>> read_png_text(const std::string& path);
+// Writes `text` to `path` through a temp file, fsync and rename (IoError when it cannot; a stale
+// temp file is never left behind).
+void write_text_file(const std::string& path, const std::string& text);
 // Animated GIF (global 256-colour palette per frame); delay in 1/100 s; loops forever.
 void write_gif(const std::vector<Image>& frames, const std::string& path, int delay_cs = 8,
                int final_hold_cs = 150);

@@ -45,7 +45,12 @@ struct TrainRequest {
     std::string init_from;          // warm start: weights of a model (bundled id, file, run folder)
                                     // of the same kind and shape; fresh optimizer and schedule
     int limit = 0;                  // use only the first N training images (0 = all)
-    bool epoch_grids = true;        // write samples/epoch_NNN.png after every epoch
+    int epoch_grids = -1;           // write samples/epoch_NNN.png after every epoch: 1 on, 0 off,
+                                    // -1 = on for a new run, the run's own choice on --resume
+    double checkpoint_minutes = -1; // also save checkpoint.safetensors inside an epoch once this
+                                    // much wall time has passed since the last save (0 = only at
+                                    // epoch ends; -1 = 5 for a new run, the run's value on resume)
+    int checkpoint_steps = -1;      // also save every N optimizer steps (0 = off; -1 as above, off)
     int debug_nan_at_step = 0;      // testing only: treat the loss of this step as NaN
     Callbacks callbacks;
     CancelToken cancel;             // AfterCurrent: finish epoch + save; Now: save at next batch
@@ -123,6 +128,8 @@ struct EvalRequest {
     double guidance = 5.0;
     int steps = 0;
     std::uint64_t seed = 0;
+    bool frechet = true;            // also the Fréchet distance of the classifier's penultimate
+                                    // features against the data set's test split
     Callbacks callbacks;
     CancelToken cancel;
 };
@@ -136,6 +143,9 @@ struct EvalResult {
     double mean_confidence = 0;     // mean top class probability
     std::vector<int> predicted;     // how many samples the classifier put in each class
     bool conditional = true;        // false: time-conditioned model, correct/accuracy unused
+    double frechet = -1;            // FD of the samples' features to the test split's (-1: not computed)
+    double frechet_real = -1;       // FD of as many real training images, for scale
+    int frechet_reference = 0;      // test images the reference statistics come from
     double accuracy() const { return total ? double(correct) / total : 0.0; }
     double confident_fraction() const { return total ? double(confident) / total : 0.0; }
 };

@@ -1,14 +1,17 @@
 #include "core/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <filesystem>
 #include <system_error>
 #include <utility>
 
 #include "core/engine/errors.h"
+#include "core/engine/image.h"
 
 namespace ds::io {
 namespace {
@@ -111,6 +114,32 @@ void AtomicWriter::discard() noexcept {
     temp_path_.clear();
 }
 
+int remove_stale_temp_files(const std::string& folder) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::directory_iterator it(folder, ec), end;
+    if (ec) return 0;
+    int removed = 0;
+    for (; it != end; it.increment(ec)) {
+        if (ec) break;
+        // ".<name>.tmp-<pid>-<n>", as temp_name_for makes them.
+        const std::string name = it->path().filename().string();
+        const auto mark = name.rfind(".tmp-");
+        if (name.empty() || name[0] != '.' || mark == std::string::npos || mark == 0) continue;
+        const std::string rest = name.substr(mark + 5);
+        const auto dash = rest.find('-');
+        if (dash == std::string::npos || dash == 0 || dash > 9) continue;
+        if (rest.find_first_not_of("0123456789", 0) != dash ||
+            rest.find_first_not_of("0123456789", dash + 1) != std::string::npos || dash + 1 == rest.size())
+            continue;
+        const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dash)));
+        const bool alive = pid == ::getpid() || ::kill(pid, 0) == 0 || errno == EPERM;
+        if (alive || !it->is_regular_file(ec)) continue;
+        if (fs::remove(it->path(), ec)) ++removed;
+    }
+    return removed;
+}
+
 void AtomicWriter::fail(const std::string& what, int err) {
     discard();
     throw IoError("cannot write '" + path_ + "': " + what + " (" +
@@ -129,3 +158,7 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 }
 
 }  // namespace ds::io
+
+namespace ds {
+void write_text_file(const std::string& path, const std::string& text) { io::write_file_atomic(path, text); }
+}  // namespace ds

@@ -16,6 +16,11 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 // constructor; commit() flushes, fsyncs and renames it over `path`. Destroying an uncommitted
 // writer (an exception mid-write, a cancelled save) removes the temp file and leaves any
 // existing `path` untouched. Not copyable; not thread-safe.
+// Removes the temp files that writers of processes no longer running left in `folder` (a process
+// killed mid-save: the target itself is intact). Returns how many were removed; a missing folder
+// gives 0. Temp files of live processes (another writer at work) are kept.
+int remove_stale_temp_files(const std::string& folder);
+
 class AtomicWriter {
 public:
     explicit AtomicWriter(std::string path);

@@ -1,9 +1,12 @@
 // Image files: decoding through OpenCV, PNG writing with text chunks (recipes), and a
 // bounds-checked PNG chunk reader for those chunks.
+#include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -19,6 +22,7 @@
 #include "core/io/image_check.h"
 #include "core/engine/image.h"
 #include "core/io/atomic_file.h"
+#include "core/io/png_text.h"
 
 namespace ds {
 namespace {
@@ -26,22 +30,35 @@ namespace {
 // Largest width or height read_image accepts; bigger files are rejected before decoding where
 // the header can be sniffed, so a hostile file cannot make us allocate gigabytes.
 constexpr long kMaxImageSide = 16384;
-// Cap on an inflated zTXt/iTXt payload: recipes are kilobytes, this only stops zip bombs.
-constexpr std::size_t kMaxInflatedText = 64u << 20;
-// PNG's limit on a chunk's data length (2^31 - 1).
-constexpr std::uint32_t kMaxChunkLength = 0x7fffffffu;
-// The PNG keyword limit from the spec.
-constexpr std::size_t kMaxKeywordLength = 79;
+// Largest decoded size (width x height x channels x bytes per channel) read_image accepts, checked
+// from the header of PNG, JPEG and BMP files before decoding: a 48-megapixel RGB photo (144 MB)
+// fits; a 2 MB PNG that inflates to 16384 x 16384 RGBA16 (2 GiB) does not.
+constexpr std::uint64_t kMaxDecodedBytes = 192ull << 20;
+// Other formats (WebP, TIFF, PPM, ...) cannot be sniffed here: OpenCV refuses more pixels than
+// this before decoding them (its OPENCV_IO_MAX_IMAGE_PIXELS, default 2^30).
+constexpr std::uint64_t kMaxUnsniffedPixels = 16ull << 20;
 
 const unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
 using TextPairs = std::vector<std::pair<std::string, std::string>>;
+
+// Image files larger than this are refused before reading (no photo a user brings comes close).
+constexpr long long kMaxImageFileBytes = 256ll << 20;
 
 std::string read_file_bytes(const std::string& path, const char* what) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (!f) {
         throw IoError(std::string("cannot read ") + what + " '" + path +
                       "': " + std::system_category().message(errno));
+    }
+    struct stat st {};
+    if (::fstat(::fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        const long long size = st.st_size;
+        if (size > kMaxImageFileBytes) {
+            std::fclose(f);
+            throw DataError(std::string(what) + " '" + path + "' is " + std::to_string(size >> 20) +
+                            " MiB; files over " + std::to_string(kMaxImageFileBytes >> 20) + " MiB are refused");
+        }
     }
     std::string bytes;
     char buffer[1 << 16];
@@ -64,22 +81,27 @@ std::uint32_t be32(const unsigned char* p) {
            std::uint32_t(p[3]);
 }
 
-void put_be32(std::string& out, std::uint32_t v) {
-    const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-    out.append(b, 4);
-}
 
 bool has_png_signature(const std::string& bytes) {
     return bytes.size() >= 8 && std::memcmp(bytes.data(), kPngSignature, 8) == 0;
 }
 
-// Width and height from the header of PNG, JPEG and BMP files (the formats users actually
-// bring), without decoding. Anything else is checked after decoding.
-std::optional<std::pair<long, long>> peek_size(const std::string& s) {
+struct PeekedSize {
+    long width = 0, height = 0;
+    int bytes_per_pixel = 4;  // of the decoded image, all channels
+};
+
+// Width, height and decoded pixel size from the header of PNG, JPEG and BMP files (the formats
+// users actually bring), without decoding. Anything else is checked after decoding.
+std::optional<PeekedSize> peek_size(const std::string& s) {
     const auto* p = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
-    if (has_png_signature(s) && n >= 24)
-        return std::make_pair(long(be32(p + 16)), long(be32(p + 20)));
+    if (has_png_signature(s) && n >= 26) {
+        // IHDR: bit depth, colour type (0 gray, 2 RGB, 3 palette -> RGB(A), 4 gray+alpha, 6 RGBA).
+        const int depth_bytes = p[24] == 16 ? 2 : 1;
+        const int channels = p[25] == 0 ? 1 : p[25] == 2 ? 3 : p[25] == 4 ? 2 : 4;
+        return PeekedSize{long(be32(p + 16)), long(be32(p + 20)), channels * depth_bytes};
+    }
     if (n >= 26 && p[0] == 'B' && p[1] == 'M') {
         auto le32 = [&](std::size_t i) {
             return std::int32_t(std::uint32_t(p[i]) | std::uint32_t(p[i + 1]) << 8 |
@@ -88,7 +110,8 @@ std::optional<std::pair<long, long>> peek_size(const std::string& s) {
         if (le32(14) < 40)
             return std::nullopt;  // old OS/2 header: 16-bit sizes, leave to OpenCV
         const long w = le32(18), h = le32(22);
-        return std::make_pair(w < 0 ? -w : w, h < 0 ? -h : h);
+        const int bpp = (p[28] | p[29] << 8) == 32 ? 4 : 3;
+        return PeekedSize{w < 0 ? -w : w, h < 0 ? -h : h, bpp};
     }
     if (n >= 4 && p[0] == 0xff && p[1] == 0xd8) {
         std::size_t i = 2;
@@ -107,20 +130,26 @@ std::optional<std::pair<long, long>> peek_size(const std::string& s) {
             }
             const bool sof = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 &&
                              marker != 0xcc;
-            if (sof)
-                return std::make_pair(long(p[i + 7] << 8 | p[i + 8]),
-                                      long(p[i + 5] << 8 | p[i + 6]));
+            if (sof)  // precision, height, width, components
+                return PeekedSize{long(p[i + 7] << 8 | p[i + 8]), long(p[i + 5] << 8 | p[i + 6]),
+                                  std::max(1, int(p[i + 9])) * (p[i + 4] > 8 ? 2 : 1)};
             i += 2 + (std::size_t(p[i + 2]) << 8 | p[i + 3]);
         }
     }
     return std::nullopt;
 }
 
-void check_size(long width, long height, const std::string& path) {
+void check_size(long width, long height, int bytes_per_pixel, const std::string& path) {
     if (width > kMaxImageSide || height > kMaxImageSide) {
         throw DataError("image '" + path + "' is " + std::to_string(width) + "x" +
                         std::to_string(height) + " px; the largest side accepted is " +
                         std::to_string(kMaxImageSide) + " px: downscale it first");
+    }
+    const std::uint64_t bytes = std::uint64_t(width) * std::uint64_t(height) * std::uint64_t(bytes_per_pixel);
+    if (bytes > kMaxDecodedBytes) {
+        throw DataError("image '" + path + "' is " + std::to_string(width) + "x" + std::to_string(height) +
+                        " px, " + std::to_string(bytes >> 20) + " MiB decoded; the limit is " +
+                        std::to_string(kMaxDecodedBytes >> 20) + " MiB: downscale it first");
     }
 }
 
@@ -173,178 +202,6 @@ Image mat_to_image(cv::Mat m, int channels) {
 }
 
 
-// Decodes UTF-8 into code points; false on malformed input (overlongs, surrogates, > U+10FFFF).
-bool decode_utf8(const std::string& s, std::vector<std::uint32_t>* out) {
-    std::size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const int extra = c < 0x80         ? 0
-                          : (c >> 5) == 6  ? 1
-                          : (c >> 4) == 14 ? 2
-                          : (c >> 3) == 30 ? 3
-                                           : -1;
-        if (extra < 0 || s.size() - i <= std::size_t(extra))
-            return false;
-        std::uint32_t cp = extra == 0 ? c : c & (0x3f >> extra);
-        for (int k = 1; k <= extra; ++k) {
-            const auto cc = static_cast<unsigned char>(s[i + k]);
-            if ((cc >> 6) != 2)
-                return false;
-            cp = (cp << 6) | (cc & 0x3f);
-        }
-        static const std::uint32_t kMinForLength[4] = {0, 0x80, 0x800, 0x10000};
-        if (cp < kMinForLength[extra] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        if (out)
-            out->push_back(cp);
-        i += extra + 1;
-    }
-    return true;
-}
-
-std::string latin1_to_utf8(const std::string& s) {
-    std::string out;
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c < 0x80) {
-            out += ch;
-        } else {
-            out += char(0xc0 | (c >> 6));
-            out += char(0x80 | (c & 0x3f));
-        }
-    }
-    return out;
-}
-
-// PNG keywords are Latin-1; callers pass UTF-8. Rules from the PNG spec, section 11.3.4.
-std::string keyword_to_latin1(const std::string& key) {
-    std::vector<std::uint32_t> cps;
-    auto bad = [&](const std::string& why) {
-        return InvalidRequest("PNG text key '" + key + "' " + why +
-                              " (keys are 1-79 printable Latin-1 characters)");
-    };
-    if (!decode_utf8(key, &cps))
-        throw bad("is not valid UTF-8");
-    if (cps.empty() || cps.size() > kMaxKeywordLength)
-        throw bad("has the wrong length");
-    std::string out;
-    for (std::size_t i = 0; i < cps.size(); ++i) {
-        const std::uint32_t cp = cps[i];
-        if (!((cp >= 32 && cp <= 126) || (cp >= 161 && cp <= 255))) {
-            throw bad("contains a character that is not printable Latin-1");
-        }
-        if (cp == ' ' && (i == 0 || i + 1 == cps.size() || cps[i - 1] == ' ')) {
-            throw bad("has leading, trailing or repeated spaces");
-        }
-        out += char(cp);
-    }
-    return out;
-}
-
-std::string make_chunk(const char* type, const std::string& data) {
-    std::string chunk;
-    put_be32(chunk, static_cast<std::uint32_t>(data.size()));
-    chunk.append(type, 4);
-    chunk += data;
-    uLong crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(chunk.data() + 4), uInt(4 + data.size()));
-    put_be32(chunk, static_cast<std::uint32_t>(crc));
-    return chunk;
-}
-
-// tEXt for plain ASCII (readable by every tool), iTXt otherwise: tEXt is Latin-1, so UTF-8
-// recipes (prompts with accents, emoji) would not survive other readers.
-std::string make_text_chunk(const std::string& key, const std::string& value) {
-    const std::string keyword = keyword_to_latin1(key);
-    if (value.find('\0') != std::string::npos) {
-        throw InvalidRequest("PNG text value for key '" + key + "' contains a NUL byte");
-    }
-    if (value.size() > kMaxChunkLength - 100) {
-        throw InvalidRequest("PNG text value for key '" + key + "' is too large");
-    }
-    bool ascii = true;
-    for (const char c : value)
-        ascii = ascii && static_cast<unsigned char>(c) < 0x80;
-    if (ascii)
-        return make_chunk("tEXt", keyword + '\0' + value);
-    if (!decode_utf8(value, nullptr)) {
-        throw InvalidRequest("PNG text value for key '" + key + "' is not valid UTF-8");
-    }
-    // keyword, NUL, compression flag 0, method 0, empty language tag, empty translated keyword.
-    return make_chunk("iTXt", keyword + std::string(5, '\0') + value);
-}
-
-std::string inflate_text(const unsigned char* data, std::size_t size, const std::string& path) {
-    z_stream zs{};
-    if (inflateInit(&zs) != Z_OK)
-        throw DataError("zlib could not be initialised");
-    zs.next_in = const_cast<Bytef*>(data);
-    zs.avail_in = static_cast<uInt>(size);
-    std::string out;
-    char buffer[1 << 14];
-    int rc = Z_OK;
-    while (rc == Z_OK) {
-        zs.next_out = reinterpret_cast<Bytef*>(buffer);
-        zs.avail_out = sizeof buffer;
-        rc = inflate(&zs, Z_NO_FLUSH);
-        out.append(buffer, sizeof buffer - zs.avail_out);
-        if (out.size() > kMaxInflatedText)
-            rc = Z_MEM_ERROR;
-        if (rc == Z_BUF_ERROR && zs.avail_in == 0)
-            rc = Z_DATA_ERROR;  // truncated stream
-    }
-    inflateEnd(&zs);
-    if (rc != Z_STREAM_END) {
-        throw DataError("PNG '" + path + "' has a corrupt or oversized compressed text chunk");
-    }
-    return out;
-}
-
-// tEXt/zTXt should be Latin-1, but some tools store UTF-8 there; valid UTF-8 is kept as is
-// (a Latin-1 string with high bytes is almost never valid UTF-8 by accident).
-std::string legacy_text_to_utf8(const std::string& s) {
-    return decode_utf8(s, nullptr) ? s : latin1_to_utf8(s);
-}
-
-// Appends the key/value of a text chunk; malformed text chunks are data errors.
-void parse_text_chunk(const std::string& type,
-                      const unsigned char* data,
-                      std::size_t size,
-                      const std::string& path,
-                      TextPairs* out) {
-    const auto* end = data + size;
-    const auto* nul = static_cast<const unsigned char*>(std::memchr(data, 0, size));
-    auto malformed = [&] {
-        return DataError("PNG '" + path + "' has a malformed " + type + " chunk");
-    };
-    if (!nul || nul == data)
-        throw malformed();
-    const std::string key = latin1_to_utf8(std::string(data, nul));
-    const unsigned char* rest = nul + 1;
-    if (type == "tEXt") {
-        out->emplace_back(key, legacy_text_to_utf8(std::string(rest, end)));
-    } else if (type == "zTXt") {
-        if (rest >= end || *rest != 0)
-            throw malformed();  // method 0 = zlib is the only one
-        out->emplace_back(key, legacy_text_to_utf8(inflate_text(rest + 1, end - rest - 1, path)));
-    } else {  // iTXt
-        if (end - rest < 2)
-            throw malformed();
-        const bool compressed = rest[0] != 0;
-        if (compressed && rest[1] != 0)
-            throw malformed();
-        rest += 2;
-        for (int skip = 0; skip < 2; ++skip) {  // language tag, translated keyword
-            const auto* z = static_cast<const unsigned char*>(std::memchr(rest, 0, end - rest));
-            if (!z)
-                throw malformed();
-            rest = z + 1;
-        }
-        out->emplace_back(
-            key, compressed ? inflate_text(rest, end - rest, path) : std::string(rest, end));
-    }
-}
-
 }  // namespace
 
 Image read_image(const std::string& path, int channels) {
@@ -355,8 +212,14 @@ Image read_image(const std::string& path, int channels) {
     const std::string bytes = read_file_bytes(path, "image");
     if (bytes.empty())
         throw DataError("'" + path + "' is empty, not an image");
-    if (const auto size = peek_size(bytes))
-        check_size(size->first, size->second, path);
+    const auto peeked = peek_size(bytes);
+    if (peeked)
+        check_size(peeked->width, peeked->height, peeked->bytes_per_pixel, path);
+    static const bool pixel_limit_set = [] {  // read by OpenCV once, at its first decode
+        ::setenv("OPENCV_IO_MAX_IMAGE_PIXELS", std::to_string(kMaxUnsniffedPixels).c_str(), 0);
+        return true;
+    }();
+    (void)pixel_limit_set;
     const bool jpeg = bytes.size() >= 2 && static_cast<unsigned char>(bytes[0]) == 0xff &&
                       static_cast<unsigned char>(bytes[1]) == 0xd8;
     // UNCHANGED keeps alpha and 16-bit depth but ignores EXIF orientation; JPEG has neither
@@ -374,7 +237,7 @@ Image read_image(const std::string& path, int channels) {
         throw DataError("'" + path + "' is not an image OpenCV can read (PNG, JPEG, BMP, WebP, " +
                         "TIFF, PPM ...), or it is corrupt");
     }
-    check_size(decoded.cols, decoded.rows, path);
+    check_size(decoded.cols, decoded.rows, int(decoded.elemSize()), path);
     return mat_to_image(decoded, channels);
 }
 
@@ -382,7 +245,7 @@ void write_png(const Image& image, const std::string& path, const TextPairs& tex
     io::validate_image(image, "write_png");
     std::vector<std::string> chunks;
     for (const auto& [key, value] : text)
-        chunks.push_back(make_text_chunk(key, value));
+        chunks.push_back(io::make_png_text_chunk(key, value));
 
     const cv::Mat rgb(image.height, image.width, CV_8UC(image.channels),
                       const_cast<std::uint8_t*>(image.pixels.data()));
@@ -412,41 +275,7 @@ void write_png(const Image& image, const std::string& path, const TextPairs& tex
 
 TextPairs read_png_text(const std::string& path) {
     const std::string bytes = read_file_bytes(path, "PNG");
-    if (!has_png_signature(bytes))
-        throw DataError("'" + path + "' is not a PNG file");
-    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-    const std::size_t n = bytes.size();
-    TextPairs out;
-    std::size_t pos = 8;
-    while (true) {
-        const std::string where = " at byte " + std::to_string(pos);
-        if (n - pos < 12)
-            throw DataError("PNG '" + path + "' is truncated" + where);
-        const std::uint32_t length = be32(p + pos);
-        if (length > kMaxChunkLength || n - pos - 12 < length) {
-            throw DataError("PNG '" + path + "' is truncated or has a bad chunk length" + where);
-        }
-        const std::string type(reinterpret_cast<const char*>(p + pos + 4), 4);
-        for (const char c : type) {
-            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) {
-                throw DataError("PNG '" + path + "' has an invalid chunk type" + where);
-            }
-        }
-        if (pos == 8 && type != "IHDR") {
-            throw DataError("PNG '" + path + "' does not start with an IHDR chunk");
-        }
-        const unsigned char* data = p + pos + 8;
-        const uLong crc = crc32(crc32(0L, Z_NULL, 0), p + pos + 4, uInt(4 + length));
-        if (crc != be32(data + length)) {
-            throw DataError("PNG '" + path + "' is corrupt: bad CRC in " + type + " chunk" + where);
-        }
-        if (type == "tEXt" || type == "zTXt" || type == "iTXt") {
-            parse_text_chunk(type, data, length, path, &out);
-        }
-        pos += 12 + std::size_t(length);
-        if (type == "IEND")
-            return out;
-    }
+    return io::parse_png_text(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size(), path);
 }
 
 namespace io {

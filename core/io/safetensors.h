@@ -46,6 +46,11 @@ struct ParsedHeader {
     std::uint64_t data_start = 0;  // 8 + header length
 };
 
+// Most entries (tensors plus __metadata__) one file's header may hold. Real checkpoints hold a
+// few thousand (IF-I-XL ~1,000, T5-XXL shards ~200); a header of more is refused before its JSON is
+// parsed, which bounds time and memory (the 100 MB header cap alone would allow ~1.7 M).
+inline constexpr std::size_t kMaxSafetensorsEntries = 100000;
+
 // Validating parser over bytes [data, data + size) (torch-free; the fuzz target calls it). After
 // it returns, every tensor's [begin, end) lies inside the buffer, matches shape x dtype and
 // overlaps no other tensor. `what` names the source in error messages. Throws ds::DataError.

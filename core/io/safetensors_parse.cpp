@@ -3,12 +3,13 @@
 // is used, and no byte outside [data, data + size) is ever read.
 #include <algorithm>
 #include <limits>
-#include <set>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/engine/errors.h"
 #include "core/io/safetensors.h"
+#include "core/io/text_checks.h"
 
 namespace ds::io {
 namespace {
@@ -86,77 +87,79 @@ std::uint64_t read_u64_le(const std::uint8_t* p) {
     return v;
 }
 
-// Returns the offset of the first byte that breaks UTF-8 (RFC 3629: no overlongs, no
-// surrogates, nothing above U+10FFFF), or `size` when the text is valid.
-std::uint64_t first_invalid_utf8(const std::uint8_t* s, std::uint64_t size) {
-    std::uint64_t i = 0;
-    while (i < size) {
-        const std::uint8_t c = s[i];
-        int extra = 0;
-        std::uint8_t lo = 0x80, hi = 0xbf;  // allowed range of the first continuation byte
-        if (c < 0x80) {
-            ++i;
-            continue;
-        } else if (c >= 0xc2 && c <= 0xdf) {
-            extra = 1;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            extra = 2;
-            lo = c == 0xe0 ? 0xa0 : 0x80;
-            hi = c == 0xed ? 0x9f : 0xbf;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            extra = 3;
-            lo = c == 0xf0 ? 0x90 : 0x80;
-            hi = c == 0xf4 ? 0x8f : 0xbf;
-        } else {
-            return i;
-        }
-        if (size - i <= static_cast<std::uint64_t>(extra))
-            return i;
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return i;
-        for (int k = 2; k <= extra; ++k)
-            if (s[i + k] < 0x80 || s[i + k] > 0xbf)
-                return i;
-        i += 1 + extra;
-    }
-    return size;
-}
-
 struct HeaderJson {
     Json json;
     std::vector<std::string> key_order;  // top-level keys in file order
 };
 
+// The raw text of each top-level key of the header (quotes included), in file order, found by
+// one linear pass that skips strings and counts nesting. Stops with a DataError past kMaxEntries
+// keys, before any JSON value is built.
+std::vector<std::pair<std::uint64_t, std::uint64_t>> top_level_keys(const std::uint8_t* s, std::uint64_t n,
+                                                                    const std::string& what) {
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> keys;
+    int depth = 0;
+    bool object = false, expect_key = false;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        const char c = static_cast<char>(s[i]);
+        if (c == '"') {
+            const std::uint64_t begin = i;
+            for (++i; i < n && s[i] != '"'; ++i)
+                if (s[i] == '\\') ++i;
+            if (depth == 1 && object && expect_key) {
+                if (keys.size() == kMaxSafetensorsEntries)
+                    fail(what, "header has more than " + std::to_string(kMaxSafetensorsEntries) +
+                                   " entries, the limit for one file (shard larger models with an index)");
+                keys.emplace_back(begin, std::min(i + 1, n));
+                expect_key = false;
+            }
+        } else if (c == '{' || c == '[') {
+            if (depth == 0) object = c == '{';
+            ++depth;
+            if (depth == 1) expect_key = object;
+        } else if (c == '}' || c == ']') {
+            --depth;
+        } else if (c == ',' && depth == 1) {
+            expect_key = object;
+        }
+    }
+    return keys;
+}
+
 // Parses the header text. nlohmann keeps the last of duplicate keys silently (a duplicated
 // tensor name would hide a tensor) and iterates objects in sorted order, so the top-level keys
-// are recorded while parsing: duplicates are rejected and tensors() can keep file order.
-// (ordered_json would also keep the order, but its inserts are linear: quadratic on a big header.)
+// are found in the text first: too many are refused before parsing, duplicates are rejected and
+// tensors() keeps file order. Linear in the header (nlohmann's parse callbacks, used before, made
+// a 100,000-entry header quadratic: minutes).
 HeaderJson parse_json(const std::uint8_t* first, std::uint64_t n, const std::string& what) {
     const std::uint64_t bad = first_invalid_utf8(first, n);
     if (bad != n)
         fail(what, "header is not valid UTF-8 (byte " + std::to_string(bad) + " of the header)");
+    const auto raw_keys = top_level_keys(first, n, what);
     HeaderJson out;
-    std::set<std::string> keys;
-    std::string duplicate;
-    auto on_event = [&](int depth, Json::parse_event_t event, Json& parsed) {
-        if (depth == 1 && event == Json::parse_event_t::key && duplicate.empty()) {
-            auto key = parsed.get<std::string>();
-            if (keys.insert(key).second)
-                out.key_order.push_back(std::move(key));
-            else
-                duplicate = std::move(key);
-        }
-        return true;
-    };
     try {
-        out.json = Json::parse(first, first + n, on_event);
+        out.json = Json::parse(first, first + n);
     } catch (const Json::exception& e) {
         fail(what, "header is not valid JSON: " + printable(e.what(), kMaxParserMessageChars));
     }
-    if (!duplicate.empty())
-        fail(what, "tensor name " + printable(duplicate) + " appears twice in the header");
     if (!out.json.is_object())
         fail(what, "header is not a JSON object");
+    std::unordered_set<std::string> seen;
+    seen.reserve(raw_keys.size());
+    out.key_order.reserve(raw_keys.size());
+    for (const auto& [b, e] : raw_keys) {
+        std::string key;
+        try {  // decodes the escapes: "\\u0041" and "A" are the same name
+            key = Json::parse(first + b, first + e).get<std::string>();
+        } catch (const Json::exception& ex) {
+            fail(what, "header is not valid JSON: " + printable(ex.what(), kMaxParserMessageChars));
+        }
+        if (!seen.insert(key).second)
+            fail(what, "tensor name " + printable(key) + " appears twice in the header");
+        out.key_order.push_back(std::move(key));
+    }
+    if (out.key_order.size() != out.json.size())
+        fail(what, "header keys could not be matched to its JSON object");
     return out;
 }
 

@@ -10,7 +10,12 @@ namespace ds::io {
 
 Image tensor_to_image(const torch::Tensor& chw, double lo, double hi) {
     if (chw.dim() != 3) throw InvalidRequest("tensor_to_image expects [C,H,W]");
-    auto u8 = ((chw.detach().to(torch::kFloat32).cpu() - lo) * (255.0 / (hi - lo)))
+    const auto f = chw.detach().to(torch::kFloat32).cpu();
+    // NaN would silently become black pixels (and Inf white ones): a result like that is an error.
+    if (!torch::isfinite(f).all().item<bool>())
+        throw DataError("the result holds NaN or infinite values, so no image was made: the model's "
+                        "weights are probably corrupt (a diverged run or a damaged file)");
+    auto u8 = ((f - lo) * (255.0 / (hi - lo)))
                   .clamp(0, 255)
                   .round()
                   .to(torch::kUInt8)

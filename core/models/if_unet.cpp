@@ -63,13 +63,6 @@ torch::Tensor norm_act(const torch::Tensor& t, std::int64_t groups, const torch:
 
 using Shapes = WeightShapes;
 
-std::vector<int> int_or_list(const nlohmann::json& j, size_t n) {
-    if (j.is_number_integer()) return std::vector<int>(n, j.get<int>());
-    auto v = j.get<std::vector<int>>();
-    if (v.size() != n) throw std::runtime_error("list length does not match block_out_channels");
-    return v;
-}
-
 void add_resnet(Shapes& s, const std::string& p, std::int64_t cin, std::int64_t cout, std::int64_t T) {
     s[p + ".norm1.weight"] = {cin};
     s[p + ".norm1.bias"] = {cin};
@@ -197,82 +190,6 @@ torch::Tensor sinusoid(const torch::Tensor& t, int dim, bool flip, double shift)
 }
 
 }  // namespace
-
-IfUNetConfig IfUNetConfig::from_json_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw ModelLoadError("cannot read UNet config '" + path + "'");
-    try {
-        auto j = nlohmann::json::parse(in);
-        IfUNetConfig c;
-        auto need = [&](const char* key, const std::string& want) {
-            const auto v = j.value(key, nlohmann::json());
-            const std::string got = v.is_string() ? v.get<std::string>() : v.dump();
-            if (got != want)
-                throw ModelLoadError(path + ": " + key + " = " + got + " is not supported (DeepFloyd IF uses " + want + ")");
-        };
-        need("encoder_hid_dim_type", "text_proj");
-        need("addition_embed_type", "text");
-        need("resnet_time_scale_shift", "scale_shift");
-        need("act_fn", "gelu");
-        need("mid_block_type", "UNetMidBlock2DSimpleCrossAttn");
-        need("cross_attention_norm", "group_norm");
-        if (j.value("only_cross_attention", false) != false)
-            throw ModelLoadError(path + ": only_cross_attention is not supported");
-        c.in_channels = j.at("in_channels");
-        c.out_channels = j.at("out_channels");
-        c.block_out_channels = j.at("block_out_channels").get<std::vector<int>>();
-        const size_t n = c.block_out_channels.size();
-        if (n < 1) throw ModelLoadError(path + ": block_out_channels is empty");
-        c.layers_per_block = int_or_list(j.at("layers_per_block"), n);
-        for (const auto& t : j.at("down_block_types").get<std::vector<std::string>>()) {
-            if (t != "SimpleCrossAttnDownBlock2D" && t != "ResnetDownsampleBlock2D")
-                throw ModelLoadError(path + ": down block type " + t + " is not supported");
-            c.down_attention.push_back(t == "SimpleCrossAttnDownBlock2D");
-        }
-        for (const auto& t : j.at("up_block_types").get<std::vector<std::string>>()) {
-            if (t != "SimpleCrossAttnUpBlock2D" && t != "ResnetUpsampleBlock2D")
-                throw ModelLoadError(path + ": up block type " + t + " is not supported");
-            c.up_attention.push_back(t == "SimpleCrossAttnUpBlock2D");
-        }
-        if (c.down_attention.size() != n || c.up_attention.size() != n)
-            throw ModelLoadError(path + ": block type lists do not match block_out_channels");
-        const auto head = j.at("attention_head_dim");
-        c.attention_head_dim = head.is_array() ? head[0].get<int>() : head.get<int>();
-        c.cross_attention_dim = j.at("cross_attention_dim");
-        c.encoder_hid_dim = j.at("encoder_hid_dim");
-        c.pool_heads = j.value("addition_embed_type_num_heads", 64);
-        const auto cls = j.value("class_embed_type", nlohmann::json());
-        if (!cls.is_null() && cls != "timestep")
-            throw ModelLoadError(path + ": class_embed_type " + cls.dump() + " is not supported");
-        c.class_embedding = !cls.is_null();
-        const auto ted = j.value("time_embedding_dim", nlohmann::json());
-        c.time_embed_dim = ted.is_null() ? 4 * c.block_out_channels[0] : ted.get<int>();
-        const auto tact = j.value("time_embedding_act_fn", nlohmann::json());
-        if (!tact.is_null() && tact != "gelu") throw ModelLoadError(path + ": time_embedding_act_fn " + tact.dump());
-        c.time_embedding_gelu = !tact.is_null();
-        c.skip_time_act = j.value("resnet_skip_time_act", false);
-        c.resnet_out_scale = j.value("resnet_out_scale_factor", 1.0);
-        c.mid_scale = j.value("mid_block_scale_factor", 1.0);
-        c.groups = j.value("norm_num_groups", 32);
-        c.eps = j.value("norm_eps", 1e-5);
-        c.flip_sin_to_cos = j.value("flip_sin_to_cos", true);
-        c.freq_shift = j.value("freq_shift", 0.0);
-        c.sample_size = j.value("sample_size", 64);
-        for (size_t i = 0; i < n; ++i) {
-            const int ch = c.block_out_channels[i];
-            const bool attn = c.down_attention[i] || c.up_attention[n - 1 - i] || i + 1 == n;  // mid block: last
-            if (ch % c.groups || (attn && ch % c.attention_head_dim))
-                throw ModelLoadError(path + ": block width " + std::to_string(ch) +
-                                     " is not a multiple of the group count" + (attn ? " and the head size" : ""));
-        }
-        return c;
-    } catch (const nlohmann::json::exception& e) {
-        throw ModelLoadError(path + ": not a UNet2DConditionModel config (" + e.what() + ")");
-    } catch (const std::runtime_error& e) {
-        if (dynamic_cast<const ModelLoadError*>(&e)) throw;
-        throw ModelLoadError(path + ": " + e.what());
-    }
-}
 
 std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfUNetConfig& c) {
     Shapes s;

@@ -13,33 +13,11 @@
 #include <torch/types.h>
 
 #include "core/models/dnnl_ops.h"
+#include "core/models/if_config.h"
 #include "core/models/weight_loading.h"
 
 namespace ds::models {
 
-struct IfUNetConfig {
-    int in_channels = 3, out_channels = 6;
-    std::vector<int> block_out_channels;
-    std::vector<int> layers_per_block;   // per down block
-    std::vector<bool> down_attention;    // SimpleCrossAttnDownBlock2D (else ResnetDownsampleBlock2D)
-    std::vector<bool> up_attention;      // SimpleCrossAttnUpBlock2D (else ResnetUpsampleBlock2D)
-    int attention_head_dim = 64;
-    int cross_attention_dim = 0;         // X, the projected text width
-    int encoder_hid_dim = 4096;          // E, the T5 width
-    int pool_heads = 64;                 // addition_embed_type_num_heads
-    bool class_embedding = false;        // class_embed_type "timestep" (stage II)
-    int time_embed_dim = 0;              // T
-    bool time_embedding_gelu = false;    // time_embedding_act_fn "gelu"
-    bool skip_time_act = false;          // resnet_skip_time_act
-    double resnet_out_scale = 1.0, mid_scale = 1.0;
-    int groups = 32;
-    double eps = 1e-5;
-    bool flip_sin_to_cos = true;
-    double freq_shift = 0;
-    int sample_size = 64;
-    // Throws ModelLoadError naming the file and the unsupported or missing setting.
-    static IfUNetConfig from_json_file(const std::string& path);
-};
 
 // Intermediate tensors by the fixture's hook names ("time_proj", "emb", "down_blocks.0.out",
 // "down_blocks.0.res.1", "mid_block", "up_blocks.1", "conv_norm_out", ...).

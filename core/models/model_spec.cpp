@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/engine/errors.h"
+#include "core/io/bounded_json.h"
 
 namespace ds {
 
@@ -64,7 +65,8 @@ std::string ModelSpec::to_json() const {
 ModelSpec ModelSpec::from_json(const std::string& text, const std::string& where) {
     ModelSpec s;
     try {
-        auto j = nlohmann::json::parse(text);
+        auto j = io::parse_json_bounded(text, where + ": model spec", 1 << 20);
+        if (!j.is_object()) throw std::invalid_argument("not a JSON object");
         s.kind = parse_model_kind(j.at("kind").get<std::string>());
         s.hidden = j.value("hidden", s.hidden);
         s.in_channels = j.value("in_channels", s.in_channels);
@@ -81,10 +83,15 @@ ModelSpec ModelSpec::from_json(const std::string& text, const std::string& where
         throw ModelLoadError(where + ": invalid model spec in metadata '" + kSpecKey + "': " +
                              e.what());
     }
-    if (s.hidden <= 0 || s.hidden > 4096 || s.in_channels <= 0 || s.in_channels > 4 ||
-        s.image_size <= 0 || s.image_size % 4 || s.num_classes < 0 || s.num_classes > 1000 ||
-        s.timesteps < 2 || s.timesteps > 100000) {
-        throw ModelLoadError(where + ": model spec out of range: " + text);
+    const bool ok = s.hidden > 0 && s.hidden <= kMaxModelHidden && s.in_channels > 0 && s.in_channels <= 4 &&
+                    s.image_size > 0 && s.image_size <= kMaxModelImageSide && s.image_size % 4 == 0 &&
+                    s.num_classes >= 0 && s.num_classes <= 1000 && s.timesteps >= 2 && s.timesteps <= 100000 &&
+                    s.class_names.size() <= 1000 && s.dataset.size() <= 4096;
+    if (!ok) {
+        throw ModelLoadError(where + ": model spec out of range (D 1.." + std::to_string(kMaxModelHidden) +
+                             ", 1-4 channels, images of at most " + std::to_string(kMaxModelImageSide) +
+                             " px with a side divisible by 4, up to 1000 classes, T 2..100000): " +
+                             text.substr(0, 300) + (text.size() > 300 ? "..." : ""));
     }
     return s;
 }

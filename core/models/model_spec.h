@@ -34,5 +34,10 @@ struct ModelSpec {
 };
 
 inline constexpr const char* kSpecKey = "ds.spec";
+// Largest image side of the Part B models (and of the IDX datasets they train on): the course
+// UNet's 7x7 bottleneck scales with the square of the side, so a 2048 px spec would need GBs.
+inline constexpr int kMaxModelImageSide = 64;
+// Largest UNet width D a model file may declare.
+inline constexpr int kMaxModelHidden = 4096;
 
 }  // namespace ds::models

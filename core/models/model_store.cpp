@@ -27,6 +27,22 @@ LoadedModel build_model(const ModelSpec& spec) {
     return m;
 }
 
+std::int64_t state_numel(const ModelSpec& spec) {
+    auto count = [&](int d) {
+        ModelSpec small = spec;
+        small.hidden = d;
+        auto m = build_model(small);
+        std::int64_t n = 0;
+        for (const auto& [name, t] : state_tensors(m.module())) n += t.numel();
+        return n;
+    };
+    const std::int64_t f1 = count(1), f2 = count(2), f3 = count(3);
+    const std::int64_t a2 = f3 - 2 * f2 + f1;  // 2a
+    const std::int64_t a = a2 / 2, b = f2 - f1 - 3 * a, c = f1 - a - b;
+    const std::int64_t d = spec.hidden;
+    return (a * d + b) * d + c;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> state_tensors(const torch::nn::Module& module) {
     std::vector<std::pair<std::string, torch::Tensor>> out;
     for (const auto& p : module.named_parameters(true)) out.emplace_back(p.key(), p.value());
@@ -97,7 +113,19 @@ LoadedModel load_model_file(const std::string& path) {
                              "' metadata). Train one with `dstudio train` or pick a bundled id "
                              "(`dstudio models`).");
     }
-    LoadedModel m = build_model(ModelSpec::from_json(it->second, path));
+    const ModelSpec spec = ModelSpec::from_json(it->second, path);
+    // Budget before allocation: the file must hold exactly the values of the model its spec
+    // describes (EMA copies and optimizer state, "train.*", aside).
+    std::int64_t in_file = 0;
+    for (const auto& info : file.tensors())
+        if (info.name.rfind("train.", 0) != 0) in_file += info.numel();
+    const std::int64_t needed = state_numel(spec);
+    if (in_file != needed)
+        throw ModelLoadError(path + ": its spec describes a " + ds::to_string(spec.kind) + " model of D=" +
+                             std::to_string(spec.hidden) + " with " + std::to_string(needed) +
+                             " weights, but the file holds " + std::to_string(in_file) +
+                             "; the file is corrupt or its metadata was edited");
+    LoadedModel m = build_model(spec);
     m.path = path;
     m.metadata = file.metadata();
     std::map<std::string, torch::Tensor> tensors;
@@ -112,6 +140,10 @@ LoadedModel load_model_file(const std::string& path) {
         if (info.name.rfind(ema_prefix, 0) == 0)
             tensors[info.name.substr(ema_prefix.size())] = file.tensor(info.name);
     }
+    for (const auto& [name, t] : tensors)
+        if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>())
+            throw ModelLoadError(path + ": weight '" + name + "' holds NaN or infinite values; the file is "
+                                 "damaged or comes from a diverged run");
     load_state(m.module(), tensors, path);
     m.module().eval();
     const auto ema = ema_info(m.metadata);

@@ -27,6 +27,11 @@ struct LoadedModel {
 
 // A freshly initialised model for `spec` (init drawn from torch's global generator).
 LoadedModel build_model(const ModelSpec& spec);
+// Number of values (parameters and buffers) of the model `spec` describes, found without building
+// it at its width: every tensor is at most quadratic in D, so models of D = 1, 2, 3 fix the
+// count. load_model_file checks a file's tensors against it before building anything, so a spec
+// that claims a huge model in a tiny file costs no memory.
+std::int64_t state_numel(const ModelSpec& spec);
 
 // What a training checkpoint's metadata says about its weight average (train --ema): none, or
 // an average with BatchNorm statistics re-estimated at epoch `bn_epoch` (0 = not yet: the raw

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "core/engine/errors.h"
+#include "core/io/bounded_json.h"
 #include "core/models/weight_loading.h"
 
 namespace fs = std::filesystem;
@@ -16,11 +17,14 @@ namespace fs = std::filesystem;
 namespace ds::models {
 
 T5Config T5Config::from_json_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) throw ModelLoadError("cannot read T5 config '" + path + "'");
     nlohmann::json j;
     try {
-        j = nlohmann::json::parse(in);
+        try {
+            j = io::read_json_file(path, 1 << 20);
+        } catch (const Error& e) {
+            throw ModelLoadError(std::string(e.what()) + " (not a T5 config)");
+        }
+        if (!j.is_object()) throw ModelLoadError(path + ": not a T5 config (not a JSON object)");
         T5Config c;
         c.d_model = j.at("d_model");
         c.d_kv = j.at("d_kv");
@@ -34,8 +38,13 @@ T5Config T5Config::from_json_file(const std::string& path) {
         const std::string ff = j.value("feed_forward_proj", "gated-gelu");
         if (ff != "gated-gelu")
             throw ModelLoadError(path + ": feed_forward_proj '" + ff + "' is not supported (T5 v1.1 uses gated-gelu)");
-        if (c.d_model <= 0 || c.d_kv <= 0 || c.num_heads <= 0 || c.d_ff <= 0 || c.num_layers <= 0 || c.vocab_size <= 0)
-            throw ModelLoadError(path + ": sizes must be positive");
+        const bool ok = c.d_model > 0 && c.d_model <= 16384 && c.d_kv > 0 && c.d_kv <= 1024 && c.num_heads > 0 &&
+                        c.num_heads <= 256 && c.d_ff > 0 && c.d_ff <= 65536 && c.num_layers > 0 && c.num_layers <= 128 &&
+                        c.vocab_size > 0 && c.vocab_size <= 1000000 && c.num_buckets >= 4 && c.num_buckets <= 1024 &&
+                        c.max_distance > c.num_buckets / 4 && c.max_distance <= 1000000 && c.eps > 0 && c.eps < 1;
+        if (!ok)
+            throw ModelLoadError(path + ": sizes out of range (d_model, d_kv, num_heads, d_ff, num_layers, vocab_size "
+                                 "positive and at most 16384, 1024, 256, 65536, 128, 1e6; 4-1024 relative buckets)");
         return c;
     } catch (const nlohmann::json::exception& e) {
         throw ModelLoadError(path + ": not a T5 config (" + e.what() + ")");

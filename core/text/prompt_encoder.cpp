@@ -1,3 +1,4 @@
+#include "core/io/text_checks.h"
 #include "core/text/prompt_encoder.h"
 
 #include <cstdlib>
@@ -87,6 +88,9 @@ void PromptEncoder::put(const std::string& prompt, const torch::Tensor& embeds) 
 }
 
 torch::Tensor PromptEncoder::encode(const std::string& prompt) {
+    if (!io::is_valid_utf8(prompt))
+        throw InvalidRequest("the prompt " + io::quoted(prompt) + " is not valid UTF-8 text; retype it or "
+                             "save the file it came from as UTF-8");
     for (const auto& [p, t] : memory_)
         if (p == prompt) return t;
     if (!cache_dir_.empty() && fs::exists(cache_file(prompt))) {
@@ -96,7 +100,7 @@ torch::Tensor PromptEncoder::encode(const std::string& prompt) {
         return t;
     }
     if (encoder_dir_.empty())
-        throw InvalidRequest("no embedding of the prompt '" + prompt + "' is cached and this IF folder has no "
+        throw InvalidRequest("no embedding of the prompt " + io::quoted(prompt) + " is cached and this IF folder has no "
                              "text_encoder/: import the course's embeddings with `dstudio prompts import "
                              "prompt_embeds_dict.pth`, or use a folder with text_encoder/ and tokenizer/");
     if (!loaded_) {

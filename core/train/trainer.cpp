@@ -40,6 +40,9 @@ TrainRequest with_defaults(const TrainRequest& in) {
     if (r.lr_decay < 0) r.lr_decay = (ddpm || flow || r.kind == ModelKind::Classifier) ? 1 : 0;
     if (r.sample_steps <= 0) r.sample_steps = diffusion::default_flow_steps(r.kind);
     if (r.precision.empty()) r.precision = "fp32";
+    if (r.epoch_grids < 0) r.epoch_grids = 1;
+    if (r.checkpoint_minutes == -1) r.checkpoint_minutes = kDefaultCheckpointMinutes;
+    if (r.checkpoint_steps == -1) r.checkpoint_steps = 0;
     return r;
 }
 
@@ -62,6 +65,9 @@ void validate(const TrainRequest& r) {
         bad("EMA decay must be in [0, 1) (e.g. 0.999; 0 = off)");
     if (!r.precision.empty() && r.precision != "fp32" && r.precision != "bf16")
         bad("precision must be fp32 or bf16 (got '" + r.precision + "')");
+    if (!(std::isfinite(r.checkpoint_minutes) && r.checkpoint_minutes >= 0 && r.checkpoint_minutes <= 24 * 60))
+        bad("checkpoint interval must be in 0..1440 minutes (0 = only at epoch ends)");
+    if (r.checkpoint_steps < 0) bad("checkpoint steps must be >= 0 (0 = off)");
 }
 
 namespace {
@@ -73,7 +79,9 @@ json recipe_json(const TrainRequest& r) {
             {"p_uncond", r.p_uncond},   {"grad_clip", r.grad_clip}, {"timesteps", r.timesteps},
             {"sample_steps", r.sample_steps}, {"guidance", r.guidance},
             {"seed", r.seed},           {"limit", r.limit}, {"init_from", r.init_from},
-            {"ema", std::max(r.ema, 0.0)}, {"precision", r.precision.empty() ? "fp32" : r.precision}};
+            {"ema", std::max(r.ema, 0.0)}, {"precision", r.precision.empty() ? "fp32" : r.precision},
+            {"epoch_grids", r.epoch_grids != 0}, {"checkpoint_minutes", r.checkpoint_minutes},
+            {"checkpoint_steps", r.checkpoint_steps}};
 }
 
 // --resume continues the run as it was started: every hyperparameter the request leaves at its
@@ -113,6 +121,13 @@ std::vector<std::string> adopt_recipe(TrainRequest& r, const json& recipe) {
     take("limit", r.limit, r.limit == defaults.limit);
     take("ema", r.ema, r.ema < 0);
     take("precision", r.precision, r.precision.empty());
+    take("checkpoint_minutes", r.checkpoint_minutes, r.checkpoint_minutes == -1);
+    take("checkpoint_steps", r.checkpoint_steps, r.checkpoint_steps == -1);
+    if (r.epoch_grids < 0 && recipe.contains("epoch_grids")) {
+        const bool saved = recipe.at("epoch_grids").get<bool>();
+        r.epoch_grids = saved ? 1 : 0;
+        if (!saved) taken.push_back("no epoch grids");
+    }
     return taken;
 }
 
@@ -153,6 +168,7 @@ private:
     std::ofstream metrics_;
     double last_loss_ = 0;
     std::string last_checkpoint_;
+    std::int64_t saved_step_ = 0;  // the step checkpoint.safetensors holds
     // Exponential moving average of the parameters (same order as ema_params_), empty when off.
     std::vector<std::pair<std::string, torch::Tensor>> ema_params_;
     std::vector<torch::Tensor> ema_;
@@ -195,6 +211,11 @@ void Run::prepare_folder() {
     fs::create_directories(dir_ / "epochs", ec);
     fs::create_directories(dir_ / "samples", ec);
     if (ec) throw IoError("cannot create output folder '" + r_.out_dir + "': " + ec.message());
+    // Half-written files of a run that was killed while saving (the renamed file is intact).
+    int stale = 0;
+    for (const auto& sub : {dir_, dir_ / "epochs", dir_ / "samples"}) stale += io::remove_stale_temp_files(sub.string());
+    if (stale > 0)
+        log(LogLevel::Info, "removed " + std::to_string(stale) + " half-written file(s) of an interrupted save");
     // Probe writability now rather than after an epoch of work.
     io::write_file_atomic((dir_ / ".write-test").string(), std::string("ok"));
     fs::remove(dir_ / ".write-test", ec);
@@ -269,6 +290,7 @@ void Run::build_or_resume() {
     prog_.batch = t.at("batch");
     prog_.step = t.at("step");
     prog_.lr = t.at("lr");
+    saved_step_ = prog_.step;
     // A resumed warm start keeps recording where its weights first came from.
     if (t.contains("recipe") && t["recipe"].contains("init_from"))
         r_.init_from = t["recipe"]["init_from"].get<std::string>();
@@ -425,11 +447,12 @@ void Run::save_checkpoint() {
     const std::string path = (dir_ / kCheckpointFile).string();
     models::save_model_file(path, model_, false, extra, {{"ds.train", t.dump()}});
     last_checkpoint_ = path;
+    saved_step_ = prog_.step;
     metrics_.flush();
 }
 
 void Run::write_grid(int epoch) {
-    if (!r_.epoch_grids || r_.kind == ModelKind::Classifier) return;
+    if (r_.epoch_grids == 0 || r_.kind == ModelKind::Classifier) return;
     diffusion::GenerateOptions g;
     g.seed = r_.seed + 0x5eed;  // the same noise every epoch: grids are comparable
     g.guidance = r_.guidance;
@@ -562,6 +585,7 @@ TrainResult Run::execute() {
     auto t0 = std::chrono::steady_clock::now();
     double rate = 0;  // images/s, smoothed
     std::int64_t steps_this_run = 0;
+    auto last_save = t0;  // periodic mid-epoch checkpoints count from here
 
     for (int epoch = prog_.epoch + 1; epoch <= r_.epochs; ++epoch) {
         // Shuffle from a per-epoch seed so a resumed epoch visits the same batches.
@@ -587,10 +611,10 @@ TrainResult Run::execute() {
                 throw TrainingDiverged(
                     "loss became " + std::to_string(lv) + " at epoch " + std::to_string(epoch) +
                     ", step " + std::to_string(prog_.step + 1) + "; training stopped. " +
-                    (last_checkpoint_.empty() && prog_.epoch == 0 && !r_.resume
+                    (last_checkpoint_.empty() && !r_.resume
                          ? std::string("No checkpoint was written yet.")
                          : "The last good checkpoint (" + (dir_ / kCheckpointFile).string() +
-                               ", epoch " + std::to_string(prog_.epoch) + ") is kept.") +
+                               ", step " + std::to_string(saved_step_) + ") is kept.") +
                     " Try a lower --lr or --grad-clip.");
             }
             loss.backward();
@@ -607,6 +631,19 @@ TrainResult Run::execute() {
             rate = steps_this_run == 1 ? inst : 0.95 * rate + 0.05 * inst;
             metrics_ << json{{"step", prog_.step}, {"epoch", epoch}, {"loss", lv}, {"lr", prog_.lr},
                              {"time", elapsed}}.dump() << "\n";
+            // Work since the last save is bounded by wall time (and optionally steps); the epoch's
+            // last batch is saved by end_epoch. Saving changes no random stream, so a run resumed
+            // from any of these checkpoints ends with the same weights as an uninterrupted one.
+            if (b + 1 < batches) {
+                const auto now = std::chrono::steady_clock::now();
+                const bool by_steps = r_.checkpoint_steps > 0 && prog_.step % r_.checkpoint_steps == 0;
+                const bool by_time = r_.checkpoint_minutes > 0 &&
+                                     std::chrono::duration<double>(now - last_save).count() >= r_.checkpoint_minutes * 60;
+                if (by_steps || by_time) {
+                    save_checkpoint();
+                    last_save = now;
+                }
+            }
             if (r_.callbacks.on_progress) {
                 ProgressEvent e;
                 e.phase = "train";
@@ -623,6 +660,7 @@ TrainResult Run::execute() {
         }
         try {
             end_epoch(epoch);
+            last_save = std::chrono::steady_clock::now();
         } catch (const Cancelled&) {  // grid sampling interrupted: the checkpoint is saved
             result.outcome = Outcome::Cancelled;
             goto done;

@@ -31,6 +31,9 @@ void recalibrate_batchnorm(models::LoadedModel& model, const data::MnistSplit& d
                            int batch_size, std::uint64_t seed);
 // Batches of 128 used for the weight average's statistics at each epoch end and by export.
 inline constexpr int kEmaBnBatches = 50;
+// Default wall time between checkpoints inside an epoch (--checkpoint-minutes): a kill, a crash or
+// a power cut loses at most this much work.
+inline constexpr double kDefaultCheckpointMinutes = 5;
 
 // Scope of a --precision bf16 forward: CPU autocast to bf16 (convolutions, linear layers and
 // matrix products; the weights, their gradients and Adam stay fp32). Does nothing when `on` is

@@ -15,8 +15,8 @@ struct Run {
     int code;
     std::string out;
 };
-Run run(const std::string& args) {
-    const std::string cmd = std::string(DS_CLI_PATH) + " " + args + " 2>&1";
+Run run_shell(const std::string& command_line) {
+    const std::string cmd = command_line + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     std::string out;
     std::array<char, 4096> buf{};
@@ -24,6 +24,7 @@ Run run(const std::string& args) {
     int status = pclose(p);
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+Run run(const std::string& args) { return run_shell(std::string(DS_CLI_PATH) + " " + args); }
 }  // namespace
 
 TEST_CASE("dstudio help and usage errors", "[cli]") {
@@ -133,4 +134,81 @@ TEST_CASE("dstudio bench runs only the named benchmark and refuses bad names and
     CHECK(r.out.find("does not exist") != std::string::npos);
     CHECK(r.out.find("forward_batch1") == std::string::npos);  // refused before running
     std::filesystem::remove(out);
+}
+
+TEST_CASE("replay treats recipes as data: crafted recipes are refused and touch no file", "[cli][robust-cli]") {
+    namespace fs = std::filesystem;
+    const auto dir = fs::temp_directory_path() / "ds_cli_hostile_recipe";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const fs::path victim = dir / "victim.txt";
+    std::ofstream(victim) << "precious";
+    auto write = [&](const std::string& name, const nlohmann::json& j) {
+        std::ofstream(dir / name) << j.dump();
+        return (dir / name).string();
+    };
+    const nlohmann::json base = {{"format", "ds.recipe/1"}, {"technique", "iterate"}, {"command", "iterate"},
+                                 {"argv", {"--count", "1", "--seed", "1"}}};
+    auto gif = base;
+    gif["argv"].push_back("--gif");
+    gif["argv"].push_back(victim.string());
+    auto r = run("replay " + write("gif.json", gif) + " --out " + (dir / "o.png").string());
+    CHECK(r.code == 1);
+    CHECK(r.out.find("output files come only from your own command line") != std::string::npos);
+    auto self = base;
+    self["command"] = "replay";
+    self["argv"] = {(dir / "self.json").string()};
+    r = run("replay " + write("self.json", self));  // used to recurse until SIGSEGV
+    CHECK(r.code == 1);
+    CHECK(r.out.find("cannot be replayed") != std::string::npos);
+    auto train = base;
+    train["command"] = "train";
+    train["argv"] = {"--kind", "class-ddpm", "--out", (dir / "run").string()};
+    r = run("replay " + write("train.json", train));
+    CHECK(r.code == 1);
+    CHECK_FALSE(fs::exists(dir / "run"));
+    std::ifstream in(victim);
+    std::string content;
+    std::getline(in, content);
+    CHECK(content == "precious");
+    CHECK_FALSE(fs::exists(dir / "o.png"));
+    // --out may not overwrite the recipe it replays (the figure or its .json sidecar).
+    r = run("replay " + write("r.json", base) + " --out " + (dir / "r.png").string());
+    CHECK(r.code == 2);
+    CHECK(r.out.find("would overwrite the recipe") != std::string::npos);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("outputs are checked before the work starts and small input messages are clear", "[cli]") {
+    auto r = run("sample --model mnist-class-ddpm --out /nonexistent-dir/x.png");
+    CHECK(r.code == 1);
+    CHECK(r.out.find("does not exist") != std::string::npos);
+    CHECK(r.out.find("sample ") == std::string::npos);  // no progress line: nothing was sampled
+    r = run("sample --model mnist-class-ddpm --out /tmp/ds_cli_ok.png --gif /nonexistent-dir/x.gif");
+    CHECK(r.code == 1);
+    CHECK_FALSE(std::filesystem::exists("/tmp/ds_cli_ok.png"));
+    r = run("iterate --count 1 --out /nonexistent-dir/x.png");
+    CHECK(r.code == 1);
+    CHECK(r.out.find("does not exist") != std::string::npos);
+    r = run("sdedit --input mnist:test:abc --out /tmp/ds_cli_x.png");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("DATASET:SPLIT:INDEX") != std::string::npos);
+    r = run("iterate --count 1 --prompt " + std::string(10000, 'x') + " --out /tmp/ds_cli_x.png");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("unknown prompt") != std::string::npos);
+    CHECK(r.out.size() < 2000);  // the prompt is quoted cut short, not echoed whole
+}
+
+TEST_CASE("SIGTERM stops training like Ctrl+C: checkpoint saved, exit 143, resumable", "[cli]") {
+    namespace fs = std::filesystem;
+    const auto dir = fs::temp_directory_path() / "ds_cli_sigterm";
+    fs::remove_all(dir);
+    // Tiny and slow enough to still be running when the signal comes (one epoch of 60,000 images).
+    auto r = run_shell("timeout --preserve-status -s TERM 8 " + std::string(DS_CLI_PATH) +
+                 " --threads 1 train --kind time-fm --hidden 4 --batch 16 --epochs 1 --no-grids --out " + dir.string());
+    CHECK(r.code == 143);
+    CHECK(r.out.find("checkpoint saved") != std::string::npos);
+    REQUIRE(fs::exists(dir / "checkpoint.safetensors"));
+    for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+    fs::remove_all(dir);
 }

@@ -236,6 +236,15 @@ private Q_SLOTS:
         QVERIFY(w.applyRecipe(QString::fromStdString(back)));
         QCOMPARE(int(w.mode()), int(MainWindow::Mode::Hybrid));
         QVERIFY(!w.applyRecipe(QStringLiteral("{\"format\": \"something else\"}")));
+        // A crafted recipe (an output path in its argv, a wrong type) is refused with the reason,
+        // and nothing of it is applied.
+        QString why;
+        QVERIFY(!w.applyRecipe(QStringLiteral(R"({"format": "ds.recipe/1", "technique": "sdedit", "seed": 5,
+            "command": "sdedit", "argv": ["--gif", "/tmp/victim.txt"]})"), &why));
+        QVERIFY2(why.contains(QStringLiteral("output files")), qPrintable(why));
+        QCOMPARE(int(w.mode()), int(MainWindow::Mode::Hybrid));
+        QVERIFY(!w.applyRecipe(QStringLiteral(R"({"format": "ds.recipe/1", "technique": "sdedit", "seed": "x"})"), &why));
+        QVERIFY2(why.contains(QStringLiteral("seed")), qPrintable(why));
         // Running it reproduces the recipe's settings.
         QSignalSpy done(studio.worker(), &EngineWorker::partAFinished);
         connect(studio.worker(), &EngineWorker::frameReady, &studio, [&studio] { studio.worker()->frameConsumed(); });

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "core/engine/engine.h"
 #include "core/io/cpu_info.h"
@@ -159,3 +160,27 @@ TEST_CASE("bf16 is flagged on CPUs without AVX-512 and fp32 never is", "[engine]
     if (ds::io::cpu_has("avx512_bf16")) CHECK(ds::io::cpu_has("avx512f"));
     CHECK_FALSE(ds::io::cpu_model().empty());
 }
+
+TEST_CASE("loss plots skip a torn last metrics line but not a bad line elsewhere", "[engine]") {
+    const auto dir = fs::temp_directory_path() / "ds_test_plot_torn";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const auto metrics = dir / "metrics.jsonl";
+    {
+        std::ofstream out(metrics);
+        out << R"({"step":1,"loss":0.5})" << "\n" << R"({"step":2,"loss":0.4})" << "\n" << R"({"step":3,"lo)";
+    }
+    ds::Engine engine({1});
+    ds::LossPlotRequest r;
+    r.runs = {dir.string()};
+    r.out_png = (dir / "loss.png").string();
+    engine.plot_losses(r);  // a run killed mid-write leaves such a line
+    CHECK(fs::exists(r.out_png));
+    {
+        std::ofstream out(metrics);
+        out << R"({"step":1,"loss":0.5})" << "\n" << "garbage\n" << R"({"step":3,"loss":0.3})" << "\n";
+    }
+    CHECK_THROWS_WITH(engine.plot_losses(r), Catch::Contains("metrics.jsonl:2: not a metrics line"));
+    fs::remove_all(dir);
+}
+

@@ -1,4 +1,6 @@
 // PNG/JPEG reading and writing, PNG text chunks, atomic writes and the grid/caption helpers.
+#include <zlib.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -344,3 +346,28 @@ TEST_CASE("captions and row labels add text margins around the image", "[io]") {
     CHECK(ink > 20);
     CHECK_THROWS_AS(ds::add_row_labels(pattern(4, 2, 1), {"a", "b", "c"}), ds::InvalidRequest);
 }
+
+TEST_CASE("read_image refuses an image whose decoded size exceeds the budget before decoding", "[io]") {
+    TempDir dir;
+    // Issue 23: a 2 MB PNG of 16384 x 16384 RGBA16 passed the side check and peaked at 9.6 GB.
+    // Its IHDR alone says so: 16384 x 16384 x 4 channels x 2 bytes = 2 GiB.
+    auto be32 = [](std::uint32_t v) {
+        return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
+    };
+    const std::string ihdr_data = be32(16384) + be32(16384) + std::string{16, 6, 0, 0, 0};
+    const std::string body = "IHDR" + ihdr_data;
+    const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + body +
+                            be32(std::uint32_t(crc32(0, reinterpret_cast<const Bytef*>(body.data()), uInt(body.size()))));
+    spit(dir.file("bomb.png"), png);
+    try {
+        ds::read_image(dir.file("bomb.png"));
+        FAIL("expected DataError");
+    } catch (const ds::DataError& e) {
+        CHECK_THAT(std::string(e.what()), Catch::Contains("2048 MiB decoded") && Catch::Contains("limit is 192 MiB"));
+    }
+    // The same side in 8-bit gray (256 MiB) is still too much; 8192 x 8192 gray (64 MiB) is fine.
+    const cv::Mat big(8192, 8192, CV_8UC1, cv::Scalar(3));
+    REQUIRE(cv::imwrite(dir.file("big.png"), big));
+    CHECK(ds::read_image(dir.file("big.png")).height == 8192);
+}
+

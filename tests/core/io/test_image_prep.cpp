@@ -2,8 +2,11 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "core/engine/errors.h"
 #include "core/io/image_prep.h"
+#include "core/io/tensor_image.h"
 
 using ds::Image;
 
@@ -81,4 +84,14 @@ TEST_CASE("masks: threshold, resize, grow, feather, empty", "[io][prep]") {
     CHECK(notes[0].find("resized the mask") != std::string::npos);
     CHECK_THROWS_WITH(ds::io::prepare_mask(Image(28, 28, 1), 28, 28, 0, 0, notes), Catch::Contains("empty"));
     CHECK_THROWS_AS(ds::io::prepare_mask(m, 28, 28, -1, 0, notes), ds::InvalidRequest);
+}
+
+TEST_CASE("tensor_to_image reports NaN and Inf instead of making black pixels", "[io]") {
+    auto t = torch::zeros({1, 2, 2});
+    t[0][1][1] = std::nan("");
+    CHECK_THROWS_WITH(ds::io::tensor_to_image(t), Catch::Contains("NaN or infinite"));
+    t[0][1][1] = INFINITY;
+    CHECK_THROWS_AS(ds::io::tensor_to_image(t), ds::DataError);
+    t[0][1][1] = 0.5;
+    CHECK(ds::io::tensor_to_image(t).pixels[3] == 128);
 }

@@ -520,3 +520,40 @@ TEST_CASE("a failed write keeps the old file and leaves no temp file", "[io][saf
         write_safetensors((dir / "no/x.safetensors").string(), {{"a", torch::ones({1})}}),
         ds::IoError);
 }
+
+namespace {
+std::string zero_size_entries(std::size_t n) {
+    std::string h = "{";
+    for (std::size_t i = 0; i < n; ++i) {
+        if (i) h += ",";
+        h += "\"t" + std::to_string(i) + "\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}";
+    }
+    return h + "}";
+}
+}  // namespace
+
+TEST_CASE("headers with many entries parse in linear time up to the documented limit", "[io][safetensors]") {
+    // Issue 23: nlohmann's parse callback made 100,000 zero-size entries take > 120 s (quadratic).
+    // The limit itself must parse (in well under a second here; no timing asserted).
+    const auto at_limit = make_file(zero_size_entries(ds::io::kMaxSafetensorsEntries), 0);
+    const auto parsed = parse_safetensors(at_limit.data(), at_limit.size(), "many.safetensors");
+    CHECK(parsed.tensors.size() == ds::io::kMaxSafetensorsEntries);
+    CHECK(parsed.tensors.front().name == "t0");
+    CHECK(parsed.tensors.back().name == "t" + std::to_string(ds::io::kMaxSafetensorsEntries - 1));
+    // One more is refused before its JSON is parsed, naming the limit.
+    expect_invalid(make_file(zero_size_entries(ds::io::kMaxSafetensorsEntries + 1), 0), "more than 100000 entries");
+}
+
+TEST_CASE("invalid: duplicate names written with different escapes", "[io][safetensors]") {
+    expect_invalid_header(R"({"A":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                          R"("\u0041":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+                          8, "appears twice", "A");
+    // Keys inside nested objects and strings holding braces or quotes are not top-level names.
+    const std::string ok = R"({"__metadata__":{"x":"{\"a\":1}","y":"}]"},)"
+                           R"("b\"c":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})";
+    const auto bytes = make_file(ok, 4);
+    const auto parsed = parse_safetensors(bytes.data(), bytes.size(), "ok.safetensors");
+    REQUIRE(parsed.tensors.size() == 1);
+    CHECK(parsed.tensors[0].name == "b\"c");
+    CHECK(parsed.metadata.at("x") == "{\"a\":1}");
+}

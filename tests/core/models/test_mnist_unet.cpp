@@ -2,7 +2,12 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <filesystem>
+
 #include "core/engine/errors.h"
+#include "core/io/safetensors.h"
+#include "core/models/mnist_classifier.h"
 #include "core/models/mnist_unet.h"
 #include "core/models/model_store.h"
 #include "core/models/model_spec.h"
@@ -299,4 +304,65 @@ TEST_CASE("UpConv's four-phase form equals the 4x4 stride-2 transposed convoluti
         for (int i = 0; i < 3; ++i) CHECK(torch::allclose(gg[i], gr[i], 1e-4, 1e-4));
     }
     CHECK_THROWS(conv_transpose_k4s2p1(torch::randn({1, 3, 4, 4}), torch::randn({3, 2, 3, 3}), {}));
+}
+
+TEST_CASE("state_numel predicts every model's size without building it at its width", "[models]") {
+    for (auto kind : {ds::ModelKind::Denoiser, ds::ModelKind::TimeDdpm, ds::ModelKind::ClassDdpm,
+                      ds::ModelKind::TimeFm, ds::ModelKind::ClassFm, ds::ModelKind::Classifier}) {
+        for (int d : {4, 64, 128}) {
+            auto spec = ModelSpec::defaults(kind);
+            spec.hidden = d;
+            spec.image_size = d == 4 ? 32 : 28;
+            auto m = build_model(spec);
+            std::int64_t n = 0;
+            for (const auto& [name, t] : state_tensors(m.module())) n += t.numel();
+            INFO(ds::to_string(kind) << " D=" << d);
+            CHECK(state_numel(spec) == n);
+        }
+    }
+}
+
+TEST_CASE("hostile model files are refused before any large allocation", "[models]") {
+    namespace fs = std::filesystem;
+    const auto dir = fs::temp_directory_path() / "ds_test_hostile_models";
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    // Issue 23: a 151-byte file whose spec says D = 1024 built the module first (2.2 GB).
+    auto spec = ModelSpec::defaults(ds::ModelKind::ClassDdpm);
+    spec.hidden = 1024;
+    const auto tiny = (dir / "tiny.safetensors").string();
+    ds::io::write_safetensors(tiny, {{"x", torch::zeros({1})}}, {{kSpecKey, spec.to_json()}});
+    CHECK_THROWS_WITH(load_model_file(tiny), Catch::Contains("D=1024") && Catch::Contains("holds 1"));
+    spec.image_size = 2048;  // the 7x7 bottleneck would be 512 x 512
+    ds::io::write_safetensors(tiny, {{"x", torch::zeros({1})}}, {{kSpecKey, spec.to_json()}});
+    CHECK_THROWS_WITH(load_model_file(tiny), Catch::Contains("at most 64 px"));
+
+    // NaN weights: an error naming the weight, not a black image.
+    auto good = ModelSpec::defaults(ds::ModelKind::TimeDdpm);
+    good.hidden = 4;
+    auto m = build_model(good);
+    {
+        torch::NoGradGuard no_grad;
+        m.module().named_parameters(true)[0].value().fill_(std::nan(""));
+    }
+    const auto nan_file = (dir / "nan.safetensors").string();
+    save_model_file(nan_file, m, false);
+    CHECK_THROWS_WITH(load_model_file(nan_file), Catch::Contains("NaN or infinite"));
+    fs::remove_all(dir);
+}
+
+TEST_CASE("Fréchet distance matches its closed form on shifted and scaled feature sets", "[models]") {
+    torch::manual_seed(5);
+    auto a = torch::randn({500, 6}, torch::kFloat64) * torch::tensor({1.0, 2.0, 0.5, 1.0, 3.0, 1.0}, torch::kFloat64);
+    CHECK(frechet_distance(a, a) == Approx(0).margin(1e-6));
+    // Same covariance, shifted mean: exactly the squared shift.
+    auto shift = torch::tensor({1.0, -2.0, 0.0, 0.5, 0.0, 3.0}, torch::kFloat64);
+    CHECK(frechet_distance(a, a + shift) == Approx(shift.pow(2).sum().item<double>()).epsilon(1e-6));
+    // b = 2a: covariances S and 4S, so Tr(S + 4S - 2 * 2S) = Tr(S), plus |mu|^2.
+    auto c = a - a.mean(0);
+    const double tr = (c.t().matmul(c) / 499.0).trace().item<double>();
+    const double mu2 = a.mean(0).pow(2).sum().item<double>();
+    CHECK(frechet_distance(a, 2 * a) == Approx(tr + mu2).epsilon(1e-6));
+    CHECK(frechet_distance(a.to(torch::kFloat32), (a + shift).to(torch::kFloat32)) ==
+          Approx(shift.pow(2).sum().item<double>()).epsilon(1e-4));
 }

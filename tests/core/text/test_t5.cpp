@@ -11,6 +11,7 @@
 #include "core/engine/errors.h"
 #include "core/io/safetensors.h"
 #include "core/models/t5_encoder.h"
+#include "core/text/prompt_encoder.h"
 #include "core/text/t5_tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -119,4 +120,10 @@ TEST_CASE("T5 loading reports bad folders and weights by name", "[models][t5]") 
         CHECK(msg.find("missing weight encoder.block.1.layer.0.SelfAttention.q.weight") != std::string::npos);
         CHECK(msg.find("encoder.final_layer_norm.weight has shape [65], expected [64]") != std::string::npos);
     }
+}
+
+TEST_CASE("an invalid UTF-8 prompt is named as such, not blamed on the prompt cache", "[engine]") {
+    ds::text::PromptEncoder enc("", "", (std::filesystem::temp_directory_path() / "ds_test_prompt_cache").string(),
+                                ds::models::Precision(torch::kFloat32), false);
+    CHECK_THROWS_WITH(enc.encode(std::string("caf\xe9", 4)), Catch::Contains("not valid UTF-8"));
 }

@@ -2,6 +2,8 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -494,4 +496,93 @@ TEST_CASE("BatchNorm recalibration is deterministic, replaces the statistics and
     auto clf = ds::models::build_model(ds::models::ModelSpec::defaults(ds::ModelKind::Classifier));
     CHECK_THROWS_AS(ds::train::recalibrate_batchnorm(clf, data, 1, 8, 0), ds::InvalidRequest);
     CHECK_THROWS_AS(ds::train::recalibrate_batchnorm(model, data, 0, 8, 0), ds::InvalidRequest);
+}
+
+TEST_CASE("periodic checkpoints inside an epoch: a run killed mid-epoch resumes to the same weights", "[train]") {
+    ds::Engine engine({2});
+    auto a = fresh_dir("periodic_full"), b = fresh_dir("periodic_killed");
+    auto ra = tiny(ds::ModelKind::ClassDdpm, a);
+    ra.epoch_grids = 0;
+    ra.checkpoint_minutes = 0;
+    engine.train(ra);  // 2 epochs of 3 batches
+
+    // A save every step; the process "dies" right after step 5 (the callback throws: no cancel
+    // save, like a kill), in the middle of epoch 2.
+    auto rb = ra;
+    rb.out_dir = b.string();
+    rb.cancel = ds::CancelToken();
+    rb.checkpoint_steps = 1;
+    rb.callbacks.on_progress = [](const ds::ProgressEvent& e) {
+        if (e.step == 5) throw std::runtime_error("killed");
+    };
+    CHECK_THROWS_WITH(engine.train(rb), "killed");
+    auto meta = ds::io::SafetensorsFile::open((b / "checkpoint.safetensors").string()).metadata();
+    auto t = nlohmann::json::parse(meta.at("ds.train"));
+    CHECK(t.at("step") == 5);
+    CHECK(t.at("epoch") == 1);
+    CHECK(t.at("batch") == 2);
+    CHECK(t.at("recipe").at("checkpoint_steps") == 1);
+
+    // Half-written files of the dead process are removed on resume; a live writer's are kept.
+    const auto stale = b / ".checkpoint.safetensors.tmp-999999999-0";
+    const auto stale_grid = b / "samples" / ".epoch_001.png.tmp-999999998-3";
+    const auto live = b / (".other.tmp-" + std::to_string(::getpid()) + "-1");
+    const auto unrelated = b / "notes.tmp-1-1";
+    for (const auto& p : {stale, stale_grid, live, unrelated}) std::ofstream(p) << "partial";
+    auto rc = ra;
+    rc.out_dir = b.string();
+    rc.cancel = ds::CancelToken();
+    rc.resume = true;
+    rc.epoch_grids = -1;
+    rc.checkpoint_minutes = -1;
+    std::vector<std::string> logs;
+    rc.callbacks.on_log = [&](ds::LogLevel, const std::string& m) { logs.push_back(m); };
+    auto rest = engine.train(rc);
+    CHECK(rest.steps_done == 6);
+    CHECK(same_weights(a / "epochs" / "epoch_002.safetensors", b / "epochs" / "epoch_002.safetensors"));
+    CHECK_FALSE(fs::exists(stale));
+    CHECK_FALSE(fs::exists(stale_grid));
+    CHECK(fs::exists(live));
+    CHECK(fs::exists(unrelated));
+    bool told = false;
+    for (const auto& l : logs) told |= l.find("removed 2 half-written") != std::string::npos;
+    CHECK(told);
+    CHECK(count_lines(b / "metrics.jsonl") == 6);
+}
+
+TEST_CASE("resume keeps every option of the run: no grids, checkpoint interval", "[train]") {
+    ds::Engine engine({2});
+    auto d = fresh_dir("resume_options");
+    auto r = tiny(ds::ModelKind::TimeDdpm, d);
+    r.epochs = 1;
+    r.epoch_grids = 0;
+    r.checkpoint_minutes = 2.5;
+    engine.train(r);
+    CHECK_FALSE(fs::exists(d / "samples" / "epoch_001.png"));
+
+    ds::TrainRequest more;
+    more.kind_from_run = true;
+    more.out_dir = d.string();
+    more.resume = true;
+    more.epochs = 2;
+    engine.train(more);
+    CHECK_FALSE(fs::exists(d / "samples" / "epoch_002.png"));  // --no-grids kept
+    std::ifstream in(d / "recipe.json");
+    auto recipe = nlohmann::json::parse(in);
+    CHECK(recipe.at("checkpoint_minutes") == 2.5);
+    CHECK(recipe.at("epoch_grids") == false);
+
+    more.epochs = 3;
+    more.epoch_grids = 1;  // --grids turns them back on
+    more.cancel = ds::CancelToken();
+    engine.train(more);
+    CHECK(fs::exists(d / "samples" / "epoch_003.png"));
+
+    auto bad = r;
+    bad.out_dir = fresh_dir("bad_interval").string();
+    bad.checkpoint_minutes = -3;
+    CHECK_THROWS_AS(engine.train(bad), ds::InvalidRequest);
+    bad.checkpoint_minutes = 5;
+    bad.checkpoint_steps = -2;
+    CHECK_THROWS_AS(engine.train(bad), ds::InvalidRequest);
 }

@@ -1,0 +1,148 @@
+#include "core/engine/recipe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/engine/errors.h"
+#include "core/io/bounded_json.h"
+
+namespace ds {
+
+namespace {
+using json = nlohmann::json;
+
+// Options that name files to write, or stop the command from running: only the user's own
+// command line may give them.
+const std::set<std::string> kForbiddenOptions = {"out", "gif", "gif-every", "gif-x0", "raw", "help"};
+
+bool contains(const std::vector<std::string>& list, const std::string& s) {
+    return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+struct Checker {
+    const std::string& source;
+    [[noreturn]] void fail(const std::string& what) const {
+        throw DataError("'" + source + "' is not a usable recipe: " + what);
+    }
+    std::string text(const json& v, const std::string& field) const {
+        if (!v.is_string()) fail("\"" + field + "\" must be a string");
+        const auto& s = v.get_ref<const std::string&>();
+        if (s.size() > kMaxRecipeText) fail("\"" + field + "\" is longer than " + std::to_string(kMaxRecipeText) + " bytes");
+        if (s.find('\0') != std::string::npos) fail("\"" + field + "\" contains a NUL byte");
+        return s;
+    }
+    void number(const json& r, const char* field, double lo, double hi) const {
+        if (!r.contains(field)) return;
+        const auto& v = r[field];
+        if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < lo || v.get<double>() > hi)
+            fail(std::string("\"") + field + "\" must be a number in [" + json(lo).dump() + ", " + json(hi).dump() + "]");
+    }
+    void integers(const json& r, const char* field, double lo, double hi) const {
+        if (!r.contains(field)) return;
+        const auto& v = r[field];
+        if (!v.is_array() || v.size() > 100000) fail(std::string("\"") + field + "\" must be a list of integers");
+        for (const auto& e : v)
+            if (!e.is_number_integer() || e.get<double>() < lo || e.get<double>() > hi)
+                fail(std::string("\"") + field + "\" must hold integers in [" + json(lo).dump() + ", " + json(hi).dump() + "]");
+    }
+    void strings(const json& r, const char* field, std::size_t max_count) const {
+        if (!r.contains(field)) return;
+        const auto& v = r[field];
+        if (!v.is_array() || v.size() > max_count)
+            fail(std::string("\"") + field + "\" must be a list of at most " + std::to_string(max_count) + " strings");
+        for (const auto& e : v) text(e, field);
+    }
+};
+}  // namespace
+
+const std::vector<std::string>& replayable_commands() {
+    static const std::vector<std::string> c = {"forward", "blur",    "one-step", "explore", "iterate", "sdedit",
+                                               "inpaint", "anagram", "hybrid",   "generate", "sample"};
+    return c;
+}
+
+const std::vector<std::string>& recipe_techniques() {
+    static const std::vector<std::string> t = {"explore", "iterate", "sample", "sdedit",
+                                               "inpaint", "anagram", "hybrid", "if-generate"};
+    return t;
+}
+
+Recipe parse_recipe(const std::string& text, const std::string& source) {
+    const json r = io::parse_json_bounded(text, "recipe '" + source + "'", kMaxRecipeBytes);
+    const Checker c{source};
+    if (!r.is_object()) c.fail("not a JSON object");
+    if (!r.contains("format") || r["format"] != "ds.recipe/1") c.fail("no \"format\": \"ds.recipe/1\"");
+    Recipe out;
+    if (!r.contains("technique")) c.fail("no \"technique\"");
+    out.technique = c.text(r["technique"], "technique");
+    if (!contains(recipe_techniques(), out.technique)) c.fail("unknown technique '" + out.technique + "'");
+
+    if (r.contains("command") || r.contains("argv")) {
+        if (!r.contains("command") || !r.contains("argv")) c.fail("\"command\" and \"argv\" go together");
+        out.command = c.text(r["command"], "command");
+        if (!contains(replayable_commands(), out.command))
+            c.fail("command '" + out.command + "' cannot be replayed (only sampling commands can: forward, blur, "
+                   "one-step, explore, iterate, sdedit, inpaint, anagram, hybrid, generate, sample)");
+        const auto& a = r["argv"];
+        if (!a.is_array() || a.size() > kMaxRecipeArgs)
+            c.fail("\"argv\" must be a list of at most " + std::to_string(kMaxRecipeArgs) + " strings");
+        for (const auto& e : a) out.argv.push_back(c.text(e, "argv"));
+        for (const auto& arg : out.argv) {
+            if (arg == "-h") c.fail("\"argv\" asks for help");
+            if (arg.rfind("--", 0) != 0) continue;
+            const std::string name = arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2);
+            if (kForbiddenOptions.count(name))
+                c.fail("\"argv\" gives --" + name + "; output files come only from your own command line");
+        }
+    }
+    if (r.contains("dtype")) {
+        out.dtype = c.text(r["dtype"], "dtype");
+        if (out.dtype != "fp32" && out.dtype != "bf16" && out.dtype != "fp16" && out.dtype != "fp32-w16")
+            c.fail("dtype '" + out.dtype + "' (fp32, bf16, fp16 or fp32-w16)");
+    }
+    if (r.contains("device")) {
+        out.device = c.text(r["device"], "device");
+        const bool cuda_n = out.device.rfind("cuda:", 0) == 0 && out.device.size() > 5 && out.device.size() <= 8 &&
+                            out.device.find_first_not_of("0123456789", 5) == std::string::npos;
+        if (out.device != "cpu" && out.device != "cuda" && !cuda_n)
+            c.fail("device '" + out.device + "' (cpu, cuda or cuda:N)");
+    }
+    for (const char* key : {"input", "mask"}) {
+        if (!r.contains(key)) continue;
+        const auto& v = r[key];
+        if (!v.is_object()) c.fail(std::string("\"") + key + "\" must be an object");
+        if (!v.contains("path")) continue;
+        RecipeInput in{key, c.text(v["path"], std::string(key) + ".path"), ""};
+        if (v.contains("sha256")) in.sha256 = c.text(v["sha256"], std::string(key) + ".sha256");
+        if (in.path.empty()) c.fail(std::string("\"") + key + ".path\" is empty");
+        c.number(v, "grow", 0, 1000);
+        c.number(v, "feather", 0, 1000);
+        out.inputs.push_back(in);
+    }
+    if (r.contains("output")) {
+        const auto& o = r["output"];
+        if (!o.is_object()) c.fail("\"output\" must be an object");
+        if (o.contains("sha256")) out.output_sha256 = c.text(o["sha256"], "output.sha256");
+    }
+    // The settings the GUI restores: types and ranges (the commands check the rest when replayed).
+    for (const char* f : {"model", "weights", "upscaler", "prompt", "negative_prompt", "prompt_far", "prompt_near"})
+        if (r.contains(f)) c.text(r[f], f);
+    c.number(r, "seed", 0, 18446744073709551615.0);
+    c.number(r, "guidance", -1000, 1000);
+    c.number(r, "count", 0, 100000);
+    c.number(r, "steps", 0, 100000);
+    c.number(r, "i_start", -1, 100000);
+    c.number(r, "kernel", 0, 1001);
+    c.number(r, "sigma", 0, 1000);
+    c.integers(r, "timesteps", 0, 100000);
+    c.integers(r, "i_starts", -1, 100000);
+    c.integers(r, "t_list", 0, 100000);
+    c.strings(r, "prompts", 64);
+    c.strings(r, "views", 64);
+    return out;
+}
+
+}  // namespace ds

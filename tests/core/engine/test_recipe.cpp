@@ -1,0 +1,129 @@
+// Recipes are data (issue 23): parse_recipe's allow-list of techniques, commands and options.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/engine/errors.h"
+#include "core/engine/recipe.h"
+#include "core/io/bounded_json.h"
+
+using Catch::Contains;
+using json = nlohmann::json;
+
+namespace {
+json base() {
+    return {{"format", "ds.recipe/1"}, {"technique", "sdedit"}, {"command", "sdedit"},
+            {"argv", {"--input", "in.png", "--prompt", "7", "--seed", "3"}},
+            {"input", {{"path", "in.png"}, {"sha256", "ab"}}}, {"output", {{"sha256", "cd"}}}};
+}
+std::string error_of(const json& j) {
+    try {
+        ds::parse_recipe(j.dump(), "r.json");
+    } catch (const ds::DataError& e) {
+        return e.what();
+    }
+    return "accepted";
+}
+}  // namespace
+
+TEST_CASE("a recipe written by a sampling command is accepted with its fields", "[recipe]") {
+    const auto r = ds::parse_recipe(base().dump(), "r.json");
+    CHECK(r.technique == "sdedit");
+    CHECK(r.command == "sdedit");
+    CHECK(r.argv == std::vector<std::string>{"--input", "in.png", "--prompt", "7", "--seed", "3"});
+    REQUIRE(r.inputs.size() == 1);
+    CHECK(r.inputs[0].key == "input");
+    CHECK(r.inputs[0].path == "in.png");
+    CHECK(r.output_sha256 == "cd");
+    CHECK(r.dtype == "fp32");
+    CHECK(r.device == "cpu");
+    // The GUI's own results carry no command: settings only.
+    auto gui = base();
+    gui.erase("command");
+    gui.erase("argv");
+    CHECK(ds::parse_recipe(gui.dump(), "g.json").command.empty());
+}
+
+TEST_CASE("recipes cannot name output files, other commands or themselves", "[recipe]") {
+    for (const char* opt : {"--out", "--gif", "--raw", "--gif-every", "--gif-x0", "--help"}) {
+        auto j = base();
+        j["argv"].push_back(opt);
+        j["argv"].push_back("/tmp/victim.txt");
+        INFO(opt);
+        CHECK_THAT(error_of(j), Contains("output files come only from your own command line"));
+    }
+    auto eq = base();
+    eq["argv"].push_back("--gif=/tmp/victim.txt");
+    CHECK_THAT(error_of(eq), Contains("--gif"));
+    auto h = base();
+    h["argv"].push_back("-h");
+    CHECK_THAT(error_of(h), Contains("help"));
+    for (const char* cmd : {"replay", "train", "export", "bench", "prompts", "debug", "plot", ""}) {
+        auto j = base();
+        j["command"] = cmd;
+        INFO(cmd);
+        CHECK_THAT(error_of(j), Contains("cannot be replayed"));
+    }
+    auto no_argv = base();
+    no_argv.erase("argv");
+    CHECK_THAT(error_of(no_argv), Contains("go together"));
+}
+
+TEST_CASE("recipe values are type- and range-checked", "[recipe]") {
+    auto j = base();
+    j["technique"] = "rm -rf";
+    CHECK_THAT(error_of(j), Contains("unknown technique"));
+    j = base();
+    j["format"] = "ds.recipe/2";
+    CHECK_THAT(error_of(j), Contains("ds.recipe/1"));
+    j = base();
+    j["argv"] = "--seed 3";
+    CHECK_THAT(error_of(j), Contains("\"argv\" must be a list"));
+    j = base();
+    j["argv"] = json::array();
+    for (int i = 0; i < 300; ++i) j["argv"].push_back("x");
+    CHECK_THAT(error_of(j), Contains("at most 256"));
+    j = base();
+    j["argv"].push_back(std::string(5000, 'x'));
+    CHECK_THAT(error_of(j), Contains("longer than 4096"));
+    j = base();
+    j["dtype"] = "fp8";
+    CHECK_THAT(error_of(j), Contains("dtype 'fp8'"));
+    j = base();
+    j["device"] = "cuda:x";
+    CHECK_THAT(error_of(j), Contains("device"));
+    j = base();
+    j["device"] = "cuda:1";
+    CHECK(error_of(j) == "accepted");
+    j = base();
+    j["guidance"] = "high";
+    CHECK_THAT(error_of(j), Contains("\"guidance\" must be a number"));
+    j = base();
+    j["seed"] = -1;
+    CHECK_THAT(error_of(j), Contains("\"seed\""));
+    j = base();
+    j["views"] = {"identity", 3};
+    CHECK_THAT(error_of(j), Contains("\"views\""));
+    j = base();
+    j["input"] = "in.png";
+    CHECK_THAT(error_of(j), Contains("\"input\" must be an object"));
+    CHECK_THAT(error_of(json::array({1, 2})), Contains("not a JSON object"));
+}
+
+TEST_CASE("recipe text is bounded: size, nesting, JSON", "[recipe]") {
+    auto expect = [](const std::string& text, const std::string& what) {
+        try {
+            ds::parse_recipe(text, "r.json");
+            FAIL("accepted");
+        } catch (const ds::DataError& e) {
+            CHECK_THAT(std::string(e.what()), Contains(what));
+        }
+    };
+    expect(std::string(200000, '[') + std::string(200000, ']'), "nested deeper than 64");
+    expect("{\"format\": ", "not valid JSON");
+    expect("{\"pad\":\"" + std::string(ds::kMaxRecipeBytes, 'x') + "\"}", "bytes of JSON");
+    // Brackets inside strings do not count as nesting.
+    CHECK(ds::io::json_depth(R"({"a":"[[[[[[","b":[1,{"c":"]]]"}]})") == 3);
+}
