@@ -1,5 +1,6 @@
 #include "ui/main_window.h"
 
+#include <QApplication>
 #include <QCheckBox>
 #include <QCloseEvent>
 #include <QColorDialog>
@@ -1252,6 +1253,13 @@ void MainWindow::restoreWorkspace() {
     m_guidance->setValue(s.value(QStringLiteral("workspace/guidance"), 5.0).toDouble());
     m_seed->setValue(s.value(QStringLiteral("workspace/seed")).toInt());
     m_negative->setText(s.value(QStringLiteral("workspace/negative")).toString());
+}
+
+void MainWindow::quitSavingWork() {
+    saveWorkspace();
+    m_studio->cancel(ds::CancelMode::Now);
+    m_trainer->cancel(ds::CancelMode::Now);
+    QApplication::quit();
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {

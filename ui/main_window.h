@@ -73,6 +73,10 @@ public Q_SLOTS:
     void openIfFolder();
     void exportStrip();
     void editSettings();
+    // SIGTERM / SIGHUP / SIGINT (app/gui/main.cpp): what closing does, without asking — the
+    // workspace is written, training stops at the next batch with its checkpoint saved (the
+    // controllers wait for it as they are destroyed), and the application quits.
+    void quitSavingWork();
 
 protected:
     void closeEvent(class QCloseEvent* event) override;

@@ -2,6 +2,8 @@
 // --screenshot FILE saves the window to FILE and quits (after the run when --run is given);
 // used to make the screenshots in docs/.
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 
 #include <QApplication>
@@ -15,6 +17,15 @@
 #include "ui/canvas/image_canvas.h"
 #include "ui/dashboard/train_dashboard.h"
 #include "ui/main_window.h"
+
+namespace {
+// Set by SIGTERM, SIGHUP or SIGINT; a timer on the GUI thread turns it into quitSavingWork() (a
+// handler may only touch lock-free atomics). A second signal exits at once.
+std::atomic<int> g_stop_signal{0};
+void on_stop_signal(int signo) {
+    if (g_stop_signal.exchange(signo) != 0) std::_Exit(128 + signo);
+}
+}  // namespace
 
 int main(int argc, char** argv) {
     QApplication app(argc, argv);
@@ -117,5 +128,20 @@ int main(int argc, char** argv) {
         }
     }
     if (cli.isSet(run)) QTimer::singleShot(0, &window, &ui::MainWindow::run);
-    return app.exec();
+
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int s : {SIGTERM, SIGHUP, SIGINT}) sigaction(s, &sa, nullptr);
+    QTimer signal_poll;
+    QObject::connect(&signal_poll, &QTimer::timeout, &window, [&window, &signal_poll] {
+        if (g_stop_signal.load() == 0) return;
+        signal_poll.stop();
+        std::fprintf(stderr, "diffusion-studio: signal %d: saving the workspace and any training checkpoint, then quitting\n",
+                     g_stop_signal.load());
+        window.quitSavingWork();
+    });
+    signal_poll.start(100);
+    const int rc = app.exec();
+    return g_stop_signal.load() ? 128 + g_stop_signal.load() : rc;
 }

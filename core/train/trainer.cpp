@@ -551,8 +551,9 @@ TrainResult Run::execute() {
     }
     r_ = with_defaults(r_);
     validate(r_);
-    prepare_folder();
+    // The data set first: a bad one is refused before the run folder is created.
     data_ = data::load_mnist(r_.dataset, data_dir_, true, r_.limit);
+    prepare_folder();
     build_or_resume();
     if (r_.precision == "bf16" && !io::cpu_has("avx512_bf16"))
         log(LogLevel::Warning, "this CPU (" + io::cpu_model() + ") has no AVX512-BF16: bf16 autocast is "

@@ -1,6 +1,7 @@
 // QtTest suite of the GUI, run offscreen (QT_QPA_PLATFORM=offscreen): worker signals for
 // run / cancel / fail, latest-wins, mask painting by synthesised mouse events, undo/redo,
 // settings and recipe round trips, and a GUI-thread responsiveness probe during a run.
+#include <QCheckBox>
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -546,6 +547,34 @@ private Q_SLOTS:
         QVERIFY(r.resume);
         ema->setValue(0);  // "off" on a resumed run keeps the run's own setting
         QCOMPARE(d.request().ema, -1.0);
+
+        // Every objective option of `dstudio train`, set the way a person does, reaches the request;
+        // rows the model kind does not use are disabled.
+        auto* kind = d.findChild<QComboBox*>(QStringLiteral("kind"));
+        auto* sigma = d.findChild<QDoubleSpinBox*>(QStringLiteral("sigma"));
+        auto* pure = d.findChild<QCheckBox*>(QStringLiteral("pureNoise"));
+        auto* decay = d.findChild<QComboBox*>(QStringLiteral("lrDecay"));
+        auto* puncond = d.findChild<QDoubleSpinBox*>(QStringLiteral("pUncond"));
+        auto* grids = d.findChild<QCheckBox*>(QStringLiteral("grids"));
+        QVERIFY(kind && sigma && pure && decay && puncond && grids);
+        QCOMPARE(d.request().lr_decay, -1);  // course default
+        kind->setCurrentText(QStringLiteral("denoiser"));
+        QVERIFY(sigma->isEnabled() && pure->isEnabled() && !puncond->isEnabled());
+        sigma->setValue(0.75);
+        QCOMPARE(d.request().sigma, 0.75);
+        QTest::mouseClick(pure, Qt::LeftButton, {}, QPoint(5, pure->height() / 2));
+        QVERIFY(d.request().pure_noise);
+        QVERIFY(!sigma->isEnabled());  // pure noise ignores sigma
+        kind->setCurrentText(QStringLiteral("class-fm"));
+        QVERIFY(!sigma->isEnabled() && !pure->isEnabled() && puncond->isEnabled());
+        puncond->setValue(0.2);
+        QCOMPARE(d.request().p_uncond, 0.2);
+        decay->setCurrentIndex(2);
+        QCOMPARE(d.request().lr_decay, 0);  // off: the course's no-scheduler experiment
+        decay->setCurrentIndex(1);
+        QCOMPARE(d.request().lr_decay, 1);
+        QTest::mouseClick(grids, Qt::LeftButton, {}, QPoint(5, grids->height() / 2));
+        QCOMPARE(d.request().epoch_grids, 0);
 
         // Two epochs' grids (dark and bright): the comparison shows both side by side.
         QDir().mkpath(tmp.path() + QStringLiteral("/old-run/samples"));

@@ -40,6 +40,7 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     auto* box = new QGroupBox(tr("Training run"), this);
     auto* form = new QFormLayout(box);
     m_kind = new QComboBox(box);
+    m_kind->setObjectName(QStringLiteral("kind"));
     for (const char* k : kKinds) m_kind->addItem(QString::fromLatin1(k));
     m_dataset = new QComboBox(box);
     m_dataset->setEditable(true);
@@ -74,6 +75,31 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_precision->addItems({QStringLiteral("fp32"), QStringLiteral("bf16")});
     m_precision->setToolTip(tr("bf16: convolutions and matrix products in bfloat16 (weights and optimizer "
                                "stay fp32) - about 1.4x faster on CPUs with AVX512-BF16, slower elsewhere"));
+    // The objective options of `dstudio train` (course §3.3-3.6); the rows a model kind does not
+    // use are disabled.
+    m_sigma = new QDoubleSpinBox(box);
+    m_sigma->setObjectName(QStringLiteral("sigma"));
+    m_sigma->setRange(0, 10);
+    m_sigma->setSingleStep(0.05);
+    m_sigma->setValue(0.5);
+    m_sigma->setToolTip(tr("Denoiser: the noise level of its training inputs z = x + sigma * eps (course: 0.5)"));
+    m_pureNoise = new QCheckBox(tr("Pure noise input (learns the mean digit)"), box);
+    m_pureNoise->setObjectName(QStringLiteral("pureNoise"));
+    m_lrDecay = new QComboBox(box);
+    m_lrDecay->setObjectName(QStringLiteral("lrDecay"));
+    m_lrDecay->addItems({tr("course default"), tr("on"), tr("off")});
+    m_lrDecay->setToolTip(tr("ExponentialLR gamma = 0.1^(1/epochs) per epoch; the course default is on except "
+                             "for the denoiser. Off is the course's \"remove the scheduler\" experiment."));
+    m_pUncond = new QDoubleSpinBox(box);
+    m_pUncond->setObjectName(QStringLiteral("pUncond"));
+    m_pUncond->setRange(0, 1);
+    m_pUncond->setSingleStep(0.05);
+    m_pUncond->setValue(0.1);
+    m_pUncond->setToolTip(tr("Class models: how often the class is dropped in training, so CFG has an "
+                             "unconditional model (course: 0.1)"));
+    m_grids = new QCheckBox(tr("Sample grid after every epoch"), box);
+    m_grids->setObjectName(QStringLiteral("grids"));
+    m_grids->setChecked(true);
     m_out = new QLineEdit(QDir::homePath() + QStringLiteral("/diffusion-studio-runs/run"), box);
     auto* browse = new QToolButton(box);
     browse->setText(tr("…"));
@@ -89,6 +115,14 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     form->addRow(tr("Width D"), m_hidden);
     form->addRow(tr("Weight EMA"), m_ema);
     form->addRow(tr("Precision"), m_precision);
+    form->addRow(tr("LR decay"), m_lrDecay);
+    form->addRow(tr("Noise sigma"), m_sigma);
+    form->addRow(QString(), m_pureNoise);
+    form->addRow(tr("Class dropout"), m_pUncond);
+    form->addRow(QString(), m_grids);
+    connect(m_kind, &QComboBox::currentTextChanged, this, [this] { updateObjectiveRows(); });
+    connect(m_pureNoise, &QCheckBox::toggled, this, [this] { updateObjectiveRows(); });
+    updateObjectiveRows();
     form->addRow(tr("Seed"), m_seed);
     form->addRow(tr("Images"), m_limit);
     form->addRow(tr("Output folder"), outRow);
@@ -204,7 +238,21 @@ ds::TrainRequest TrainDashboard::request() const {
     r.resume = m_resume->isChecked();
     r.ema = m_ema->value() > 0 ? m_ema->value() : (r.resume ? -1 : 0);
     r.precision = m_precision->currentText().toStdString();
+    r.lr_decay = m_lrDecay->currentIndex() == 0 ? -1 : m_lrDecay->currentIndex() == 1 ? 1 : 0;
+    r.sigma = m_sigma->value();
+    r.pure_noise = m_pureNoise->isChecked();
+    r.p_uncond = m_pUncond->value();
+    r.epoch_grids = m_grids->isChecked() ? 1 : 0;
     return r;
+}
+
+void TrainDashboard::updateObjectiveRows() {
+    const QString kind = m_kind->currentText();
+    const bool denoiser = kind == QStringLiteral("denoiser");
+    const bool classes = kind.startsWith(QStringLiteral("class-"));
+    m_sigma->setEnabled(denoiser && !m_pureNoise->isChecked());
+    m_pureNoise->setEnabled(denoiser);
+    m_pUncond->setEnabled(classes);
 }
 
 void TrainDashboard::start() {
@@ -278,6 +326,12 @@ void TrainDashboard::loadMetrics() {
         m_lr->setValue(r.value(QStringLiteral("lr")).toDouble());
         m_hidden->setValue(r.value(QStringLiteral("hidden")).toInt());
         m_limit->setValue(r.value(QStringLiteral("limit")).toInt());
+        m_sigma->setValue(r.value(QStringLiteral("sigma")).toDouble(0.5));
+        m_pureNoise->setChecked(r.value(QStringLiteral("pure_noise")).toBool());
+        m_pUncond->setValue(r.value(QStringLiteral("p_uncond")).toDouble(0.1));
+        const int decay = r.value(QStringLiteral("lr_decay")).toInt(-1);
+        m_lrDecay->setCurrentIndex(decay < 0 ? 0 : decay == 1 ? 1 : 2);
+        m_grids->setChecked(r.value(QStringLiteral("epoch_grids")).toBool(true));
         m_resume->setChecked(true);
     }
     QFile f(m_out->text() + QStringLiteral("/metrics.jsonl"));

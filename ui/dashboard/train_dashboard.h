@@ -62,6 +62,12 @@ private:
     QDoubleSpinBox* m_lr = nullptr;
     QDoubleSpinBox* m_ema = nullptr;
     QComboBox* m_precision = nullptr;
+    QDoubleSpinBox* m_sigma = nullptr;     // denoiser noise level
+    QCheckBox* m_pureNoise = nullptr;      // denoiser trained on pure noise
+    QComboBox* m_lrDecay = nullptr;        // course default / on / off
+    QDoubleSpinBox* m_pUncond = nullptr;   // class dropout for CFG
+    QCheckBox* m_grids = nullptr;          // per-epoch sample grids
+    void updateObjectiveRows();
     QSpinBox* m_hidden = nullptr;
     QSpinBox* m_seed = nullptr;
     QSpinBox* m_limit = nullptr;
