@@ -528,8 +528,11 @@ void MainWindow::populateModels(const std::vector<ds::ModelInfo>& models) {
 }
 
 void MainWindow::addModel(const ds::ModelInfo& m) {
-    // The Part A techniques need a noise predictor: DDPM models and IF folders only.
-    if (m.family != "deepfloyd-if" && m.kind != ds::ModelKind::ClassDdpm && m.kind != ds::ModelKind::TimeDdpm) return;
+    // The Part A techniques need a noise predictor: DDPM models, flow-matching models (through the
+    // engine's flow-to-DDPM adapter) and IF folders.
+    const bool predictor = m.kind == ds::ModelKind::ClassDdpm || m.kind == ds::ModelKind::TimeDdpm ||
+                           m.kind == ds::ModelKind::ClassFm || m.kind == ds::ModelKind::TimeFm;
+    if (m.family != "deepfloyd-if" && !predictor) return;
     m_models.push_back(m);
     m_model->addItem(QString::fromStdString(m.id));
     m_model->setCurrentIndex(m_model->count() - 1);

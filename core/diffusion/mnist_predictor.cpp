@@ -2,6 +2,7 @@
 #include "core/diffusion/mnist_predictor.h"
 
 #include <cctype>
+#include <cmath>
 
 #include <torch/torch.h>
 
@@ -9,11 +10,18 @@
 
 namespace ds::diffusion {
 
+FlowPoint flow_point(const torch::Tensor& x_t, double alpha_bar) {
+    const double a = std::sqrt(alpha_bar), b = std::sqrt(1.0 - alpha_bar);
+    return {x_t / (a + b), a / (a + b)};
+}
+
+torch::Tensor eps_from_velocity(const FlowPoint& p, const torch::Tensor& velocity) { return p.x - p.s * velocity; }
+
 MnistNoisePredictor::MnistNoisePredictor(models::LoadedModel model) : model_(std::move(model)) {
-    if (!model_.spec.is_ddpm())
+    if (!model_.spec.is_ddpm() && !model_.spec.is_flow())
         throw InvalidRequest("model '" + model_.path + "' is a " + to_string(model_.spec.kind) +
                              " model; the diffusion samplers need a time- or class-conditioned "
-                             "DDPM (noise-predicting) model");
+                             "DDPM or flow-matching model");
     schedule_ = linear_schedule(model_.spec.timesteps, model_.spec.beta1, model_.spec.beta2);
     model_.unet->eval();
 }
@@ -92,7 +100,13 @@ Conditioning MnistNoisePredictor::encode_prompts(const std::vector<std::string>&
 Prediction MnistNoisePredictor::predict(const torch::Tensor& x_t, std::int64_t t,
                                         const Conditioning& cond, double guidance) {
     const auto n = x_t.size(0);
-    auto t_norm = torch::full({n}, double(t) / model_.spec.timesteps, x_t.options());
+    const bool flow = model_.spec.is_flow();
+    FlowPoint point;
+    if (flow) {
+        if (t < 0 || t >= num_timesteps()) throw InvalidRequest("timestep " + std::to_string(t) + " is outside the schedule");
+        point = flow_point(x_t, schedule_.alpha_bars[t].item<double>());
+    }
+    auto t_norm = torch::full({n}, flow ? point.s : double(t) / model_.spec.timesteps, x_t.options());
     torch::Tensor one_hot;
     if (is_conditional()) {
         std::vector<int> labels = cond.labels;
@@ -102,6 +116,8 @@ Prediction MnistNoisePredictor::predict(const torch::Tensor& x_t, std::int64_t t
                                  " labels for a batch of " + std::to_string(n));
         one_hot = one_hot_labels(labels, model_.spec.num_classes).to(x_t.options());
     }
+    if (flow)  // CFG on the velocity is CFG on eps: eps is affine in v at a fixed point
+        return {eps_from_velocity(point, guided_unet_output(model_.unet, point.x, t_norm, one_hot, guidance)), {}};
     return {guided_unet_output(model_.unet, x_t, t_norm, one_hot, guidance), {}};
 }
 

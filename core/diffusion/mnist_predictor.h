@@ -1,14 +1,28 @@
 #pragma once
-// The course's time- and class-conditioned DDPM UNets behind the NoisePredictor interface.
-// The UNet receives the normalised time t/T; a class label of -1 is the zero one-hot.
+// The course's time- and class-conditioned UNets behind the NoisePredictor interface: the DDPM
+// models directly (the UNet receives t/T), the flow-matching models through the adapter below, so
+// every Part A technique runs on both. A class label of -1 is the zero one-hot.
 #include "core/diffusion/noise_predictor.h"
 #include "core/diffusion/schedule.h"
 #include "core/models/model_store.h"
 
 namespace ds::diffusion {
 
+// Flow matching seen from DDPM (issue 21): DDPM's x_t = sqrt(abar) x0 + sqrt(1 - abar) eps divided
+// by sqrt(abar) + sqrt(1 - abar) is the flow-matching point x_s = s x0 + (1 - s) eps at
+// s = sqrt(abar) / (sqrt(abar) + sqrt(1 - abar)) (course §3.6: s = 0 noise, s = 1 data). A velocity
+// v = x0 - eps predicted there gives eps = x_s - s v (and x0 = x_s + (1 - s) v).
+struct FlowPoint {
+    torch::Tensor x;  // x_s
+    double s = 0;
+};
+FlowPoint flow_point(const torch::Tensor& x_t, double alpha_bar);
+torch::Tensor eps_from_velocity(const FlowPoint& point, const torch::Tensor& velocity);
+
 class MnistNoisePredictor : public NoisePredictor {
 public:
+    // DDPM models, or flow-matching ones (time-fm, class-fm) seen through the adapter above on the
+    // DDPM schedule of their spec (T = 300, betas 1e-4..0.02 by default).
     explicit MnistNoisePredictor(models::LoadedModel model);
 
     const torch::Tensor& alpha_bars() const override { return schedule_.alpha_bars; }

@@ -298,10 +298,10 @@ std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, 
                                                const models::Precision& if_precision) {
     if (is_if_folder(model)) return open_if_predictor(model, if_precision);
     auto loaded = models::with_compute_dtype(registry.load(model), if_precision.cpu_compute());
-    if (!loaded.spec.is_ddpm())
+    if (!loaded.spec.is_ddpm() && !loaded.spec.is_flow())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +
-                             " model; the Part A techniques need a noise-predicting DDPM model "
-                             "(e.g. mnist-class-ddpm or mnist-time-ddpm)");
+                             " model; the Part A techniques need a DDPM or flow-matching model "
+                             "(e.g. mnist-class-ddpm, mnist-time-ddpm, mnist-class-fm, mnist-time-fm)");
     return std::make_unique<MnistNoisePredictor>(std::move(loaded));
 }
 

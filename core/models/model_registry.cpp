@@ -72,7 +72,9 @@ ModelInfo ModelRegistry::info_of(const std::string& path, const std::string& id)
     info.num_classes = spec.num_classes;
     info.class_names = spec.class_names;
     info.dataset = spec.dataset;
-    info.timesteps = spec.is_ddpm() ? spec.timesteps : 0;
+    // Flow-matching models run the Part A techniques on the DDPM schedule of their spec (the
+    // engine's flow-to-DDPM adapter), so they show the same timesteps.
+    info.timesteps = spec.is_ddpm() || spec.is_flow() ? spec.timesteps : 0;
     if (info.timesteps > 1) {  // for display (sliders): the linear schedule in double precision
         double abar = 1.0;
         for (int t = 0; t < info.timesteps; ++t) {

@@ -4,12 +4,14 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "core/engine/engine.h"
+#include "core/diffusion/mnist_predictor.h"
 #include "core/models/model_store.h"
 
 namespace fs = std::filesystem;
@@ -181,8 +183,10 @@ TEST_CASE("Part A bad input gets clear messages", "[engine][part-a]") {
     r.sampler.count = 0;
     CHECK_THROWS_AS(engine.sdedit(r), ds::InvalidRequest);
     r.sampler.count = 1;
-    r.sampler.model = flow;
-    CHECK_THROWS_WITH(engine.sdedit(r), Catch::Contains("noise-predicting DDPM"));
+    r.sampler.model = flow;  // flow matching runs through the adapter (a random D=4 model)
+    CHECK(engine.sdedit(r).images.size() == 1);
+    r.sampler.model = make_model(ds::ModelKind::Denoiser, "denoiser");
+    CHECK_THROWS_WITH(engine.sdedit(r), Catch::Contains("need a DDPM or flow-matching model"));
     r.sampler.model = time;
     CHECK_THROWS_WITH(engine.sdedit(r), Catch::Contains("unconditional"));
     r.sampler.prompt = "";
@@ -286,4 +290,45 @@ TEST_CASE("anagram frames carry the x0 estimate through every view", "[engine][p
     it.callbacks.on_frame = [&](const ds::FrameEvent& e) { with_views += !e.views.empty(); };
     engine.iterate(it);
     CHECK(with_views == 0);
+}
+
+TEST_CASE("flow matching through the DDPM interface: the adapter's closed form and the bundled models", "[part-a]") {
+    // Data concentrated at one image x*: the ideal DDPM noise prediction at (x_t, t) is
+    // (x_t - sqrt(abar) x*) / sqrt(1 - abar), the ideal flow velocity at (x_s, s) is
+    // (x* - x_s) / (1 - s). The adapter must turn the second into the first at every timestep.
+    torch::manual_seed(3);
+    const auto x_star = torch::rand({2, 1, 28, 28}, torch::kFloat64);
+    const auto x_t = torch::randn({2, 1, 28, 28}, torch::kFloat64);
+    for (double abar : {0.9999, 0.9, 0.5, 0.1, 0.048}) {
+        const auto p = ds::diffusion::flow_point(x_t, abar);
+        CHECK(p.s == Approx(std::sqrt(abar) / (std::sqrt(abar) + std::sqrt(1 - abar))));
+        const auto v = (x_star - p.x) / (1 - p.s);
+        const auto eps = ds::diffusion::eps_from_velocity(p, v);
+        const auto expected = (x_t - std::sqrt(abar) * x_star) / std::sqrt(1 - abar);
+        INFO("abar " << abar);
+        CHECK(torch::allclose(eps, expected, 1e-9, 1e-9));
+    }
+
+    // The bundled class-conditioned flow model samples asked-for digits on the course's strided
+    // DDPM timesteps (iterate = course 1.5/1.6 through the adapter), as the scoring classifier sees them.
+    ds::Engine engine({2});
+    auto clf = ds::models::load_model_file(std::string(DS_SOURCE_DIR) + "/tests/data/mnist-classifier.safetensors");
+    clf.classifier->eval();
+    int right = 0;
+    for (int digit : {3, 7}) {
+        ds::IterateRequest r;
+        r.sampler.model = "mnist-class-fm";
+        r.sampler.prompt = std::to_string(digit);
+        r.sampler.count = 5;
+        r.sampler.seed = 11;
+        auto res = engine.iterate(r);
+        REQUIRE(res.images.size() == 5);
+        for (const auto& img : res.images) {
+            auto x = torch::from_blob(const_cast<std::uint8_t*>(img.pixels.data()), {1, 1, img.height, img.width},
+                                      torch::kUInt8).to(torch::kFloat32) / 255.0;
+            c10::InferenceMode guard;
+            right += clf.classifier->forward(x).argmax(1).item<int>() == digit;
+        }
+    }
+    CHECK(right >= 8);  // of 10
 }
