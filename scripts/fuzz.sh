@@ -26,7 +26,7 @@ cmake --build build-fuzz --parallel "$(nproc)" --target "${targets[@]/#/fuzz_}" 
     { tail -50 build-fuzz/build.log; exit 1; }
 
 # Inputs up to a few MB: large safetensors headers and PNG text are where the limits are.
-declare -A max_len=([safetensors]=4194304 [png_text]=1048576 [idx_file]=1048576 [idx]=65536
+declare -A max_len=([safetensors]=262144 [png_text]=1048576 [idx_file]=1048576 [idx]=65536
                     [recipe]=1048576 [if_config]=65536)
 mkdir -p build-fuzz/findings
 status=0
