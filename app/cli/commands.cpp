@@ -304,8 +304,8 @@ as the requested digit. Time-conditioned models: 10*K unconditional samples; "co
 = the fraction the classifier is sure about (top probability >= threshold: "looks like a digit";
 real MNIST test digits score >= 95 %), "predicted" = how many fell in each class.
 "frechet": the Fréchet distance of the classifier's penultimate features (128 per image) of the
-samples to those of the whole test split; "frechet_real_digits": the same for as many real
-training digits, for scale (400 real digits score about 8; lower is closer to real data).
+samples to those of the whole test split; "frechet_real_digits": the same for as many real test
+digits drawn at random, for scale (lower is closer to real data).
   --per-class K   (20)   --guidance G (5)   --steps N   --seed N (0)   --threshold P (0.9)
   --no-frechet    skip the Fréchet distance
 )";
@@ -342,7 +342,7 @@ int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
                         {"mean_confidence", res.mean_confidence}, {"predicted", res.predicted}};
     if (res.frechet >= 0) {
         j["frechet"] = res.frechet;
-        j["frechet_real_digits"] = res.frechet_real;  // as many real training images, for scale
+        j["frechet_real_digits"] = res.frechet_real;  // as many real test digits, for scale
         j["frechet_reference"] = res.frechet_reference;
     }
     if (res.conditional) {

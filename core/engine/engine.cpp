@@ -300,20 +300,19 @@ EvalResult Engine::evaluate(const EvalRequest& r) {
     }
     out.mean_confidence = top.mean().item<double>();
     if (r.frechet) {
-        // Reference: the whole test split; scale: as many real training digits as there are
-        // samples (a Fréchet distance of N samples carries a bias that shrinks with N).
+        // Reference: the whole test split; scale: as many real test digits as there are samples,
+        // drawn at random (a Fréchet distance of N samples carries a bias that shrinks with N).
         auto features = [&](const torch::Tensor& x) {
             std::vector<torch::Tensor> parts;
             for (std::int64_t i = 0; i < x.size(0); i += 1000) parts.push_back(clf.classifier->features(x.slice(0, i, i + 1000)));
             return torch::cat(parts);
         };
         const auto test = data::load_mnist(model.spec.dataset, impl_->options.data_dir, false);
-        const auto train = data::load_mnist(model.spec.dataset, impl_->options.data_dir, true);
         auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed + 0xfd);
-        const auto pick = torch::randperm(train.images.size(0), gen, torch::kLong).narrow(0, 0, std::min<std::int64_t>(out.total, train.images.size(0)));
+        const auto pick = torch::randperm(test.images.size(0), gen, torch::kLong).narrow(0, 0, std::min<std::int64_t>(out.total, test.images.size(0)));
         const auto ref = features(test.images);
         out.frechet = models::frechet_distance(features(torch::stack(xs)), ref);
-        out.frechet_real = models::frechet_distance(features(train.images.index_select(0, pick)), ref);
+        out.frechet_real = models::frechet_distance(features(test.images.index_select(0, pick)), ref);
         out.frechet_reference = static_cast<int>(test.images.size(0));
     }
     return out;
