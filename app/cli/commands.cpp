@@ -421,7 +421,7 @@ int cmd_bench(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     ds::Engine engine(opt);
     const std::string json = engine.bench(r);
     std::cout << json << "\n";
-    if (args.has("out")) write_text_atomic(args.str("out"), json + "\n");
+    if (args.has("out")) ds::write_text_file(args.str("out"), json + "\n");
     return 0;
 }
 

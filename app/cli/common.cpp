@@ -96,8 +96,6 @@ std::vector<std::string> recipe_argv(const std::vector<std::string>& raw) {
 
 }  // namespace
 
-void write_text_atomic(const std::string& path, const std::string& text) { ds::write_text_file(path, text); }
-
 void check_output_folder(const std::string& path) {
     if (std::filesystem::is_directory(path))
         throw ds::IoError("cannot write '" + path + "': it is a folder; give a file name");
@@ -121,7 +119,7 @@ void write_figure(const std::string& command, const std::vector<std::string>& ra
     ds::write_png(figure, out, {{"ds.recipe", recipe.dump(2)}});
     recipe["output"] = {{"file", std::filesystem::path(out).filename().string()},
                         {"sha256", ds::sha256_file(out)}};
-    write_text_atomic(sidecar_path(out), recipe.dump(2) + "\n");
+    ds::write_text_file(sidecar_path(out), recipe.dump(2) + "\n");
 }
 
 }  // namespace cli

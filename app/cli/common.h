@@ -31,8 +31,6 @@ std::vector<std::string> split_list(const std::string& text, char sep = ',');
 void write_figure(const std::string& command, const std::vector<std::string>& raw_args,
                   const std::string& recipe_json, const ds::Image& figure, const std::string& out);
 std::string sidecar_path(const std::string& png);
-// Writes `text` to `path` through a temporary file and a rename (IoError when it cannot).
-void write_text_atomic(const std::string& path, const std::string& text);
 // Throws IoError unless the folder `path` would be written into exists and is writable, so a
 // long run fails before it starts rather than when it saves.
 void check_output_folder(const std::string& path);

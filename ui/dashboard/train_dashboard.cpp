@@ -57,16 +57,18 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_hidden = spin(0, 512, tr("course default"));
     m_limit = spin(0, 60000, tr("all images"));
     m_seed = spin(0, 1 << 30, QString());
-    m_lr = new QDoubleSpinBox(box);
-    m_lr->setDecimals(5);
-    m_lr->setRange(0, 1);
-    m_lr->setSingleStep(1e-4);
+    auto real = [&](const char* name, int decimals, double lo, double hi, double step, double value) {
+        auto* s = new QDoubleSpinBox(box);
+        s->setObjectName(QString::fromLatin1(name));
+        s->setDecimals(decimals);
+        s->setRange(lo, hi);
+        s->setSingleStep(step);
+        s->setValue(value);
+        return s;
+    };
+    m_lr = real("lr", 5, 0, 1, 1e-4, 0);
     m_lr->setSpecialValueText(tr("course default"));
-    m_ema = new QDoubleSpinBox(box);
-    m_ema->setObjectName(QStringLiteral("ema"));
-    m_ema->setDecimals(4);
-    m_ema->setRange(0, 0.9999);
-    m_ema->setSingleStep(0.001);
+    m_ema = real("ema", 4, 0, 0.9999, 0.001, 0);
     m_ema->setSpecialValueText(tr("off"));
     m_ema->setToolTip(tr("Decay of a moving average of the weights (e.g. 0.999). Grids, epoch "
                          "snapshots and sampling use the average. Off keeps a resumed run's setting."));
@@ -77,11 +79,7 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
                                "stay fp32) - about 1.4x faster on CPUs with AVX512-BF16, slower elsewhere"));
     // The objective options of `dstudio train` (course §3.3-3.6); the rows a model kind does not
     // use are disabled.
-    m_sigma = new QDoubleSpinBox(box);
-    m_sigma->setObjectName(QStringLiteral("sigma"));
-    m_sigma->setRange(0, 10);
-    m_sigma->setSingleStep(0.05);
-    m_sigma->setValue(0.5);
+    m_sigma = real("sigma", 2, 0, 10, 0.05, 0.5);
     m_sigma->setToolTip(tr("Denoiser: the noise level of its training inputs z = x + sigma * eps (course: 0.5)"));
     m_pureNoise = new QCheckBox(tr("Pure noise input (learns the mean digit)"), box);
     m_pureNoise->setObjectName(QStringLiteral("pureNoise"));
@@ -90,11 +88,7 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_lrDecay->addItems({tr("course default"), tr("on"), tr("off")});
     m_lrDecay->setToolTip(tr("ExponentialLR gamma = 0.1^(1/epochs) per epoch; the course default is on except "
                              "for the denoiser. Off is the course's \"remove the scheduler\" experiment."));
-    m_pUncond = new QDoubleSpinBox(box);
-    m_pUncond->setObjectName(QStringLiteral("pUncond"));
-    m_pUncond->setRange(0, 1);
-    m_pUncond->setSingleStep(0.05);
-    m_pUncond->setValue(0.1);
+    m_pUncond = real("pUncond", 2, 0, 1, 0.05, 0.1);
     m_pUncond->setToolTip(tr("Class models: how often the class is dropped in training, so CFG has an "
                              "unconditional model (course: 0.1)"));
     m_grids = new QCheckBox(tr("Sample grid after every epoch"), box);
