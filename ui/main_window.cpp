@@ -32,6 +32,7 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStackedWidget>
+#include <QStandardItemModel>
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
@@ -46,6 +47,7 @@
 #include "ui/canvas/compare_view.h"
 #include "ui/canvas/image_canvas.h"
 #include "ui/dashboard/train_dashboard.h"
+#include "ui/panels/denoise_panel.h"
 
 namespace ui {
 
@@ -63,7 +65,25 @@ QLabel* makeView(const QString& title, QWidget* parent, int minSide = 200) {
 }
 
 const char* kModeNames[] = {"Generate", "Forward / denoise explorer", "SDEdit (image-to-image)",
-                            "Inpaint", "Visual anagram", "Hybrid image"};
+                            "Inpaint", "Visual anagram", "Hybrid image", "Denoise (single-step denoiser)"};
+
+bool isFlow(const ds::ModelInfo* m) {
+    return m && (m->kind == ds::ModelKind::ClassFm || m->kind == ds::ModelKind::TimeFm) && m->family == "mnist";
+}
+bool isDenoiser(const ds::ModelInfo& m) { return m.family == "mnist" && m.kind == ds::ModelKind::Denoiser; }
+
+// True when every pixel of the canvas has the colour of the first (nothing drawn or loaded).
+bool isBlank(const QImage& image) {
+    if (image.isNull()) return true;
+    const QImage img = image.convertToFormat(QImage::Format_RGB32);
+    const QRgb first = img.pixel(0, 0);
+    for (int y = 0; y < img.height(); ++y) {
+        const auto* row = reinterpret_cast<const QRgb*>(img.constScanLine(y));
+        for (int x = 0; x < img.width(); ++x)
+            if (row[x] != first) return false;
+    }
+    return true;
+}
 const char* kViews[] = {"rot180", "flipv", "fliph", "rot90", "rot270", "transpose", "jigsaw2", "jigsaw4", "negate"};
 
 QString workspaceDir() {
@@ -89,6 +109,7 @@ MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWid
     m_tabs->addTab(m_dashboard, tr("Train"));
     setCentralWidget(m_tabs);
     m_status = new QLabel(this);
+    m_status->setObjectName(QStringLiteral("status"));
     statusBar()->addWidget(m_status, 1);
 
     auto* file = menuBar()->addMenu(tr("&File"));
@@ -150,8 +171,10 @@ QWidget* MainWindow::buildControls() {
     auto* box = new QGroupBox(tr("Settings"), this);
     auto* form = new QFormLayout(box);
     m_mode = new QComboBox(box);
+    m_mode->setObjectName(QStringLiteral("mode"));
     for (const char* n : kModeNames) m_mode->addItem(tr(n));
     m_model = new QComboBox(box);
+    m_model->setObjectName(QStringLiteral("model"));
     m_prompt = new QComboBox(box);
     m_prompt2 = new QComboBox(box);
     m_prompt2Label = new QLabel(tr("Second prompt"), box);
@@ -225,6 +248,19 @@ QWidget* MainWindow::buildControls() {
     ur->addWidget(m_upscaler, 1);
     ur->addWidget(browse);
     gf->addRow(m_upscalerRow);
+    // Flow-matching models sample with their own Euler steps (t = 0 noise -> 1 data).
+    m_eulerSteps = new QSpinBox(gen);
+    m_eulerSteps->setObjectName(QStringLiteral("eulerSteps"));
+    m_eulerSteps->setRange(1, 1000);
+    m_eulerSteps->setValue(50);
+    m_eulerSteps->setToolTip(tr("Flow matching: Euler steps from t = 0 (noise) to t = 1 (data) with the model's "
+                                "velocity (the course: 50 for the time-conditioned model, 300 with classes)"));
+    m_eulerRow = new QWidget(gen);
+    auto* er = new QHBoxLayout(m_eulerRow);
+    er->setContentsMargins(0, 0, 0, 0);
+    er->addWidget(new QLabel(tr("Euler steps"), m_eulerRow));
+    er->addWidget(m_eulerSteps, 1);
+    gf->addRow(m_eulerRow);
     m_modeOptions->addWidget(gen);
     auto* explore = new QWidget(box);
     auto* ef = new QFormLayout(explore);
@@ -274,6 +310,8 @@ QWidget* MainWindow::buildControls() {
     hf->addRow(tr("σ"), m_sigma);
     hf->addRow(tr("Viewing distance"), m_distance);
     m_modeOptions->addWidget(hy);
+    m_denoise = new DenoisePanel(box);
+    m_modeOptions->addWidget(m_denoise);
     form->addRow(m_modeOptions);
 
     m_runButton = new QPushButton(tr("Run  (Ctrl+Enter)"), box);
@@ -295,7 +333,12 @@ QWidget* MainWindow::buildControls() {
 
     connect(m_mode, &QComboBox::currentIndexChanged, this, [this](int i) {
         m_modeOptions->setCurrentIndex(i);
+        selectModelForMode();
         updateModelDependent();
+    });
+    connect(m_denoise, &DenoisePanel::changed, this, [this] {
+        m_dirty = true;
+        if (mode() == Mode::Denoise && m_denoise->live()) scheduleLive();
     });
     connect(m_model, &QComboBox::currentIndexChanged, this, &MainWindow::updateModelDependent);
     connect(dice, &QToolButton::clicked, this, [this] { m_seed->setValue(QRandomGenerator::global()->bounded(1 << 30)); });
@@ -409,7 +452,9 @@ QWidget* MainWindow::buildCanvasPanel() {
     });
     connect(m_canvas, &ImageCanvas::edited, this, [this] {
         m_dirty = true;
-        if ((mode() == Mode::Sdedit && m_live->isChecked()) || mode() == Mode::Explore) scheduleLive();
+        if ((mode() == Mode::Sdedit && m_live->isChecked()) || mode() == Mode::Explore ||
+            (mode() == Mode::Denoise && m_denoise->live()))
+            scheduleLive();
     });
     return panel;
 }
@@ -511,12 +556,18 @@ QWidget* MainWindow::buildResults() {
 void MainWindow::populateModels(const std::vector<ds::ModelInfo>& models) {
     m_models.clear();
     m_model->clear();
-    for (const auto& m : models) addModel(m);
+    for (const auto& m : models) {
+        const bool usable = m.family == "deepfloyd-if" || m.kind != ds::ModelKind::Classifier;
+        if (!usable) continue;
+        m_models.push_back(m);
+        m_model->addItem(QString::fromStdString(m.id));
+    }
     if (m_models.empty()) setStatus(tr("No bundled DDPM models found: train one in the Train tab"));
     QSettings s;  // the workspace's model and prompts, else the bundled class DDPM
     const int saved = m_model->findText(s.value(QStringLiteral("workspace/model")).toString());
     const int cls = m_model->findText(QStringLiteral("mnist-class-ddpm"));
     if (saved >= 0 || cls >= 0) m_model->setCurrentIndex(saved >= 0 ? saved : cls);
+    selectModelForMode();
     updateModelDependent();
     if (saved >= 0) {
         const int p = m_prompt->findData(s.value(QStringLiteral("workspace/prompt")));
@@ -529,13 +580,31 @@ void MainWindow::populateModels(const std::vector<ds::ModelInfo>& models) {
 
 void MainWindow::addModel(const ds::ModelInfo& m) {
     // The Part A techniques need a noise predictor: DDPM models, flow-matching models (through the
-    // engine's flow-to-DDPM adapter) and IF folders.
+    // engine's flow-to-DDPM adapter) and IF folders; the Denoise mode takes single-step denoisers.
     const bool predictor = m.kind == ds::ModelKind::ClassDdpm || m.kind == ds::ModelKind::TimeDdpm ||
                            m.kind == ds::ModelKind::ClassFm || m.kind == ds::ModelKind::TimeFm;
-    if (m.family != "deepfloyd-if" && !predictor) return;
+    if (m.family != "deepfloyd-if" && !predictor && !isDenoiser(m)) return;
     m_models.push_back(m);
     m_model->addItem(QString::fromStdString(m.id));
+    // A model opened by the user is selected, in a mode that can use it (a denoiser: Denoise;
+    // anything else when in Denoise mode: Generate).
+    if (isDenoiser(m) != (mode() == Mode::Denoise)) setMode(isDenoiser(m) ? Mode::Denoise : Mode::Generate);
     m_model->setCurrentIndex(m_model->count() - 1);
+    selectModelForMode();
+}
+
+bool MainWindow::modelFitsMode(const ds::ModelInfo& m) const { return isDenoiser(m) == (mode() == Mode::Denoise); }
+
+void MainWindow::selectModelForMode() {
+    // Models a mode cannot use stay listed but greyed out; the selection moves to one it can.
+    auto* items = qobject_cast<QStandardItemModel*>(m_model->model());
+    for (int i = 0; i < int(m_models.size()) && items; ++i)
+        if (auto* item = items->item(i)) item->setEnabled(modelFitsMode(m_models[i]));
+    if (const auto* m = currentModel(); !m || modelFitsMode(*m)) return;
+    int pick = -1;
+    for (int i = 0; i < int(m_models.size()); ++i)
+        if (modelFitsMode(m_models[i]) && (pick < 0 || m_models[i].id == "mnist-class-ddpm")) pick = i;
+    if (pick >= 0) m_model->setCurrentIndex(pick);
 }
 
 const ds::ModelInfo* MainWindow::currentModel() const {
@@ -589,15 +658,31 @@ void MainWindow::updateModelDependent() {
     if (md == Mode::Anagram && m_prompt2->currentData().toString() == m_prompt->currentData().toString())
         m_prompt2->setCurrentIndex(std::min(m_prompt2->count() - 1, m_prompt2->currentIndex() + 3));
     const auto* m = currentModel();
-    if (m) m_steps->setMaximum(std::max(2, m->timesteps));
+    // A model without timesteps (the denoiser) leaves the field alone: its value is kept for the next.
+    if (m && m->timesteps > 0) m_steps->setMaximum(std::max(2, m->timesteps));
     const int n = m ? int(timestepList().size()) : 1;
     m_iStart->setRange(0, std::max(0, n - 1));
     if (m_iStart->value() == 0 && (md == Mode::Sdedit)) m_iStart->setValue(std::min(10, n - 1));
     m_iStart->setEnabled(md != Mode::Explore && md != Mode::Anagram && md != Mode::Hybrid);
     m_tSlider->setRange(0, m ? std::max(0, m->timesteps - 1) : 0);
     if (m && m_tSlider->value() == 0) m_tSlider->setValue(m->timesteps / 2);
-    m_guidance->setEnabled(m && (m->num_classes > 0 || m->family == "deepfloyd-if"));
+    m_guidance->setEnabled(m && (m->num_classes > 0 || m->family == "deepfloyd-if") && md != Mode::Denoise);
     if (m && m->family == "deepfloyd-if" && m_guidance->value() == 5.0) m_guidance->setValue(7.0);
+    // Generate with a flow-matching model: its own Euler steps instead of the strided list.
+    const bool euler = md == Mode::Generate && isFlow(m);
+    m_eulerRow->setVisible(euler);
+    if (isFlow(m)) {  // the course's count for the kind, unless the user chose another
+        const int previous = m_eulerSteps->property("kindDefault").toInt();
+        const int wanted = m->kind == ds::ModelKind::ClassFm ? 300 : 50;
+        if (previous == 0 || m_eulerSteps->value() == previous) m_eulerSteps->setValue(wanted);
+        m_eulerSteps->setProperty("kindDefault", wanted);
+    }
+    m_steps->setEnabled(!euler && md != Mode::Denoise);
+    if (euler) m_iStart->setEnabled(false);
+    if (md == Mode::Denoise) {
+        m_iStart->setEnabled(false);
+        m_prompt->setEnabled(false);
+    }
     updateTimestepLabels();
 }
 
@@ -683,8 +768,11 @@ PartARequest MainWindow::buildRequest() const {
             ds::IterateRequest r;
             r.sampler = s;
             r.i_start = 0;
+            if (isFlow(m)) r.flow_steps = m_eulerSteps->value();
             return r;
         }
+        case Mode::Denoise:
+            return m_denoise->request(s.model, s.seed, s.count, canvasInput());
         case Mode::Explore: {
             ds::NoiseExplorerRequest r;
             r.sampler = s;
@@ -739,6 +827,16 @@ void MainWindow::run() {
     if (!m_seedLock->isChecked()) m_seed->setValue(QRandomGenerator::global()->bounded(1 << 30));
     if (mode() == Mode::Inpaint && m_canvas->maskIsEmpty())
         return setStatus(tr("Paint a mask first (Mask tool): white marks what to generate"));
+    if (!modelFitsMode(*currentModel()))
+        return setStatus(mode() == Mode::Denoise ? tr("Pick a denoiser (e.g. mnist-denoiser) for the Denoise mode")
+                                                 : tr("A denoiser only runs in the Denoise mode: pick another model"));
+    const Mode md = mode();
+    const bool usesCanvas = md == Mode::Explore || md == Mode::Sdedit || md == Mode::Inpaint ||
+                            (md == Mode::Denoise && !m_denoise->pureNoise());
+    if (usesCanvas && isBlank(m_canvas->image()))  // a hint, not the engine's "the image is blank"
+        return setStatus(md == Mode::Denoise
+                             ? tr("Draw a digit on the canvas (or open an image) to denoise it, or tick Pure noise input")
+                             : tr("Draw a digit on the canvas (or open, drop or paste an image): this mode starts from it"));
     PartARequest request = buildRequest();
     // Frames every N steps (Settings key previewInterval; 1 = every step) for large models.
     const int every = std::max(1, QSettings().value(QStringLiteral("previewInterval"), 1).toInt());
@@ -773,8 +871,11 @@ void MainWindow::showFrame(quint64 job, const QImage& xt, const QImage& x0, int 
     m_xt->setPixmap(fitted(xt, m_xt));
     m_x0->setPixmap(fitted(x0, m_x0));
     m_xt->setToolTip(tr("step %1/%2, t = %3").arg(step).arg(total).arg(t));
-    m_xtCaption->setText(t < 0 ? tr("x_t — step %1/%2, clean").arg(step).arg(total)
-                               : tr("x_t — step %1/%2, t = %3").arg(step).arg(total).arg(t));
+    if (mode() == Mode::Denoise)
+        m_xtCaption->setText(t < 0 ? tr("z = ε (pure noise)") : tr("z = x + σ ε, σ = %1").arg(t));
+    else
+        m_xtCaption->setText(t < 0 ? tr("x_t — step %1/%2, clean").arg(step).arg(total)
+                                   : tr("x_t — step %1/%2, t = %3").arg(step).arg(total).arg(t));
 }
 
 void MainWindow::showFrameViews(quint64 job, const QStringList& names, const QList<QImage>& views) {
@@ -859,7 +960,7 @@ void MainWindow::showScrubbed(int index) {
     m_xt->setPixmap(fitted(m_last.trajectoryXt[index], m_xt));
     m_x0->setPixmap(fitted(m_last.trajectoryX0[index], m_x0));
     m_xt->setToolTip(tr("frame %1, t = %2").arg(index + 1).arg(m_last.trajectoryT.value(index)));
-    const int t = m_last.trajectoryT.value(index);
+    const double t = m_last.trajectoryT.value(index);
     m_xtCaption->setText(t < 0 ? tr("x_t — frame %1/%2, clean").arg(index + 1).arg(frames.size())
                                : tr("x_t — frame %1/%2, t = %3").arg(index + 1).arg(frames.size()).arg(t));
     if (index < m_last.trajectoryView.size()) m_viewLive->setPixmap(fitted(m_last.trajectoryView[index], m_viewLive));
@@ -965,9 +1066,9 @@ void MainWindow::exportGif() {
     for (int i = 0; i < n; ++i) {
         const QImage& q = frames[i];
         const ds::Image big = fromQImage(q.scaled(q.size() * std::max(1, 160 / std::max(1, q.height()))));
-        const int t = m_last.trajectoryT.value(i, -1);
+        const double t = m_last.trajectoryT.value(i, -1);
         const std::string caption = "frame " + std::to_string(i + 1) + "/" + std::to_string(n) +
-                                    (t >= 0 ? "  t=" + std::to_string(t) : std::string());
+                                    (t >= 0 ? "  t=" + QString::number(t).toStdString() : std::string());
         imgs.push_back(ds::add_caption(big, caption));
     }
     try {
@@ -1084,7 +1185,8 @@ bool MainWindow::applyRecipe(const QString& json, QString* error) {
                                                {QStringLiteral("inpaint"), Mode::Inpaint},
                                                {QStringLiteral("anagram"), Mode::Anagram},
                                                {QStringLiteral("hybrid"), Mode::Hybrid},
-                                               {QStringLiteral("if-generate"), Mode::Generate}};
+                                               {QStringLiteral("if-generate"), Mode::Generate},
+                                               {QStringLiteral("denoise"), Mode::Denoise}};
     if (modes.contains(technique)) setMode(modes.value(technique));
     // IF text-to-image recipes name the stage I folder "weights" (and stage II "upscaler").
     const QString model = r.contains(QStringLiteral("model")) ? r.value(QStringLiteral("model")).toString()
@@ -1131,6 +1233,8 @@ bool MainWindow::applyRecipe(const QString& json, QString* error) {
     }
     if (r.contains(QStringLiteral("t_list")) && !r.value(QStringLiteral("t_list")).toArray().isEmpty())
         m_tSlider->setValue(r.value(QStringLiteral("t_list")).toArray()[0].toInt());
+    if (technique == QStringLiteral("denoise")) m_denoise->applyRecipe(r);
+    if (r.contains(QStringLiteral("flow_steps"))) m_eulerSteps->setValue(r.value(QStringLiteral("flow_steps")).toInt());
     if (r.contains(QStringLiteral("mask"))) {
         const QJsonObject m = r.value(QStringLiteral("mask")).toObject();
         m_grow->setValue(m.value(QStringLiteral("grow")).toInt());
@@ -1207,6 +1311,10 @@ void MainWindow::saveWorkspace() const {
     s.setValue(QStringLiteral("workspace/guidance"), m_guidance->value());
     s.setValue(QStringLiteral("workspace/seed"), m_seed->value());
     s.setValue(QStringLiteral("workspace/iStart"), m_iStart->value());
+    s.setValue(QStringLiteral("workspace/eulerSteps"), m_eulerSteps->value());
+    s.setValue(QStringLiteral("workspace/denoiseSigma"), m_denoise->sigma());
+    s.setValue(QStringLiteral("workspace/denoiseSweep"), m_denoise->sweep());
+    s.setValue(QStringLiteral("workspace/denoisePureNoise"), m_denoise->pureNoise());
     QDir().mkpath(workspaceDir());
     m_canvas->image().save(workspaceDir() + QStringLiteral("/canvas.png"));
     m_canvas->mask().save(workspaceDir() + QStringLiteral("/mask.png"));
@@ -1256,6 +1364,13 @@ void MainWindow::restoreWorkspace() {
     m_guidance->setValue(s.value(QStringLiteral("workspace/guidance"), 5.0).toDouble());
     m_seed->setValue(s.value(QStringLiteral("workspace/seed")).toInt());
     m_negative->setText(s.value(QStringLiteral("workspace/negative")).toString());
+    if (s.contains(QStringLiteral("workspace/eulerSteps"))) {  // the user's count, kept over the kind's default
+        m_eulerSteps->setValue(s.value(QStringLiteral("workspace/eulerSteps")).toInt());
+        m_eulerSteps->setProperty("kindDefault", -1);
+    }
+    m_denoise->setSigma(s.value(QStringLiteral("workspace/denoiseSigma"), m_denoise->sigma()).toDouble());
+    m_denoise->setSweep(s.value(QStringLiteral("workspace/denoiseSweep"), false).toBool());
+    m_denoise->setPureNoise(s.value(QStringLiteral("workspace/denoisePureNoise"), false).toBool());
 }
 
 void MainWindow::quitSavingWork() {

@@ -28,13 +28,14 @@ namespace ui {
 
 class EngineController;
 class CompareView;
+class DenoisePanel;
 class ImageCanvas;
 class TrainDashboard;
 
 class MainWindow : public QMainWindow {
     Q_OBJECT
 public:
-    enum class Mode { Generate, Explore, Sdedit, Inpaint, Anagram, Hybrid };
+    enum class Mode { Generate, Explore, Sdedit, Inpaint, Anagram, Hybrid, Denoise };
 
     MainWindow(EngineController* studio, EngineController* trainer, QWidget* parent = nullptr);
     ~MainWindow() override;
@@ -90,6 +91,8 @@ private:
     PartARequest buildRequest() const;
     const ds::ModelInfo* currentModel() const;
     void updateModelDependent();
+    bool modelFitsMode(const ds::ModelInfo& model) const;  // e.g. a denoiser only in Denoise mode
+    void selectModelForMode();
     void updateTimestepLabels();
     std::vector<std::int64_t> timestepList() const;  // the strided list the Steps field selects
     static constexpr int kCourseSteps = 34;
@@ -131,6 +134,9 @@ private:
     QCheckBox* m_seedLock = nullptr;
     QSpinBox* m_count = nullptr;
     QSpinBox* m_steps = nullptr;  // length of the strided timestep list
+    QSpinBox* m_eulerSteps = nullptr;  // Generate with a flow-matching model: Euler steps
+    QWidget* m_eulerRow = nullptr;
+    DenoisePanel* m_denoise = nullptr;
     QSlider* m_iStart = nullptr;
     QLabel* m_iStartLabel = nullptr;
     QCheckBox* m_live = nullptr;

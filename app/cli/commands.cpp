@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -226,13 +227,26 @@ const char* kSweepHelp = R"(usage: dstudio %s --out FILE.png [options]
   --seed N           noise seed (0)
 )";
 
+const char* kDenoiseImageHelp = R"(
+On any image (what the Studio's Denoise mode runs), with a recipe (dstudio replay re-runs it):
+  --input IMAGE      the clean image (--fit, --invert as for dstudio iterate)
+  --sigma S          noise level of z = x + S*eps (0.5); --model defaults to mnist-denoiser
+  --sweep S,S,...    also the strip at these sigmas, one shared noise draw
+  --pure-noise       z = eps instead of a noised image (course 1.2.3), --count N of them
+)";
+
 int cmd_sweep(bool with_model, const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    const bool on_image = std::any_of(a.begin(), a.end(), [](const std::string& s) {
+        return s == "--input" || s.rfind("--input=", 0) == 0 || s == "--pure-noise";
+    });
+    if (with_model && on_image && !wants_help(a)) return cmd_denoise_image(a, opt);
     if (wants_help(a)) {
         std::printf(kSweepHelp, with_model ? "denoise" : "noise",
                     with_model ? "Runs a denoiser (--model, e.g. mnist-denoiser) on test digits noised at each sigma:\n"
                                  "per digit a row of noisy inputs and a row of outputs (course 1.2.2).\n"
                                  "  --model MODEL      the denoiser"
                                : "Shows z = x + sigma*eps for test digits (course 1.1).");
+        if (with_model) std::printf("%s", kDenoiseImageHelp);
         return 0;
     }
     std::set<std::string> names = {"out", "sigmas", "index", "dataset", "seed"};

@@ -449,6 +449,20 @@ int cmd_replay(const std::string&, const std::vector<std::string>& a, const ds::
 
 }  // namespace
 
+int cmd_denoise_image(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
+    Args args(a, {"model", "input", "fit", "invert", "sigma", "sweep", "count", "seed", "out"}, {"pure-noise"});
+    ds::DenoiseRequest r;
+    r.model = args.str("model", "mnist-denoiser");
+    r.pure_noise = args.has("pure-noise");
+    if (r.pure_noise && args.has("input")) throw UsageError("--pure-noise takes no --input (z = eps)");
+    if (!r.pure_noise) r.input = image_from(args, "input", true);
+    r.sigma = args.number("sigma", r.sigma);
+    r.sweep = args.numbers("sweep", {});
+    r.count = args.integer("count", r.count);
+    r.seed = args.u64("seed", 0);
+    return execute("denoise", a, args, r, &ds::Engine::denoise, opt);
+}
+
 std::map<std::string, CommandFn> part_a_commands() {
     auto bind = [](int (*fn)(const std::string&, const std::vector<std::string>&, const ds::EngineOptions&),
                    std::string name) -> CommandFn {

@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
                                QStringLiteral("Intra-op threads per worker (default: the Settings value, else all cores)."),
                                QStringLiteral("n"));
     QCommandLineOption mode(QStringLiteral("mode"),
-                            QStringLiteral("Start in mode 0-5 (generate, explore, sdedit, inpaint, anagram, hybrid)."),
+                            QStringLiteral("Start in mode 0-6 (generate, explore, sdedit, inpaint, anagram, hybrid, denoise)."),
                             QStringLiteral("index"));
     QCommandLineOption tab(QStringLiteral("tab"), QStringLiteral("Start on tab 0 (studio) or 1 (train)."),
                            QStringLiteral("index"));
@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
     ui::MainWindow window(&controller, &trainer);
     window.populateModels(models);
     window.resize(1480, 820);
-    if (cli.isSet(mode)) window.setMode(ui::MainWindow::Mode(std::clamp(cli.value(mode).toInt(), 0, 5)));
+    if (cli.isSet(mode)) window.setMode(ui::MainWindow::Mode(std::clamp(cli.value(mode).toInt(), 0, 6)));
     if (cli.isSet(tab)) window.showTab(cli.value(tab).toInt());
     if (cli.isSet(weights)) window.openModelFolder(cli.value(weights));
     if (cli.isSet(recipe)) window.loadRecipeFile(cli.value(recipe));

@@ -14,6 +14,7 @@
 #include "core/data/mnist.h"
 #include "core/diffusion/combined_predictors.h"
 #include "core/diffusion/filters.h"
+#include "core/diffusion/flow.h"
 #include "core/diffusion/if_predictor.h"
 #include "core/diffusion/mnist_predictor.h"
 #include "core/diffusion/schedule.h"
@@ -35,6 +36,7 @@ namespace {
 constexpr int kMaxCount = 64;          // samples per run: enough for any figure
 constexpr int kFigurePixels = 96;      // small models are upscaled so a tile is >= 96 px tall
 constexpr int kMaxColumns = 10;
+constexpr int kMaxFlowSteps = 10000;
 
 bool is_if_folder(const std::string& model) {
     std::error_code ec;
@@ -179,7 +181,11 @@ struct Reporter {
     // Optional: named transformed versions of the x0 estimate to stream with each frame.
     std::function<std::vector<std::pair<std::string, torch::Tensor>>(const torch::Tensor&)> views;
 
-    void on_step(const StepInfo& s) {
+    void on_step(const StepInfo& s) { report(s.step, s.total, double(s.t_next), *s.x, *s.x0); }
+
+    // One step of `total` done: progress, and a frame every preview_interval steps and at the end.
+    // t: the DDPM timestep reached (-1 = clean) or the flow-matching time.
+    void report(int step, int steps, double t, const torch::Tensor& x, const torch::Tensor& x0) {
         ++done;
         const double secs = std::chrono::duration<double>(Clock::now() - ss.start).count();
         if (cb.on_progress) {
@@ -192,15 +198,15 @@ struct Reporter {
             cb.on_progress(e);
         }
         const int every = std::max(1, cb.preview_interval);
-        if (cb.on_frame && (s.step == s.total || s.step % every == 0)) {
+        if (cb.on_frame && (step == steps || step % every == 0)) {
             FrameEvent f;
-            f.step = s.step;
-            f.total = s.total;
-            f.t = double(s.t_next);
-            f.x_t = ss.grid(*s.x, columns);
-            f.x0_hat = ss.grid(*s.x0, columns);
+            f.step = step;
+            f.total = steps;
+            f.t = t;
+            f.x_t = ss.grid(x, columns);
+            f.x0_hat = ss.grid(x0, columns);
             if (views)
-                for (auto& [name, v] : views(*s.x0)) f.views.emplace_back(name, ss.grid(v, columns));
+                for (auto& [name, v] : views(x0)) f.views.emplace_back(name, ss.grid(v, columns));
             cb.on_frame(f);
         }
     }
@@ -357,6 +363,45 @@ PartAResult run_explore(const RunContext& ctx, const NoiseExplorerRequest& r) {
     return finish(ss, std::move(res));
 }
 
+namespace {
+// Generation with a flow-matching model's own sampler: Euler steps from noise (t = 0) to data
+// (t = 1), frames of x_t and the clean estimate x + (1 - t) v as the DDPM path streams them.
+PartAResult flow_sample_run(Session& ss, const Conditioning& cond, const IterateRequest& r, bool has_start) {
+    auto* mnist = dynamic_cast<MnistNoisePredictor*>(ss.model.get());
+    if (!mnist || !mnist->model().spec.is_flow())
+        throw InvalidRequest("Euler steps (flow_steps) need a flow-matching model (mnist-time-fm, mnist-class-fm); "
+                             "'" + r.sampler.model + "' samples on its timestep list");
+    if (has_start) throw InvalidRequest("Euler steps sample from pure noise: give no input image and i_start 0");
+    if (r.flow_steps < 1 || r.flow_steps > kMaxFlowSteps)
+        throw InvalidRequest("flow_steps must be in 1.." + std::to_string(kMaxFlowSteps));
+    const int n = r.sampler.count;
+    for (const char* unused : {"timesteps", "variance", "x0_limit"}) ss.recipe.erase(unused);
+    ss.recipe["flow_steps"] = r.flow_steps;
+    Reporter rep{r.callbacks, ss, "sample", r.flow_steps, 0, std::min(n, kMaxColumns), {}};
+    FlowOptions o;
+    o.steps = r.flow_steps;
+    o.guidance = ss.guidance;
+    o.labels = cond.labels;
+    o.cancel = &r.cancel;
+    o.on_step = [&rep](const FlowStepInfo& s) { rep.report(s.step, s.total, s.t, *s.x, *s.x1_hat); };
+    torch::Tensor out;
+    try {
+        out = flow_sample(mnist->model(), ss.noise(n), o).to(torch::kFloat32);
+    } catch (const Cancelled&) {
+        return cancelled(ss);
+    }
+    PartAResult res;
+    for (std::int64_t i = 0; i < out.size(0); ++i)
+        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    char g[32];
+    std::snprintf(g, sizeof g, ", guidance %.3g", ss.guidance);
+    res.figure = add_caption(ss.grid(out), "samples, " + prompt_label(r.sampler.prompt) +
+                                               (r.sampler.prompt.empty() ? "" : g) + ", " +
+                                               std::to_string(r.flow_steps) + " Euler steps");
+    return finish(ss, std::move(res));
+}
+}  // namespace
+
 PartAResult run_iterate(const RunContext& ctx, const IterateRequest& r) {
     c10::InferenceMode guard;
     Session ss = open_session(ctx, r.sampler, r.input.empty() ? "sample" : "iterate");
@@ -368,6 +413,7 @@ PartAResult run_iterate(const RunContext& ctx, const IterateRequest& r) {
     const int n = from_image ? 1 : r.sampler.count;
     auto cond = encode(ss, r.sampler.prompt, n, r.sampler);
     ss.recipe["prompt"] = r.sampler.prompt;
+    if (r.flow_steps != 0) return flow_sample_run(ss, cond, r, from_image || i_start != 0);
     ss.recipe["i_start"] = i_start;
     torch::Tensor x0, x;
     const std::int64_t t0 = ss.timesteps[i_start];
@@ -595,6 +641,109 @@ PartAResult run_hybrid(const RunContext& ctx, const HybridRequest& r) {
     res.figure = add_row_labels(ss.grid(torch::cat({out, low, high}, 0), n),
                                 {"hybrid", "far: " + r.prompt_far, "near: " + r.prompt_near});
     res.panels = {{"low-pass", ss.tile(low[0])}, {"high-pass", ss.tile(high[0])}};
+    return finish(ss, std::move(res));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The single-step denoiser (course 1.2). Not a noise predictor, so the Session has no model; the
+// image preparation, figure scaling, frames and recipe are those of the techniques above.
+namespace {
+struct DenoiseRun {
+    Session ss;
+    models::LoadedModel model;
+    const DenoiseRequest& r;
+
+    torch::Tensor apply(const torch::Tensor& z) { return model.unet->forward(z).to(torch::kFloat32); }
+    void emit(const torch::Tensor& z, const torch::Tensor& d, int columns) {
+        Reporter rep{r.callbacks, ss, "denoise", 1, 0, columns, {}};
+        rep.report(1, 1, r.pure_noise ? -1.0 : r.sigma, z.clamp(0, 1), d.clamp(0, 1));
+    }
+};
+
+DenoiseRun open_denoise(const RunContext& ctx, const DenoiseRequest& r) {
+    auto check_sigma = [](double s) {
+        if (!(s >= 0 && s <= kMaxDenoiseSigma))
+            throw InvalidRequest("sigma must be in [0, " + std::to_string(int(kMaxDenoiseSigma)) + "]");
+    };
+    check_sigma(r.sigma);
+    if (r.sweep.size() > std::size_t(2 * kMaxColumns))
+        throw InvalidRequest("the sweep takes at most " + std::to_string(2 * kMaxColumns) + " sigma values");
+    for (double s : r.sweep) check_sigma(s);
+    if (r.count < 1 || r.count > kMaxCount) throw InvalidRequest("count must be in 1.." + std::to_string(kMaxCount));
+    if (!r.pure_noise && r.input.empty()) throw InvalidRequest("the denoiser needs an input image (or pure-noise input)");
+    DenoiseRun run{Session{}, models::with_compute_dtype(ctx.registry->load(r.model), ctx.if_precision.cpu_compute()), r};
+    const auto& spec = run.model.spec;
+    if (spec.kind != ModelKind::Denoiser)
+        throw InvalidRequest("'" + r.model + "' is a " + to_string(spec.kind) +
+                             " model; the Denoise mode needs a single-step denoiser (mnist-denoiser, or a run of "
+                             "dstudio train --kind denoiser)");
+    run.model.unet->eval();
+    auto& ss = run.ss;
+    if (!run.model.warning.empty()) ss.notes.push_back(run.model.warning);
+    ss.data_dir = ctx.data_dir;
+    ss.gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
+    ss.range = {0.0, 1.0};
+    ss.shape = {spec.in_channels, spec.image_size, spec.image_size};
+    ss.scale = std::max(1, kFigurePixels / std::max(1, spec.image_size));
+    ss.recipe = {{"format", "ds.recipe/1"}, {"technique", "denoise"},   {"model", r.model},
+                 {"seed", r.seed},          {"sigma", r.sigma},         {"pure_noise", r.pure_noise},
+                 {"sweep", r.sweep},        {"count", r.pure_noise ? r.count : 1}};
+    return run;
+}
+
+// Course 1.2.3: z = eps. A denoiser trained this way outputs the mean training image.
+PartAResult denoise_pure_noise(DenoiseRun& run) {
+    auto& ss = run.ss;
+    const int n = run.r.count, columns = std::min(n, kMaxColumns);
+    auto z = ss.noise(n);
+    auto d = run.apply(z);
+    if (run.r.cancel.now()) return cancelled(ss);
+    run.emit(z, d, columns);
+    PartAResult res;
+    for (std::int64_t i = 0; i < d.size(0); ++i) res.images.push_back(io::tensor_to_image(d[i].clamp(0, 1)));
+    res.panels = {{"noisy", ss.tile(z[0].clamp(0, 1))}, {"denoised", ss.tile(d[0].clamp(0, 1))}};
+    res.figure = add_caption(add_row_labels(ss.grid(torch::cat({z.clamp(0, 1), d.clamp(0, 1)}, 0), columns),
+                                            {"z = noise", "D(z)"}),
+                             "pure-noise input, " + prompt_label(run.r.model));
+    return finish(ss, std::move(res));
+}
+}  // namespace
+
+PartAResult run_denoise(const RunContext& ctx, const DenoiseRequest& r) {
+    c10::InferenceMode guard;
+    DenoiseRun run = open_denoise(ctx, r);
+    if (r.pure_noise) return denoise_pure_noise(run);
+    auto& ss = run.ss;
+    auto x = load_image(ss, r.input, "input");
+    // One noise draw for the main result and every sweep column: the columns differ in sigma only.
+    auto eps = ss.noise(1);
+    auto z = x + r.sigma * eps;
+    auto d = run.apply(z);
+    if (r.cancel.now()) return cancelled(ss);
+    run.emit(z, d, 1);
+    PartAResult res;
+    res.images.push_back(io::tensor_to_image(d[0].clamp(0, 1)));
+    res.panels = {{"input", ss.tile(x[0])}, {"noisy", ss.tile(z[0].clamp(0, 1))}, {"denoised", ss.tile(d[0].clamp(0, 1))}};
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "input | noisy, sigma %.2f | denoised", r.sigma);
+    std::vector<Image> parts = {add_caption(ss.grid(torch::cat({x, z.clamp(0, 1), d.clamp(0, 1)}, 0), 3), buf)};
+    if (!r.sweep.empty()) {  // course 1.2.2: the same digit and noise at every sigma
+        std::vector<torch::Tensor> noisy;
+        for (double s : r.sweep) noisy.push_back(x + s * eps);
+        auto zs = torch::cat(noisy, 0).clamp(0, 1);
+        auto out = run.apply(torch::cat(noisy, 0)).clamp(0, 1);
+        if (r.cancel.now()) return cancelled(ss);
+        std::string caption = "sigma:";
+        for (std::size_t i = 0; i < r.sweep.size(); ++i) {
+            std::snprintf(buf, sizeof buf, "%.2g", r.sweep[i]);
+            caption += std::string(" ") + buf;
+            res.panels.push_back({std::string("noisy sigma ") + buf, ss.tile(zs[std::int64_t(i)])});
+            res.panels.push_back({std::string("denoised sigma ") + buf, ss.tile(out[std::int64_t(i)])});
+        }
+        auto grid = ss.grid(torch::cat({zs, out}, 0), int(r.sweep.size()));
+        parts.push_back(add_caption(add_row_labels(grid, {"noisy", "denoised"}), caption));
+    }
+    res.figure = stack_vertical(parts);
     return finish(ss, std::move(res));
 }
 

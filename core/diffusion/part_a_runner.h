@@ -34,5 +34,6 @@ PartAResult run_sdedit(const RunContext& context, const SdeditRequest& request);
 PartAResult run_inpaint(const RunContext& context, const InpaintRequest& request);
 PartAResult run_anagram(const RunContext& context, const AnagramRequest& request);
 PartAResult run_hybrid(const RunContext& context, const HybridRequest& request);
+PartAResult run_denoise(const RunContext& context, const DenoiseRequest& request);
 
 }  // namespace ds::diffusion

@@ -430,6 +430,7 @@ PartAResult Engine::sdedit(const SdeditRequest& r) { return diffusion::run_sdedi
 PartAResult Engine::inpaint(const InpaintRequest& r) { return diffusion::run_inpaint(impl_->context(), r); }
 PartAResult Engine::anagram(const AnagramRequest& r) { return diffusion::run_anagram(impl_->context(), r); }
 PartAResult Engine::hybrid(const HybridRequest& r) { return diffusion::run_hybrid(impl_->context(), r); }
+PartAResult Engine::denoise(const DenoiseRequest& r) { return diffusion::run_denoise(impl_->context(), r); }
 
 void Engine::debug_t5(const DebugT5Request& r) {
     if (r.model_dir.empty() || r.prompts_json.empty() || r.out.empty())

@@ -42,6 +42,7 @@ public:
     PartAResult inpaint(const InpaintRequest& request);
     PartAResult anagram(const AnagramRequest& request);
     PartAResult hybrid(const HybridRequest& request);
+    PartAResult denoise(const DenoiseRequest& request);              // single-step denoiser (B.1.2)
     PartAResult if_generate(const IfGenerateRequest& request);   // IF stage I (+ II)
     int import_prompts(const PromptImportRequest& request);      // returns the number imported
     std::string bench(const BenchRequest& request);  // JSON text

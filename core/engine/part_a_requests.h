@@ -97,6 +97,10 @@ struct IterateRequest {
     SamplerSettings sampler;
     ImageInput input;               // empty = start from pure noise at i_start (default 0)
     int i_start = -1;               // index into the timestep list; -1 = 10 with input, 0 without
+    // Flow-matching models sampling from pure noise (no input, i_start 0): > 0 = that many Euler
+    // steps of the model's own velocity from t = 0 to 1 (course §3.6) instead of the DDPM list
+    // through the flow-to-DDPM adapter; 0 = the list.
+    int flow_steps = 0;
     int show_every = 5;             // figure: every Nth iterate
     int blur_kernel = 5;
     double blur_sigma = 2.0;
@@ -143,6 +147,22 @@ struct HybridRequest {
     std::string prompt_near;        // seen up close (high frequencies)
     int kernel = 33;                // Gaussian kernel size (odd)
     double sigma = 2.0;             // Gaussian sigma
+    Callbacks callbacks;
+    CancelToken cancel;
+};
+
+// The single-step denoiser (course 1.2): D(z) of z = x + sigma eps in one forward pass, optionally
+// at every sigma of a sweep strip (1.2.2, one shared noise draw), or of pure noise z = eps (1.2.3:
+// a denoiser trained with --pure-noise outputs the mean training image).
+inline constexpr double kMaxDenoiseSigma = 10.0;
+struct DenoiseRequest {
+    std::string model;              // a denoiser: bundled id (mnist-denoiser), model file or run folder
+    ImageInput input;               // the clean image (ignored with pure_noise)
+    double sigma = 0.5;             // noise level of the main result, 0..kMaxDenoiseSigma
+    std::vector<double> sweep;      // optional strip, one column per sigma (at most 20)
+    bool pure_noise = false;        // input z = eps instead of the noised image
+    int count = 1;                  // pure noise: samples (1..64)
+    std::uint64_t seed = 0;         // the noise
     Callbacks callbacks;
     CancelToken cancel;
 };

@@ -48,6 +48,18 @@ struct Checker {
             if (!e.is_number_integer() || e.get<double>() < lo || e.get<double>() > hi)
                 fail(std::string("\"") + field + "\" must hold integers in [" + json(lo).dump() + ", " + json(hi).dump() + "]");
     }
+    void numbers(const json& r, const char* field, double lo, double hi, std::size_t max_count) const {
+        if (!r.contains(field)) return;
+        const auto& v = r[field];
+        if (!v.is_array() || v.size() > max_count)
+            fail(std::string("\"") + field + "\" must be a list of at most " + std::to_string(max_count) + " numbers");
+        for (const auto& e : v)
+            if (!e.is_number() || !std::isfinite(e.get<double>()) || e.get<double>() < lo || e.get<double>() > hi)
+                fail(std::string("\"") + field + "\" must hold numbers in [" + json(lo).dump() + ", " + json(hi).dump() + "]");
+    }
+    void flag(const json& r, const char* field) const {
+        if (r.contains(field) && !r[field].is_boolean()) fail(std::string("\"") + field + "\" must be true or false");
+    }
     void strings(const json& r, const char* field, std::size_t max_count) const {
         if (!r.contains(field)) return;
         const auto& v = r[field];
@@ -60,13 +72,14 @@ struct Checker {
 
 const std::vector<std::string>& replayable_commands() {
     static const std::vector<std::string> c = {"forward", "blur",    "one-step", "explore", "iterate", "sdedit",
-                                               "inpaint", "anagram", "hybrid",   "generate", "sample"};
+                                               "inpaint", "anagram", "hybrid",   "generate", "sample",
+                                               "denoise"};
     return c;
 }
 
 const std::vector<std::string>& recipe_techniques() {
-    static const std::vector<std::string> t = {"explore", "iterate", "sample", "sdedit",
-                                               "inpaint", "anagram", "hybrid", "if-generate"};
+    static const std::vector<std::string> t = {"explore", "iterate", "sample", "sdedit", "inpaint",
+                                               "anagram", "hybrid", "if-generate", "denoise"};
     return t;
 }
 
@@ -85,7 +98,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
         out.command = c.text(r["command"], "command");
         if (!contains(replayable_commands(), out.command))
             c.fail("command '" + out.command + "' cannot be replayed (only sampling commands can: forward, blur, "
-                   "one-step, explore, iterate, sdedit, inpaint, anagram, hybrid, generate, sample)");
+                   "one-step, explore, iterate, sdedit, inpaint, anagram, hybrid, generate, sample, denoise)");
         const auto& a = r["argv"];
         if (!a.is_array() || a.size() > kMaxRecipeArgs)
             c.fail("\"argv\" must be a list of at most " + std::to_string(kMaxRecipeArgs) + " strings");
@@ -137,6 +150,9 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
     c.number(r, "i_start", -1, 100000);
     c.number(r, "kernel", 0, 1001);
     c.number(r, "sigma", 0, 1000);
+    c.number(r, "flow_steps", 0, 100000);
+    c.numbers(r, "sweep", 0, 1000, 64);
+    c.flag(r, "pure_noise");
     c.integers(r, "timesteps", 0, 100000);
     c.integers(r, "i_starts", -1, 100000);
     c.integers(r, "t_list", 0, 100000);

@@ -20,7 +20,7 @@ struct RecipeInput {
 };
 
 struct Recipe {
-    std::string technique;          // explore, iterate, sample, sdedit, inpaint, anagram, hybrid, if-generate
+    std::string technique;          // explore, iterate, sample, sdedit, inpaint, anagram, hybrid, if-generate, denoise
     std::string command;            // dstudio subcommand that wrote it ("" for the GUI's own results)
     std::vector<std::string> argv;  // that command's options (output options never appear)
     std::string dtype = "fp32";     // IF precision it was made with

@@ -70,6 +70,34 @@ TEST_CASE("dstudio noise writes a figure", "[cli]") {
     CHECK(std::filesystem::exists(out));
 }
 
+TEST_CASE("dstudio denoise on an image: figure, recipe, replay, the sweep kept", "[cli][part-a]") {
+    const auto dir = std::filesystem::temp_directory_path() / "ds_cli_denoise";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string src = DS_SOURCE_DIR;
+    const std::string out = (dir / "d.png").string();
+    auto r = run("denoise --input " + src + "/assets/images/drawn-3.png --sigma 0.6 --sweep 0,0.5,1 --seed 2 --out " + out);
+    REQUIRE(r.code == 0);
+    std::ifstream side(dir / "d.json");
+    const auto recipe = nlohmann::json::parse(side);
+    CHECK(recipe["technique"] == "denoise");
+    CHECK(recipe["command"] == "denoise");
+    CHECK(recipe["sigma"] == 0.6);
+    CHECK(recipe["sweep"].size() == 3);
+    auto again = run("replay " + (dir / "d.json").string() + " --out " + (dir / "again.png").string() + " --check");
+    CHECK(again.code == 0);
+    CHECK(again.out.find("identical bytes") != std::string::npos);
+    auto pure = run("denoise --pure-noise --count 3 --out " + (dir / "p.png").string());
+    CHECK(pure.code == 0);
+    CHECK(run("denoise --pure-noise --input x.png --out " + out).code == 2);
+    auto wrong = run("denoise --model mnist-class-ddpm --input " + src + "/assets/images/drawn-3.png --out " + out);
+    CHECK(wrong.code == 2);
+    CHECK(wrong.out.find("single-step denoiser") != std::string::npos);
+    // Without --input it is still the course's test-digit sweep (no recipe).
+    CHECK(run("denoise --model mnist-denoiser --index 0 --sigmas 0.5 --out " + (dir / "s.png").string()).code == 0);
+    CHECK(run("denoise --help").out.find("--pure-noise") != std::string::npos);
+}
+
 TEST_CASE("Part A subcommands: help, outputs with recipes, replay gives identical bytes", "[cli][part-a]") {
     for (auto cmd : {"forward", "blur", "one-step", "explore", "iterate", "sdedit", "inpaint", "anagram",
                      "hybrid", "replay", "generate", "prompts", "debug"}) {

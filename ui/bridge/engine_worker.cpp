@@ -12,6 +12,7 @@ ds::PartAResult call(ds::Engine& e, const ds::InpaintRequest& r) { return e.inpa
 ds::PartAResult call(ds::Engine& e, const ds::AnagramRequest& r) { return e.anagram(r); }
 ds::PartAResult call(ds::Engine& e, const ds::HybridRequest& r) { return e.hybrid(r); }
 ds::PartAResult call(ds::Engine& e, const ds::IfGenerateRequest& r) { return e.if_generate(r); }
+ds::PartAResult call(ds::Engine& e, const ds::DenoiseRequest& r) { return e.denoise(r); }
 }  // namespace
 
 EngineWorker::EngineWorker(ds::EngineOptions options) : m_options(std::move(options)) {}
@@ -63,7 +64,7 @@ void EngineWorker::runPartA(quint64 job, PartARequest request) {
                     QImage xt = toQImage(e.x_t), x0 = toQImage(e.x0_hat);
                     out.trajectoryXt.append(xt);
                     out.trajectoryX0.append(x0);
-                    out.trajectoryT.append(int(e.t));
+                    out.trajectoryT.append(e.t);
                     if (!e.views.empty()) {
                         out.trajectoryView.append(toQImage(e.views.back().second));
                         out.viewName = QString::fromStdString(e.views.back().first);

@@ -20,7 +20,7 @@ namespace ui {
 // One Part A request of any technique.
 using PartARequest = std::variant<ds::NoiseExplorerRequest, ds::IterateRequest, ds::SdeditRequest,
                                   ds::InpaintRequest, ds::AnagramRequest, ds::HybridRequest,
-                                  ds::IfGenerateRequest>;
+                                  ds::IfGenerateRequest, ds::DenoiseRequest>;
 
 // A finished Part A job, converted for the GUI thread.
 struct PartAOutput {
@@ -29,7 +29,7 @@ struct PartAOutput {
     QList<QPair<QString, QImage>> panels;
     QList<QImage> trajectoryXt;  // every frame of the run, for the scrubber
     QList<QImage> trajectoryX0;
-    QList<int> trajectoryT;      // timestep each frame is at (-1 = clean)
+    QList<double> trajectoryT;   // timestep each frame is at (-1 = clean; flow matching: t in [0, 1])
     QList<QImage> trajectoryView;  // anagrams: x0 through the last view, per frame
     QString viewName;              // e.g. "view rot180"
     QString recipe;              // JSON

@@ -332,3 +332,147 @@ TEST_CASE("flow matching through the DDPM interface: the adapter's closed form a
     }
     CHECK(right >= 8);  // of 10
 }
+
+TEST_CASE("Generate with Euler steps: a flow model's own sampler through iterate", "[engine][part-a]") {
+    ds::Engine engine({2});
+    const auto flow = make_model(ds::ModelKind::ClassFm, "flow");
+    ds::IterateRequest r;
+    r.sampler = settings(flow);
+    r.sampler.count = 3;
+    r.sampler.guidance = 3;
+    r.flow_steps = 6;
+    std::vector<double> ts;
+    int last_progress = 0;
+    r.callbacks.on_frame = [&](const ds::FrameEvent& f) {
+        CHECK(f.total == 6);
+        ts.push_back(f.t);
+    };
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) { last_progress = int(e.step); };
+    auto res = engine.iterate(r);
+    REQUIRE(res.images.size() == 3);
+    CHECK(last_progress == 6);
+    REQUIRE(ts.size() == 6);
+    for (int k = 0; k < 6; ++k) CHECK(ts[k] == Approx((k + 1) / 6.0));
+    const auto recipe = nlohmann::json::parse(res.recipe_json);
+    CHECK(recipe["technique"] == "sample");
+    CHECK(recipe["flow_steps"] == 6);
+    CHECK_FALSE(recipe.contains("timesteps"));  // no DDPM list was used
+
+    // The same noise, labels, guidance and steps as Part B's sampler: the same pixels.
+    ds::SampleRequest s;
+    s.model = flow;
+    s.labels = {7, 7, 7};
+    s.guidance = 3;
+    s.steps = 6;
+    s.seed = 9;
+    auto b = engine.sample(s);
+    REQUIRE(b.images.size() == 3);
+    for (int i = 0; i < 3; ++i) CHECK(b.images[i].pixels == res.images[i].pixels);
+
+    // Cancel inside the Euler loop.
+    ds::IterateRequest c = r;
+    c.callbacks.on_frame = nullptr;
+    c.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        if (e.step == 2) c.cancel.request(ds::CancelMode::Now);
+    };
+    CHECK(engine.iterate(c).outcome == ds::Outcome::Cancelled);
+
+    // Euler steps are for flow models sampling from noise.
+    r.callbacks = {};
+    r.sampler.model = make_model(ds::ModelKind::ClassDdpm, "class");
+    CHECK_THROWS_WITH(engine.iterate(r), Catch::Contains("need a flow-matching model"));
+    r.sampler.model = flow;
+    r.input.image = bar_digit();
+    CHECK_THROWS_WITH(engine.iterate(r), Catch::Contains("from pure noise"));
+    r.input = {};
+    r.flow_steps = -3;
+    CHECK_THROWS_WITH(engine.iterate(r), Catch::Contains("flow_steps must be in 1.."));
+}
+
+TEST_CASE("the single-step denoiser on any image: main result, sweep strip, pure noise", "[engine][part-a]") {
+    ds::Engine engine({2});
+    const auto model = make_model(ds::ModelKind::Denoiser, "denoiser");
+    ds::DenoiseRequest r;
+    r.model = model;
+    r.input.image = bar_digit();
+    r.input.fit = ds::InputFit::Stretch;  // 28 px in, 28 px model: the pixels as given
+    r.input.invert = ds::Invert::No;
+    r.sigma = 0.5;
+    r.seed = 4;
+    int frames = 0;
+    double frame_t = 0;
+    r.callbacks.on_frame = [&](const ds::FrameEvent& f) {
+        ++frames;
+        frame_t = f.t;
+    };
+    auto res = engine.denoise(r);
+    REQUIRE(res.images.size() == 1);
+    CHECK(frames == 1);
+    CHECK(frame_t == Approx(0.5));
+    CHECK(res.panels.size() == 3);  // input, noisy, denoised
+
+    // D(x + sigma eps) with eps the seed's first draw, computed here directly.
+    auto loaded = ds::models::load_model_file(model);
+    loaded.unet->eval();
+    c10::InferenceMode guard;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+    const auto eps = torch::randn({1, 1, 28, 28}, gen, torch::kFloat32);
+    const auto& px = r.input.image.pixels;
+    auto x = torch::from_blob(const_cast<std::uint8_t*>(px.data()), {1, 1, 28, 28}, torch::kUInt8).to(torch::kFloat32) / 255.0;
+    auto expected = (loaded.unet->forward(x + 0.5 * eps).clamp(0, 1) * 255).round().to(torch::kUInt8).flatten();
+    auto got = torch::from_blob(const_cast<std::uint8_t*>(res.images[0].pixels.data()), {28 * 28}, torch::kUInt8);
+    CHECK((expected.to(torch::kInt) - got.to(torch::kInt)).abs().max().item<int>() <= 1);
+
+    // The sweep shares the noise draw: its column at the main sigma is the main result.
+    r.sweep = {0.0, 0.5, 1.0};
+    auto sw = engine.denoise(r);
+    REQUIRE(sw.panels.size() == 3 + 2 * 3);
+    auto panel = [&](const std::string& name) {
+        for (const auto& [n, img] : sw.panels)
+            if (n == name) return img;
+        FAIL("no panel " << name);
+        return ds::Image{};
+    };
+    CHECK(panel("denoised sigma 0.5").pixels == panel("denoised").pixels);
+    CHECK(panel("noisy sigma 0").pixels == panel("input").pixels);  // sigma 0 is the clean input
+    CHECK(sw.figure.height > res.figure.height);
+    const auto recipe = nlohmann::json::parse(sw.recipe_json);
+    CHECK(recipe["technique"] == "denoise");
+    CHECK(recipe["sweep"].size() == 3);
+    CHECK(recipe["input"].contains("sha256"));
+
+    // Pure noise: the canvas is not used; one output per sample.
+    ds::DenoiseRequest p;
+    p.model = model;
+    p.pure_noise = true;
+    p.count = 3;
+    double pt = 0;
+    p.callbacks.on_frame = [&](const ds::FrameEvent& f) { pt = f.t; };
+    auto pure = engine.denoise(p);
+    CHECK(pure.images.size() == 3);
+    CHECK(pt == -1);
+    CHECK(nlohmann::json::parse(pure.recipe_json)["pure_noise"] == true);
+}
+
+TEST_CASE("the denoiser's bad input gets clear messages", "[engine][part-a]") {
+    ds::Engine engine({2});
+    ds::DenoiseRequest r;
+    r.model = make_model(ds::ModelKind::Denoiser, "denoiser");
+    CHECK_THROWS_WITH(engine.denoise(r), Catch::Contains("needs an input image"));
+    r.input.image = bar_digit();
+    r.sigma = -0.1;
+    CHECK_THROWS_WITH(engine.denoise(r), Catch::Contains("sigma must be in [0, 10]"));
+    r.sigma = 0.5;
+    r.sweep = std::vector<double>(21, 0.5);
+    CHECK_THROWS_WITH(engine.denoise(r), Catch::Contains("at most 20 sigma values"));
+    r.sweep = {0.2, std::nan("")};
+    CHECK_THROWS_AS(engine.denoise(r), ds::InvalidRequest);
+    r.sweep = {};
+    r.pure_noise = true;
+    r.count = 65;
+    CHECK_THROWS_WITH(engine.denoise(r), Catch::Contains("count must be in 1..64"));
+    r.pure_noise = false;
+    r.count = 1;
+    r.model = make_model(ds::ModelKind::ClassDdpm, "class");
+    CHECK_THROWS_WITH(engine.denoise(r), Catch::Contains("needs a single-step denoiser"));
+}

@@ -112,6 +112,29 @@ TEST_CASE("recipe values are type- and range-checked", "[recipe]") {
     CHECK_THAT(error_of(json::array({1, 2})), Contains("not a JSON object"));
 }
 
+TEST_CASE("denoise and Euler-step recipes: their own fields are checked", "[recipe]") {
+    json d = {{"format", "ds.recipe/1"}, {"technique", "denoise"}, {"model", "mnist-denoiser"},
+              {"sigma", 0.5},            {"sweep", {0, 0.5, 1}},   {"pure_noise", false}};
+    CHECK(error_of(d) == "accepted");
+    auto j = d;
+    j["pure_noise"] = "yes";
+    CHECK_THAT(error_of(j), Contains("\"pure_noise\" must be true or false"));
+    j = d;
+    j["sweep"] = {0.5, "1"};
+    CHECK_THAT(error_of(j), Contains("\"sweep\" must hold numbers"));
+    j = d;
+    j["sweep"] = {-1};
+    CHECK_THAT(error_of(j), Contains("\"sweep\" must hold numbers in [0"));
+    j = d;
+    j["sweep"] = json::array();
+    for (int i = 0; i < 65; ++i) j["sweep"].push_back(0.1);
+    CHECK_THAT(error_of(j), Contains("at most 64 numbers"));
+    json f = {{"format", "ds.recipe/1"}, {"technique", "sample"}, {"model", "mnist-class-fm"}, {"flow_steps", 300}};
+    CHECK(error_of(f) == "accepted");
+    f["flow_steps"] = -2;
+    CHECK_THAT(error_of(f), Contains("\"flow_steps\""));
+}
+
 TEST_CASE("recipe text is bounded: size, nesting, JSON", "[recipe]") {
     auto expect = [](const std::string& text, const std::string& what) {
         try {

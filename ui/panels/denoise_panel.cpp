@@ -1,0 +1,90 @@
+#include "ui/panels/denoise_panel.h"
+
+#include <QCheckBox>
+#include <QFormLayout>
+#include <QJsonArray>
+#include <QLabel>
+#include <QSlider>
+#include <cmath>
+
+namespace ui {
+
+namespace {
+constexpr int kSliderSteps = 100;  // slider units per 1.0 of sigma
+constexpr double kMaxSigma = 2.0;
+}  // namespace
+
+DenoisePanel::DenoisePanel(QWidget* parent) : QWidget(parent) {
+    auto* form = new QFormLayout(this);
+    form->setContentsMargins(0, 0, 0, 0);
+    m_sigma = new QSlider(Qt::Horizontal, this);
+    m_sigma->setObjectName(QStringLiteral("denoiseSigma"));
+    m_sigma->setRange(0, int(kMaxSigma * kSliderSteps));
+    m_sigma->setValue(kSliderSteps / 2);  // the course's training sigma, 0.5
+    m_sigma->setToolTip(tr("Noise level σ of z = x + σ ε; the bundled denoiser was trained at σ = 0.5"));
+    m_sigmaLabel = new QLabel(this);
+    m_sigmaLabel->setObjectName(QStringLiteral("denoiseSigmaLabel"));
+    m_sweep = new QCheckBox(tr("Sweep strip: σ = 0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0"), this);
+    m_sweep->setObjectName(QStringLiteral("denoiseSweep"));
+    m_sweep->setToolTip(tr("Also denoise the image at the course's out-of-distribution noise levels (1.2.2)"));
+    m_pure = new QCheckBox(tr("Pure noise input (z = ε, the canvas is not used)"), this);
+    m_pure->setObjectName(QStringLiteral("denoisePureNoise"));
+    m_pure->setToolTip(tr("Course 1.2.3: a denoiser trained on pure noise (dstudio train --pure-noise) "
+                          "outputs the average training digit whatever the noise"));
+    m_live = new QCheckBox(tr("Live: re-run as σ moves or the canvas changes"), this);
+    m_live->setObjectName(QStringLiteral("denoiseLive"));
+    m_live->setChecked(true);
+    form->addRow(tr("σ"), m_sigma);
+    form->addRow(QString(), m_sigmaLabel);
+    form->addRow(m_sweep);
+    form->addRow(m_pure);
+    form->addRow(m_live);
+    updateLabel();
+    connect(m_sigma, &QSlider::valueChanged, this, [this] {
+        updateLabel();
+        Q_EMIT changed();
+    });
+    connect(m_sweep, &QCheckBox::toggled, this, &DenoisePanel::changed);
+    connect(m_pure, &QCheckBox::toggled, this, [this] {
+        m_sigma->setEnabled(!m_pure->isChecked());
+        updateLabel();
+        Q_EMIT changed();
+    });
+}
+
+double DenoisePanel::sigma() const { return double(m_sigma->value()) / kSliderSteps; }
+void DenoisePanel::setSigma(double sigma) { m_sigma->setValue(int(std::lround(sigma * kSliderSteps))); }
+bool DenoisePanel::sweep() const { return m_sweep->isChecked(); }
+void DenoisePanel::setSweep(bool on) { m_sweep->setChecked(on); }
+bool DenoisePanel::pureNoise() const { return m_pure->isChecked(); }
+void DenoisePanel::setPureNoise(bool on) { m_pure->setChecked(on); }
+bool DenoisePanel::live() const { return m_live->isChecked(); }
+void DenoisePanel::setLive(bool on) { m_live->setChecked(on); }
+
+void DenoisePanel::updateLabel() {
+    m_sigmaLabel->setText(pureNoise() ? tr("z = ε (pure noise)")
+                                      : tr("σ = %1%2").arg(sigma(), 0, 'f', 2)
+                                            .arg(std::abs(sigma() - 0.5) < 1e-9 ? tr(" (the training σ)")
+                                                                                 : QString()));
+}
+
+ds::DenoiseRequest DenoisePanel::request(const std::string& model, std::uint64_t seed, int count,
+                                         ds::ImageInput input) const {
+    ds::DenoiseRequest r;
+    r.model = model;
+    r.seed = seed;
+    r.sigma = sigma();
+    r.pure_noise = pureNoise();
+    if (r.pure_noise) r.count = count;
+    else r.input = std::move(input);
+    if (sweep()) r.sweep = sweepSigmas();
+    return r;
+}
+
+void DenoisePanel::applyRecipe(const QJsonObject& r) {
+    if (r.contains(QStringLiteral("sigma"))) setSigma(r.value(QStringLiteral("sigma")).toDouble());
+    if (r.contains(QStringLiteral("pure_noise"))) setPureNoise(r.value(QStringLiteral("pure_noise")).toBool());
+    setSweep(!r.value(QStringLiteral("sweep")).toArray().isEmpty());
+}
+
+}  // namespace ui
