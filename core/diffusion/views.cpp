@@ -44,6 +44,10 @@ std::vector<int> jigsaw_permutation(int patches, std::uint64_t seed) {
     return perm;
 }
 
+std::vector<std::string> common_view_names() {
+    return {"identity", "rot180", "flipv", "fliph", "rot90", "rot270", "transpose", "jigsaw2", "jigsaw4", "negate"};
+}
+
 View parse_view(const std::string& name) {
     static const std::vector<std::pair<std::string, ViewKind>> simple = {
         {"identity", ViewKind::Identity}, {"flipv", ViewKind::FlipV},   {"fliph", ViewKind::FlipH},

@@ -22,6 +22,8 @@ struct View {
 // jigsawN[:SEED] (e.g. jigsaw4, jigsaw4:7), negate. Throws InvalidRequest listing them.
 View parse_view(const std::string& name);
 std::string view_name(const View& view);
+// The views a front end offers (identity first; jigsaw in its 2- and 4-patch forms).
+std::vector<std::string> common_view_names();
 
 // The view of an iterate x_t (NCHW). Negation reflects the data around the centre of the value
 // range, which for x_t = sqrt(abar) x0 + sqrt(1-abar) eps means x -> 2 c sqrt(abar) - x.

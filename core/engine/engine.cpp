@@ -19,6 +19,7 @@
 #include "core/text/prompt_encoder.h"
 #include "core/diffusion/schedule.h"
 #include "core/diffusion/techniques.h"
+#include "core/diffusion/views.h"
 #include "core/bench/benchmarks.h"
 #include "core/io/cpu_info.h"
 #include "core/io/huge_pages.h"
@@ -370,6 +371,8 @@ void Engine::plot_losses(const LossPlotRequest& r) {
 }
 
 std::vector<std::string> Engine::dtype_choices() { return models::Precision::names(); }
+
+std::vector<std::string> Engine::anagram_views() { return diffusion::common_view_names(); }
 
 std::vector<std::string> Engine::device_choices() {
     std::vector<std::string> list = {"cpu"};

@@ -60,6 +60,8 @@ public:
     // The EngineOptions::device values this build can use: "cpu", then "cuda:0".. for each GPU
     // a CUDA LibTorch sees.
     static std::vector<std::string> device_choices();
+    // The anagram views a front end offers, "identity" first (any jigsawN[:SEED] is accepted too).
+    static std::vector<std::string> anagram_views();
 
     std::vector<ModelInfo> bundled_models() const;
     ModelInfo describe(const std::string& model) const;  // id or path; throws ModelLoadError

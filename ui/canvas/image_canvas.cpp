@@ -140,8 +140,11 @@ void ImageCanvas::setTool(Tool tool) {
     update();
 }
 void ImageCanvas::setBrushSize(int pixels) {
-    m_brush = std::clamp(pixels, 1, 512);
+    const int size = std::clamp(pixels, 1, 512);
+    if (size == m_brush) return;
+    m_brush = size;
     update();
+    Q_EMIT brushSizeChanged(size);
 }
 void ImageCanvas::setHardness(double hardness) { m_hardness = std::clamp(hardness, 0.0, 1.0); }
 void ImageCanvas::setOverlay(QColor colour, double opacity) {

@@ -74,6 +74,7 @@ Q_SIGNALS:
     void edited();              // the user changed the image or the mask (after a stroke)
     void notice(QString text);  // e.g. "downscaled from 6000x4000", "not an image"
     void undoStateChanged();
+    void brushSizeChanged(int pixels);  // also from the [ and ] keys
 
 protected:
     void paintEvent(QPaintEvent* event) override;

@@ -14,9 +14,10 @@ constexpr int kSliderSteps = 100;  // slider units per 1.0 of sigma
 constexpr double kMaxSigma = 2.0;
 }  // namespace
 
-DenoisePanel::DenoisePanel(QWidget* parent) : QWidget(parent) {
+DenoisePanel::DenoisePanel(QWidget* parent) : ModePanel(parent) {
     auto* form = new QFormLayout(this);
     form->setContentsMargins(0, 0, 0, 0);
+    form->setRowWrapPolicy(QFormLayout::DontWrapRows);
     m_sigma = new QSlider(Qt::Horizontal, this);
     m_sigma->setObjectName(QStringLiteral("denoiseSigma"));
     m_sigma->setRange(0, int(kMaxSigma * kSliderSteps));
@@ -44,7 +45,7 @@ DenoisePanel::DenoisePanel(QWidget* parent) : QWidget(parent) {
         updateLabel();
         Q_EMIT changed();
     });
-    connect(m_sweep, &QCheckBox::toggled, this, &DenoisePanel::changed);
+    connect(m_sweep, &QCheckBox::toggled, this, &ModePanel::changed);
     connect(m_pure, &QCheckBox::toggled, this, [this] {
         m_sigma->setEnabled(!m_pure->isChecked());
         updateLabel();
@@ -81,7 +82,34 @@ ds::DenoiseRequest DenoisePanel::request(const std::string& model, std::uint64_t
     return r;
 }
 
-void DenoisePanel::applyRecipe(const QJsonObject& r) {
+PartARequest DenoisePanel::request(const RequestContext& c) const {
+    return request(c.sampler.model, c.sampler.seed, c.sampler.count, c.canvas);
+}
+
+FieldUse DenoisePanel::fields(const ds::ModelInfo*) const {
+    FieldUse f;
+    f.prompt = false;
+    f.guidance = false;
+    f.steps = false;
+    f.samples = pureNoise();  // one output per pure-noise sample; the canvas gives one image
+    return f;
+}
+
+void DenoisePanel::saveState(QSettings& s) const {
+    s.setValue(QStringLiteral("workspace/denoise/sigma"), sigma());
+    s.setValue(QStringLiteral("workspace/denoise/sweep"), sweep());
+    s.setValue(QStringLiteral("workspace/denoise/pureNoise"), pureNoise());
+    s.setValue(QStringLiteral("workspace/denoise/live"), live());
+}
+
+void DenoisePanel::restoreState(const QSettings& s) {
+    setSigma(s.value(QStringLiteral("workspace/denoise/sigma"), sigma()).toDouble());
+    setSweep(s.value(QStringLiteral("workspace/denoise/sweep"), false).toBool());
+    setPureNoise(s.value(QStringLiteral("workspace/denoise/pureNoise"), false).toBool());
+    setLive(s.value(QStringLiteral("workspace/denoise/live"), true).toBool());
+}
+
+void DenoisePanel::applyRecipe(const QJsonObject& r, QStringList*) {
     if (r.contains(QStringLiteral("sigma"))) setSigma(r.value(QStringLiteral("sigma")).toDouble());
     if (r.contains(QStringLiteral("pure_noise"))) setPureNoise(r.value(QStringLiteral("pure_noise")).toBool());
     setSweep(!r.value(QStringLiteral("sweep")).toArray().isEmpty());

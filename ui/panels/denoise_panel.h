@@ -3,12 +3,10 @@
 // noised at sigma (z = x + sigma eps; a slider, live), the out-of-distribution sweep strip
 // (course 1.2.2), and pure-noise input (z = eps, course 1.2.3: a denoiser trained that way
 // answers every input with the mean digit). The panel builds the engine request and restores
-// its fields from a recipe; the main window owns model, seed and canvas.
-#include <QJsonObject>
-#include <QWidget>
+// its fields from a recipe; the main window owns model, seed and canvas. Changes of sigma, sweep or pure noise emit changed().
 #include <vector>
 
-#include "core/engine/part_a_requests.h"
+#include "ui/panels/mode_panel.h"
 
 class QCheckBox;
 class QLabel;
@@ -16,10 +14,18 @@ class QSlider;
 
 namespace ui {
 
-class DenoisePanel : public QWidget {
+class DenoisePanel : public ModePanel {
     Q_OBJECT
 public:
     explicit DenoisePanel(QWidget* parent = nullptr);
+    Mode mode() const override { return Mode::Denoise; }
+    QString key() const override { return QStringLiteral("denoise"); }
+    PartARequest request(const RequestContext& context) const override;
+    FieldUse fields(const ds::ModelInfo* model) const override;
+    bool usesCanvas() const override { return !pureNoise(); }
+    bool isLive() const override { return live(); }
+    void saveState(QSettings& settings) const override;
+    void restoreState(const QSettings& settings) override;
 
     double sigma() const;  // the slider in steps of 0.01, 0..2
     void setSigma(double sigma);
@@ -38,11 +44,7 @@ public:
     ds::DenoiseRequest request(const std::string& model, std::uint64_t seed, int count,
                                ds::ImageInput input) const;
     // Sets sigma, the sweep and pure noise from a "denoise" recipe (fields it lacks stay as they are).
-    void applyRecipe(const QJsonObject& recipe);
-
-Q_SIGNALS:
-    // An option the result depends on changed (sigma, sweep, pure noise): a live run is due.
-    void changed();
+    void applyRecipe(const QJsonObject& recipe, QStringList* unrestored = nullptr) override;
 
 private:
     void updateLabel();
