@@ -80,11 +80,14 @@ std::vector<std::string> split_list(const std::string& text, char sep) {
 namespace {
 // Options that name output files: left out of the recipe, so a replay to another file writes
 // identical bytes.
-const std::set<std::string> kOutputOptions = {"out", "gif", "raw"};
+// The GIF's frame spacing is left out too: it only shapes a file named on the command line.
+const std::set<std::string> kOutputOptions = {"out", "gif", "raw", "gif-every"};
+const std::set<std::string> kOutputFlags = {"gif-x0"};
 
 std::vector<std::string> recipe_argv(const std::vector<std::string>& raw) {
     std::vector<std::string> out;
     for (size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i].rfind("--", 0) == 0 && kOutputFlags.count(raw[i].substr(2))) continue;
         if (raw[i].rfind("--", 0) == 0 && kOutputOptions.count(raw[i].substr(2))) {
             ++i;  // skip its value
             continue;

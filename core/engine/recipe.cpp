@@ -16,7 +16,11 @@ using json = nlohmann::json;
 
 // Options that name files to write, or stop the command from running: only the user's own
 // command line may give them.
-const std::set<std::string> kForbiddenOptions = {"out", "gif", "gif-every", "gif-x0", "raw", "help"};
+const std::set<std::string> kForbiddenOptions = {"out", "gif", "raw", "help"};
+// Options that only shape a GIF the user's own command line asks for (older recipes carry them):
+// dropped from argv, with their value, rather than refused.
+const std::set<std::string> kDroppedOptions = {"gif-every", "gif-x0"};
+const std::set<std::string> kDroppedFlags = {"gif-x0"};  // take no value
 
 bool contains(const std::vector<std::string>& list, const std::string& s) {
     return std::find(list.begin(), list.end(), s) != list.end();
@@ -102,7 +106,17 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
         const auto& a = r["argv"];
         if (!a.is_array() || a.size() > kMaxRecipeArgs)
             c.fail("\"argv\" must be a list of at most " + std::to_string(kMaxRecipeArgs) + " strings");
-        for (const auto& e : a) out.argv.push_back(c.text(e, "argv"));
+        std::vector<std::string> given;
+        for (const auto& e : a) given.push_back(c.text(e, "argv"));
+        for (size_t i = 0; i < given.size(); ++i) {
+            const std::string& arg = given[i];
+            const std::string name = arg.rfind("--", 0) == 0 ? arg.substr(2, arg.find('=') == std::string::npos ? std::string::npos : arg.find('=') - 2) : "";
+            if (kDroppedOptions.count(name)) {
+                if (!kDroppedFlags.count(name) && arg.find('=') == std::string::npos) ++i;  // and its value
+                continue;
+            }
+            out.argv.push_back(arg);
+        }
         for (const auto& arg : out.argv) {
             if (arg == "-h") c.fail("\"argv\" asks for help");
             if (arg.rfind("--", 0) != 0) continue;

@@ -17,8 +17,11 @@ std::string ModelRegistry::resolve(const std::string& model) const {
     fs::path p(model);
     if (fs::is_directory(p)) {
         if (fs::exists(p / train::kCheckpointFile)) return (p / train::kCheckpointFile).string();
-        throw ModelLoadError("'" + model + "' is a folder without " + train::kCheckpointFile +
-                             " (not a training run)");
+        std::error_code ec;
+        const bool empty = fs::is_empty(p, ec);
+        throw ModelLoadError("'" + model + "' is " + (empty ? "an empty folder" : "a folder") +
+                             ", neither a training run (no " + train::kCheckpointFile +
+                             ") nor a DeepFloyd IF folder (no unet/config.json)");
     }
     if (fs::exists(p)) return p.string();
     auto bundled = fs::path(assets_dir_) / "models" / (model + ".safetensors");

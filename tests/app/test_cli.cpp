@@ -56,6 +56,13 @@ TEST_CASE("dstudio reports missing models and data with exit code 1", "[cli]") {
     auto r = run("sample --model no-such-model --out /tmp/ds_cli_x.png");
     CHECK(r.code == 1);
     CHECK(r.out.find("unknown model 'no-such-model'") != std::string::npos);
+    // An empty folder given as a model says what a model folder would hold.
+    std::filesystem::create_directories("/tmp/ds_cli_empty_model");
+    r = run("sample --model /tmp/ds_cli_empty_model --out /tmp/ds_cli_x.png");
+    CHECK(r.code == 1);
+    CHECK(r.out.find("an empty folder, neither a training run") != std::string::npos);
+    CHECK(r.out.find("unet/config.json") != std::string::npos);
+    std::filesystem::remove_all("/tmp/ds_cli_empty_model");
     r = run("--data /nonexistent train --kind denoiser --out /tmp/ds_cli_run_nodata --epochs 1");
     CHECK(r.code == 1);
     CHECK(r.out.find("setup.sh") != std::string::npos);
@@ -96,6 +103,35 @@ TEST_CASE("dstudio denoise on an image: figure, recipe, replay, the sweep kept",
     // Without --input it is still the course's test-digit sweep (no recipe).
     CHECK(run("denoise --model mnist-denoiser --index 0 --sigmas 0.5 --out " + (dir / "s.png").string()).code == 0);
     CHECK(run("denoise --help").out.find("--pure-noise") != std::string::npos);
+}
+
+TEST_CASE("a GIF's frame spacing stays out of recipes, and older recipes with it still replay", "[cli][part-a]") {
+    const auto dir = std::filesystem::temp_directory_path() / "ds_cli_gif_every";
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string src = DS_SOURCE_DIR;
+    const std::string out = (dir / "s.png").string();
+    auto r = run("sdedit --input " + src + "/assets/images/drawn-7.png --i-start 30 --count 1 --seed 3 --out " + out +
+                 " --gif " + (dir / "s.gif").string() + " --gif-every 2");
+    REQUIRE(r.code == 0);
+    nlohmann::json recipe;
+    {
+        std::ifstream side(dir / "s.json");
+        recipe = nlohmann::json::parse(side);
+    }
+    for (const auto& a : recipe["argv"]) CHECK(a.get<std::string>().rfind("--gif", 0) != 0);
+    // A recipe written before (argv with --gif-every and --gif-x0) is replayed without them.
+    recipe["argv"].push_back("--gif-every");
+    recipe["argv"].push_back("2");
+    recipe["argv"].push_back("--gif-x0");
+    {
+        std::ofstream side(dir / "s.json");
+        side << recipe.dump(2);
+    }
+    auto again = run("replay " + (dir / "s.json").string() + " --out " + (dir / "again.png").string() + " --check");
+    CHECK(again.code == 0);
+    CHECK(again.out.find("identical bytes") != std::string::npos);
+    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("Part A subcommands: help, outputs with recipes, replay gives identical bytes", "[cli][part-a]") {
