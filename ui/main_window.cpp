@@ -5,12 +5,9 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
-#include <QScrollArea>
 #include <QSettings>
 #include <QShortcut>
 #include <QSplitter>
@@ -20,43 +17,25 @@
 #include <QVBoxLayout>
 
 #include "core/engine/engine.h"
-#include "core/engine/recipe.h"
 #include "ui/bridge/engine_controller.h"
 #include "ui/bridge/image_convert.h"
 #include "ui/canvas/canvas_panel.h"
 #include "ui/canvas/image_canvas.h"
 #include "ui/dashboard/train_dashboard.h"
-#include "ui/panels/anagram_panel.h"
-#include "ui/panels/denoise_panel.h"
-#include "ui/panels/explore_panel.h"
-#include "ui/panels/generate_panel.h"
 #include "ui/panels/hybrid_panel.h"
-#include "ui/panels/inpaint_panel.h"
+#include "ui/panels/mode_panels.h"
 #include "ui/panels/run_bar.h"
-#include "ui/panels/sdedit_panel.h"
 #include "ui/panels/settings_panel.h"
 #include "ui/results/history_strip.h"
 #include "ui/results/results_panel.h"
 #include "ui/settings_dialog.h"
+#include "ui/recipe_restore.h"
 #include "ui/workspace.h"
 
 namespace ui {
 
 namespace {
 constexpr int kControlsWidth = 360;  // fixed, so the canvas does not move between modes
-
-// True when every pixel of the image has the colour of the first (nothing drawn or loaded).
-bool isBlank(const QImage& image) {
-    if (image.isNull()) return true;
-    const QImage img = image.convertToFormat(QImage::Format_RGB32);
-    const QRgb first = img.pixel(0, 0);
-    for (int y = 0; y < img.height(); ++y) {
-        const auto* row = reinterpret_cast<const QRgb*>(img.constScanLine(y));
-        for (int x = 0; x < img.width(); ++x)
-            if (row[x] != first) return false;
-    }
-    return true;
-}
 }  // namespace
 
 MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWidget* parent)
@@ -72,10 +51,10 @@ MainWindow::MainWindow(EngineController* studio, EngineController* trainer, QWid
     statusBar()->addWidget(m_status, 1);
     buildMenu();
     m_liveTimer.setSingleShot(true);
-    m_liveTimer.setInterval(kLiveDebounceMs);
     connect(&m_liveTimer, &QTimer::timeout, this, &MainWindow::run);
+    qApp->installEventFilter(this);
     connectEngine();
-    const QStringList lost = Workspace::restoreFiles({m_settings, m_panels, canvas(), m_history});
+    const QStringList lost = Workspace::restoreFiles({m_settings, m_panels, canvas(), m_history, m_dashboard});
     if (!lost.isEmpty()) setStatus(tr("Not restored: %1").arg(lost.join(QStringLiteral("; "))));
     // Periodic autosave: a crash or power loss costs at most kAutosaveSeconds of work.
     m_autosaveTimer.setInterval(kAutosaveSeconds * 1000);
@@ -97,8 +76,7 @@ QWidget* MainWindow::buildStudio() {
     auto* col = new QVBoxLayout(left);
     m_settings = new SettingsPanel(left);
     m_modeStack = new QStackedWidget(left);
-    m_panels = {new GeneratePanel(left), new ExplorePanel(left), new SdeditPanel(left), new InpaintPanel(left),
-                new AnagramPanel(left),  new HybridPanel(left),  new DenoisePanel(left)};
+    m_panels = makeModePanels(left);
     for (auto* p : m_panels) {
         m_modeStack->addWidget(p);
         connect(p, &ModePanel::changed, this, [this, p] {
@@ -151,19 +129,8 @@ QWidget* MainWindow::buildStudio() {
     connect(m_results, &ResultsPanel::rerunRequested, this, &MainWindow::rerunAndCompare);
     connect(m_history, &HistoryStrip::shown, m_results, &ResultsPanel::showFigure);
     connect(m_history, &HistoryStrip::restoreRequested, this, [this](const QString& r) { applyRecipe(r); });
-    // A dropped saved result (PNG with a recipe chunk) or recipe JSON restores its settings
-    // instead of replacing the drawing; any other image goes onto the canvas.
-    canvas()->setDropHandler([this](const QString& path) {
-        if (path.endsWith(QStringLiteral(".json"), Qt::CaseInsensitive)) return loadRecipeFile(path), true;
-        if (!path.endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) return false;
-        try {
-            for (const auto& [k, v] : ds::read_png_text(path.toStdString()))
-                if (k == "ds.recipe") return loadRecipeFile(path), true;
-        } catch (const std::exception&) {
-            return false;  // not a readable PNG: the canvas reports it
-        }
-        return false;
-    });
+    // A dropped saved result (a PNG with a recipe, or its JSON) restores its settings.
+    m_canvasPanel->setRecipeDropHandler([this](const QString& path) { loadRecipeFile(path); });
     return tab;
 }
 
@@ -212,13 +179,12 @@ void MainWindow::connectEngine() {
     });
 }
 
-// ---------------------------------------------------------------------------------------------
 void MainWindow::populateModels(const std::vector<ds::ModelInfo>& models) {
     m_settings->setModels(models);
     if (models.empty()) setStatus(tr("No bundled models found: train one in the Train tab"));
     if (m_restored) return;
     m_restored = true;
-    const QStringList lost = Workspace::restoreSettings({m_settings, m_panels, canvas(), m_history},
+    const QStringList lost = Workspace::restoreSettings({m_settings, m_panels, canvas(), m_history, m_dashboard},
                                                         [this](const QString& p, QString* why) { return openModel(p, why); });
     if (!lost.isEmpty()) setStatus(tr("Restored the last session, except: %1").arg(lost.join(QStringLiteral("; "))));
     m_dirty = false;
@@ -228,18 +194,7 @@ void MainWindow::addModel(const ds::ModelInfo& m) {
     if (!m_settings->addModel(m)) setStatus(tr("%1 is a %2, which the Studio cannot run").arg(QString::fromStdString(m.id), QString::fromStdString(m.description)));
 }
 
-bool MainWindow::openModel(const QString& path, QString* why) {
-    // Described (and validated) on the GUI thread: it only reads config files and headers.
-    try {
-        ds::EngineOptions o;
-        o.threads = 1;
-        const ds::ModelInfo info = ds::Engine(o).describe(path.toStdString());
-        return m_settings->addModel(info) || (why && (*why = tr("a %1, not playable").arg(QString::fromStdString(info.description)), false));
-    } catch (const std::exception& e) {
-        if (why) *why = QString::fromUtf8(e.what());
-        return false;
-    }
-}
+bool MainWindow::openModel(const QString& path, QString* why) { return m_settings->openModel(path, why); }
 
 bool MainWindow::openModelFolder(const QString& dir) {
     QString why;
@@ -276,10 +231,19 @@ void MainWindow::modelChanged() {
 
 void MainWindow::liveChange(bool canvasChange) {
     const auto* p = currentPanel();
-    if (p->isLive() && (!canvasChange || p->usesCanvas())) m_liveTimer.start();  // debounced; the run supersedes
+    if (!p->isLive() || (canvasChange && !p->usesCanvas())) return;
+    // While a slider is dragged, changes coalesce for kLiveDebounceMs; a key step, a typed value,
+    // a finished stroke or the release of the slider runs at the next turn of the event loop
+    // (changes made in the same turn coalesce). Each run supersedes the one before.
+    m_liveTimer.start(QApplication::mouseButtons() != Qt::NoButton ? kLiveDebounceMs : 0);
 }
 
-// ---------------------------------------------------------------------------------------------
+bool MainWindow::eventFilter(QObject* watched, QEvent* event) {
+    if (event->type() == QEvent::MouseButtonRelease && m_liveTimer.isActive() && m_liveTimer.interval() > 0)
+        m_liveTimer.start(0);  // the slider was let go: run now
+    return QMainWindow::eventFilter(watched, event);
+}
+
 void MainWindow::run() {
     m_liveTimer.stop();
     m_compareWith = QImage();
@@ -289,19 +253,14 @@ void MainWindow::run() {
     if (!SettingsPanel::fitsMode(*model, mode()))
         return setStatus(mode() == Mode::Denoise ? tr("Pick a denoiser (e.g. mnist-denoiser) for the Denoise mode")
                                                  : tr("A denoiser only runs in the Denoise mode: pick another model"));
-    if (p->usesCanvas() && isBlank(canvas()->image()))  // a hint, not the engine's "the image is blank"
+    if (p->usesCanvas() && canvas()->isBlank())  // a hint, not the engine's "the image is blank"
         return setStatus(mode() == Mode::Denoise
                              ? tr("Draw a digit on the canvas (or open an image) to denoise it, or tick Pure noise input")
                              : tr("Draw a digit on the canvas (or open, drop or paste an image): this mode starts from it"));
     if (p->usesMask() && canvas()->maskIsEmpty())
         return setStatus(tr("Paint a mask first (Mask tool): white marks what to generate"));
     m_settings->newSeedIfUnlocked();
-    RequestContext c;
-    c.sampler = m_settings->samplerSettings();
-    c.model = model;
-    c.timesteps = m_settings->timestepList();
-    c.steps = m_settings->steps();
-    c.prompt2 = m_settings->secondPrompt();
+    RequestContext c = m_settings->requestContext();
     if (p->usesCanvas()) c.canvas.image = fromQImage(canvas()->image());
     if (p->usesMask()) c.mask.image = fromQImage(canvas()->mask());
     PartARequest request = p->request(c);
@@ -351,68 +310,23 @@ void MainWindow::rerunAndCompare() {
     m_compareWith = reference;
 }
 
-// ---------------------------------------------------------------------------------------------
 bool MainWindow::applyRecipe(const QString& json, QString* error, QStringList* unrestoredOut) {
-    // A recipe is data someone may have sent: checked against the allow-list before any field is used.
-    try {
-        ds::parse_recipe(json.toStdString(), "recipe");
-    } catch (const std::exception& e) {
-        if (error) *error = QString::fromUtf8(e.what());
+    const RecipeRestore r = restoreRecipe(json, m_settings, m_panels, [this](const QString& p, QString* why) { return openModel(p, why); });
+    if (!r.ok) {
+        if (error) *error = r.error;
         return false;
     }
-    const QJsonObject r = QJsonDocument::fromJson(json.toUtf8()).object();
-    if (r.value(QStringLiteral("format")).toString() != QStringLiteral("ds.recipe/1")) {
-        if (error) *error = tr("Not a Diffusion Studio recipe");
-        return false;
-    }
-    const QString technique = r.value(QStringLiteral("technique")).toString();
-    static const QHash<QString, Mode> modes = {
-        {QStringLiteral("sample"), Mode::Generate},  {QStringLiteral("iterate"), Mode::Generate},
-        {QStringLiteral("explore"), Mode::Explore},  {QStringLiteral("sdedit"), Mode::Sdedit},
-        {QStringLiteral("inpaint"), Mode::Inpaint},  {QStringLiteral("anagram"), Mode::Anagram},
-        {QStringLiteral("hybrid"), Mode::Hybrid},    {QStringLiteral("if-generate"), Mode::Generate},
-        {QStringLiteral("denoise"), Mode::Denoise}};
-    QStringList unrestored;
-    // IF text-to-image recipes name the stage I folder "weights" (and stage II "upscaler").
-    const QString model = r.contains(QStringLiteral("model")) ? r.value(QStringLiteral("model")).toString()
-                                                              : r.value(QStringLiteral("weights")).toString();
-    if (!m_settings->selectModel(model)) {
-        QString why = tr("not loaded, and no such file or folder");
-        if (!QFileInfo::exists(model) || !openModel(model, &why))
-            unrestored << tr("model '%1' (%2; %3 stays selected)").arg(model, why,
-                                                                     m_settings->currentModel() ? QString::fromStdString(m_settings->currentModel()->id) : QString());
-    }
-    if (modes.contains(technique)) setMode(modes.value(technique));
-    m_settings->applyRecipe(r, &unrestored);
-    currentPanel()->applyRecipe(r, &unrestored);
-    if (unrestored.isEmpty())
-        setStatus(tr("Settings restored from the recipe (%1)").arg(technique));
+    if (r.unrestored.isEmpty())
+        setStatus(tr("Settings restored from the recipe (%1)").arg(r.technique));
     else
-        setStatus(tr("Settings restored from the recipe (%1), except: %2").arg(technique, unrestored.join(QStringLiteral("; "))));
-    if (unrestoredOut) *unrestoredOut = unrestored;
+        setStatus(tr("Settings restored from the recipe (%1), except: %2").arg(r.technique, r.unrestored.join(QStringLiteral("; "))));
+    if (unrestoredOut) *unrestoredOut = r.unrestored;
     return true;
 }
 
 bool MainWindow::loadRecipeFile(const QString& f) {
-    QString json;
-    if (f.endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) {
-        try {
-            for (const auto& [k, v] : ds::read_png_text(f.toStdString()))
-                if (k == "ds.recipe") json = QString::fromStdString(v);
-        } catch (const std::exception& e) {
-            setStatus(QString::fromUtf8(e.what()));
-            return false;
-        }
-    } else {
-        QFile file(f);
-        if (file.size() > qint64(ds::kMaxRecipeBytes)) {
-            setStatus(tr("%1: %2 bytes, larger than any recipe").arg(QFileInfo(f).fileName()).arg(file.size()));
-            return false;
-        }
-        if (file.open(QIODevice::ReadOnly)) json = QString::fromUtf8(file.read(qint64(ds::kMaxRecipeBytes)));
-    }
-    QString error;
-    if (!applyRecipe(json, &error)) {
+    QString json, error;
+    if (!readRecipeFile(f, &json, &error) || !applyRecipe(json, &error)) {
         setStatus(tr("%1: %2").arg(QFileInfo(f).fileName(), error));
         return false;
     }
@@ -451,7 +365,7 @@ bool MainWindow::autosave() {
 }
 
 void MainWindow::saveWorkspace() {
-    Workspace::save({m_settings, m_panels, canvas(), m_history});
+    Workspace::save({m_settings, m_panels, canvas(), m_history, m_dashboard});
     m_dirty = false;
 }
 

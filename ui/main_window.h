@@ -62,7 +62,7 @@ public:
     // calls this every kAutosaveSeconds.
     bool autosave();
     static constexpr int kAutosaveSeconds = 30;
-    static constexpr int kLiveDebounceMs = 120;  // changes within this window coalesce into one run
+    static constexpr int kLiveDebounceMs = 120;  // slider drags: changes within this window coalesce
 
 public Q_SLOTS:
     void run();
@@ -83,6 +83,7 @@ public Q_SLOTS:
 
 protected:
     void closeEvent(class QCloseEvent* event) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;  // slider releases end the debounce
 
 private:
     QWidget* buildStudio();

@@ -7,6 +7,7 @@
 #include <QStandardPaths>
 
 #include "ui/canvas/image_canvas.h"
+#include "ui/dashboard/train_dashboard.h"
 #include "ui/panels/mode_panel.h"
 #include "ui/panels/settings_panel.h"
 #include "ui/results/history_strip.h"
@@ -27,6 +28,10 @@ void Workspace::save(const WorkspaceParts& p) {
     for (const auto& m : p.settings->models())
         if (!m.path.empty()) opened << QString::fromStdString(m.path);
     s.setValue(QStringLiteral("workspace/openedModels"), opened);
+    // The Train tab's folder when it holds a run (a folder name typed for a run not started yet is not kept).
+    const QString run = p.dashboard ? p.dashboard->outputFolder() : QString();
+    s.setValue(QStringLiteral("workspace/train/out"),
+               QFileInfo::exists(run + QStringLiteral("/recipe.json")) ? QFileInfo(run).absoluteFilePath() : QString());
     QDir().mkpath(dir());
     p.canvas->image().save(dir() + QStringLiteral("/canvas.png"));
     p.canvas->mask().save(dir() + QStringLiteral("/mask.png"));
@@ -57,6 +62,11 @@ QStringList Workspace::restoreSettings(const WorkspaceParts& p,
         for (const auto& m : p.settings->models()) listed |= QString::fromStdString(m.path) == path;
         QString why;
         if (!listed && !open(path, &why)) missing << QObject::tr("model %1 (%2)").arg(path, why);
+    }
+    const QString run = s.value(QStringLiteral("workspace/train/out")).toString();
+    if (p.dashboard && !run.isEmpty()) {
+        if (QFileInfo(run).isDir()) p.dashboard->setOutputFolder(run);
+        else missing << QObject::tr("the Train tab's run folder %1 (no longer there)").arg(run);
     }
     p.settings->restoreState(s, &missing);
     // Panels after the model: their ranges (t, strength) depend on it.

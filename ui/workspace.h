@@ -2,7 +2,8 @@
 // Session persistence of the Studio: what a user set up comes back after a quit, a signal or a
 // crash (the main window autosaves every 30 s when something changed). Kept: the shared settings
 // and every mode's options (QSettings, keys under workspace/), the canvas and mask, the history
-// strip, and the models the user opened (run folders, checkpoints, IF folders), which are
+// strip, the Train tab's run folder (its recipe fills the form, its metrics the chart), and the
+// models the user opened (run folders, checkpoints, IF folders), which are
 // re-opened first so the selected model, its prompts and fields can be restored. What cannot be
 // restored is returned by name, for a visible message.
 #include <QList>
@@ -16,12 +17,14 @@ class HistoryStrip;
 class ImageCanvas;
 class ModePanel;
 class SettingsPanel;
+class TrainDashboard;
 
 struct WorkspaceParts {
     SettingsPanel* settings = nullptr;
     QList<ModePanel*> panels;
     ImageCanvas* canvas = nullptr;
     HistoryStrip* history = nullptr;
+    TrainDashboard* dashboard = nullptr;  // the Train tab's run folder (its form and chart follow)
 };
 
 class Workspace {

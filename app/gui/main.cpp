@@ -28,11 +28,9 @@ void on_stop_signal(int signo) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    QApplication app(argc, argv);
-    QApplication::setApplicationName(QStringLiteral("Diffusion Studio"));
-    QApplication::setOrganizationName(QStringLiteral("DiffusionStudio"));
-    QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/diffusion-studio.svg")));
     QCommandLineParser cli;
+    cli.setApplicationDescription(QStringLiteral("Diffusion Studio: explore and train diffusion models (the GUI; "
+                                                 "dstudio is the command line)."));
     cli.addHelpOption();
     QCommandLineOption shot(QStringLiteral("screenshot"), QStringLiteral("Save the window to <file> and quit."),
                             QStringLiteral("file"));
@@ -65,6 +63,21 @@ int main(int argc, char** argv) {
     QCommandLineOption view(QStringLiteral("view"),
                             QStringLiteral("Result view: 0 figure, 1 compare slider, 2 side by side."), QStringLiteral("n"));
     cli.addOption(view);
+    // --help needs no display: it is answered before QApplication would load a platform plugin.
+    for (int i = 1; i < argc; ++i) {
+        const QString a = QString::fromLocal8Bit(argv[i]);
+        if (a == QStringLiteral("-h") || a == QStringLiteral("--help") || a == QStringLiteral("--help-all") ||
+            a == QStringLiteral("-?")) {
+            QCoreApplication core(argc, argv);
+            QCoreApplication::setApplicationName(QStringLiteral("diffusion-studio"));
+            cli.process(core);  // prints the help and exits
+            return 0;
+        }
+    }
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("Diffusion Studio"));
+    QApplication::setOrganizationName(QStringLiteral("DiffusionStudio"));
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/diffusion-studio.svg")));
     cli.process(app);
 
     ds::EngineOptions options;

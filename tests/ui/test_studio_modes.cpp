@@ -21,56 +21,16 @@
 #include "ui/canvas/image_canvas.h"
 #include "ui/main_window.h"
 #include "ui/panels/denoise_panel.h"
+#include "../support/ui_studio.h"
 
 using namespace ui;
 
+using namespace uitest;
+
 namespace {
-
-ds::EngineOptions engineOptions() {
-    ds::EngineOptions o;
-    o.threads = 1;
-    o.assets_dir = std::string(DS_SOURCE_DIR) + "/assets";
-    return o;
-}
-
-void send(QWidget* w, QEvent::Type type, QPointF pos, Qt::MouseButton button, Qt::MouseButtons buttons) {
-    QMouseEvent e(type, pos, w->mapToGlobal(pos), button, buttons, Qt::NoModifier);
-    QApplication::sendEvent(w, &e);
-}
-
-// A pen stroke on the canvas between two document points, as a mouse drag.
-void stroke(ImageCanvas* c, QPointF fromDoc, QPointF toDoc) {
-    send(c, QEvent::MouseButtonPress, c->toWidget(fromDoc), Qt::LeftButton, Qt::LeftButton);
-    for (int i = 1; i <= 10; ++i)
-        send(c, QEvent::MouseMove, c->toWidget(fromDoc + (toDoc - fromDoc) * (i / 10.0)), Qt::NoButton, Qt::LeftButton);
-    send(c, QEvent::MouseButtonRelease, c->toWidget(toDoc), Qt::LeftButton, Qt::NoButton);
-}
-
 QJsonObject recipeOf(const QSignalSpy& done) {
     return QJsonDocument::fromJson(done.last().at(1).value<PartAOutput>().recipe.toUtf8()).object();
 }
-
-// The main window with the bundled models, a shown canvas, frames acknowledged.
-struct Studio {
-    EngineController studio{engineOptions()}, trainer{engineOptions()};
-    MainWindow w{&studio, &trainer};
-    Studio() {
-        ds::Engine probe(engineOptions());
-        w.populateModels(probe.bundled_models());
-        w.resize(1400, 800);
-        w.show();
-        QObject::connect(studio.worker(), &EngineWorker::frameReady, &studio, [this] { studio.worker()->frameConsumed(); });
-    }
-    QComboBox* model() { return w.findChild<QComboBox*>(QStringLiteral("model")); }
-    QString status() { return w.findChild<QLabel*>(QStringLiteral("status"))->text(); }
-    bool enabledInList(const QString& id) {
-        auto* items = qobject_cast<QStandardItemModel*>(model()->model());
-        const int i = model()->findText(id);
-        return i >= 0 && items->item(i)->isEnabled();
-    }
-    void selectModel(const QString& id) { model()->setCurrentIndex(model()->findText(id)); }
-};
-
 }  // namespace
 
 class StudioModeTests : public QObject {

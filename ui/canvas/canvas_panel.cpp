@@ -8,6 +8,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "core/engine/engine.h"
 #include "ui/canvas/image_canvas.h"
 
 namespace ui {
@@ -96,6 +97,20 @@ CanvasPanel::CanvasPanel(QWidget* parent) : QWidget(parent) {
 void CanvasPanel::setMaskToolsVisible(bool visible) {
     for (auto* w : m_maskTools) w->setVisible(visible);
     m_canvas->setMaskVisible(visible);
+}
+
+void CanvasPanel::setRecipeDropHandler(std::function<void(const QString&)> handler) {
+    m_canvas->setDropHandler([handler = std::move(handler)](const QString& path) {
+        if (path.endsWith(QStringLiteral(".json"), Qt::CaseInsensitive)) return handler(path), true;
+        if (!path.endsWith(QStringLiteral(".png"), Qt::CaseInsensitive)) return false;
+        try {
+            for (const auto& [k, v] : ds::read_png_text(path.toStdString()))
+                if (k == "ds.recipe") return handler(path), true;
+        } catch (const std::exception&) {
+            return false;  // not a readable PNG: the canvas reports it
+        }
+        return false;
+    });
 }
 
 void CanvasPanel::openImage() {

@@ -2,6 +2,7 @@
 // The canvas with its tool bar (open, pen, eraser, mask brush, undo, mask import/export, ink
 // and overlay colours) and brush sliders. The Size slider follows the [ and ] keys.
 #include <QWidget>
+#include <functional>
 
 class QSlider;
 
@@ -17,6 +18,9 @@ public:
     QSlider* sizeSlider() const { return m_size; }
     // Shows the mask tools only where a mode reads the mask (inpainting).
     void setMaskToolsVisible(bool visible);
+    // A dropped saved result (a PNG carrying a ds.recipe chunk, or a .json recipe) goes to
+    // `handler` instead of replacing the drawing; any other image goes onto the canvas.
+    void setRecipeDropHandler(std::function<void(const QString& path)> handler);
 
 public Q_SLOTS:
     void openImage();

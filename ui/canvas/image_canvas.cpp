@@ -121,6 +121,18 @@ void ImageCanvas::setMask(const QImage& mask) {
     Q_EMIT edited();
 }
 
+bool ImageCanvas::isBlank() const {
+    if (m_image.isNull()) return true;
+    const QImage img = m_image.convertToFormat(QImage::Format_RGB32);
+    const QRgb first = img.pixel(0, 0);
+    for (int y = 0; y < img.height(); ++y) {
+        const auto* row = reinterpret_cast<const QRgb*>(img.constScanLine(y));
+        for (int x = 0; x < img.width(); ++x)
+            if (row[x] != first) return false;
+    }
+    return true;
+}
+
 bool ImageCanvas::maskIsEmpty() const {
     for (int y = 0; y < m_mask.height(); ++y) {
         const QRgb* p = reinterpret_cast<const QRgb*>(m_mask.constScanLine(y));

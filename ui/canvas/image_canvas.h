@@ -33,6 +33,7 @@ public:
     QImage mask() const;
     void setMask(const QImage& mask);  // any size: resized to the document (undoable)
     bool maskIsEmpty() const;
+    bool isBlank() const;  // every pixel the colour of the first: nothing drawn or loaded
     // The mask the engine used (after resize/grow/feather), drawn as a second tint; null = none.
     void setUsedMask(const QImage& mask);
 

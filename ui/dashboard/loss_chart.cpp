@@ -33,10 +33,13 @@ LossChart::LossChart(QWidget* parent) : QChartView(parent) {
     m_x = new QValueAxis(chart);
     m_x->setTitleText(tr("step"));
     m_x->setLabelFormat(QStringLiteral("%d"));
+    m_x->setRange(0, 100);  // an empty chart: 0, 25, ... 100, not "0 0 0 0 1"
+    m_x->setTickCount(5);
     m_yLinear = new QValueAxis(chart);
     m_yLog = new QLogValueAxis(chart);
     m_yLog->setBase(10);
     m_yLog->setLabelFormat(QStringLiteral("%.3g"));
+    m_yLog->setMinorTickCount(8);  // 2..9 between the labelled decades
     chart->addAxis(m_x, Qt::AlignBottom);
     m_rawSeries->attachAxis(m_x);
     m_smoothSeries->attachAxis(m_x);
@@ -50,6 +53,14 @@ LossChart::LossChart(QWidget* parent) : QChartView(parent) {
 
 void LossChart::addLoss(double step, double loss) {
     if (!std::isfinite(loss) || loss <= 0) return;
+    if (!m_raw.isEmpty() && step <= m_raw.last().x()) {
+        // A resumed run redoes the steps after its checkpoint: those points are replaced.
+        QList<QPointF> kept;
+        for (const auto& p : m_raw)
+            if (p.x() < step) kept.append(p);
+        clear();
+        for (const auto& p : kept) addLoss(p.x(), p.y());
+    }
     m_raw.append({step, loss});
     // Debiased exponential moving average: the first points are not pulled towards zero, and a
     // large early loss fades out smoothly instead of leaving a trailing window all at once.
@@ -109,11 +120,17 @@ void LossChart::flush() {
         m_rawSeries->replace(r);
         m_smoothSeries->replace(s);
     }
-    if (m_raw.isEmpty()) return;
+    if (m_raw.isEmpty()) {
+        m_x->setRange(0, 100);
+        return;
+    }
     m_x->setRange(0, std::max(1.0, m_raw.last().x()));
+    m_x->applyNiceNumbers();  // round ticks (0, 2000, 4000, ...)
     const double lo = m_min * 0.9, hi = m_max * 1.1;
     if (m_log) {
-        m_yLog->setRange(lo, hi);
+        // Whole decades, so at least two ticks are labelled (a loss between 0.03 and 0.2 would
+        // otherwise show no label at all); minor ticks mark 2..9 within each decade.
+        m_yLog->setRange(std::pow(10.0, std::floor(std::log10(lo))), std::pow(10.0, std::ceil(std::log10(hi))));
     } else {
         m_yLinear->setRange(0, hi);
     }

@@ -57,6 +57,10 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_hidden = spin(0, 512, tr("course default"));
     m_limit = spin(0, 60000, tr("all images"));
     m_seed = spin(0, 1 << 30, QString());
+    m_epochs->setObjectName(QStringLiteral("epochs"));
+    m_batch->setObjectName(QStringLiteral("batch"));
+    m_limit->setObjectName(QStringLiteral("limit"));
+    m_hidden->setObjectName(QStringLiteral("hidden"));
     auto real = [&](const char* name, int decimals, double lo, double hi, double step, double value) {
         auto* s = new QDoubleSpinBox(box);
         s->setObjectName(QString::fromLatin1(name));
@@ -101,6 +105,7 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     outRow->addWidget(m_out, 1);
     outRow->addWidget(browse);
     m_resume = new QCheckBox(tr("Resume the run in this folder"), box);
+    m_resume->setObjectName(QStringLiteral("resume"));
     form->addRow(tr("Model"), m_kind);
     form->addRow(tr("Dataset"), m_dataset);
     form->addRow(tr("Epochs"), m_epochs);
@@ -140,7 +145,9 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_logScale->setChecked(true);
     m_progress = new QProgressBar(this);
     m_stats = new QLabel(tr("Not running"), this);
+    m_stats->setObjectName(QStringLiteral("trainStats"));
     m_log = new QLabel(this);
+    m_log->setObjectName(QStringLiteral("trainLog"));
     m_log->setWordWrap(true);
     auto* statsRow = new QHBoxLayout;
     statsRow->addWidget(m_stats, 1);
@@ -197,14 +204,19 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     connect(w, &EngineWorker::trainFinished, this, [this](quint64 job, int epochs, const QString& ckpt) {
         if (job != m_job) return;
         m_log->setText(tr("Finished %1 epochs; checkpoint %2").arg(epochs).arg(ckpt));
+        m_stats->setText(m_statsText + tr("  (finished)"));
+        m_resume->setChecked(true);  // the folder holds a run now: more epochs continue it
         refreshEpochs();
     });
     connect(w, &EngineWorker::failed, this, [this](quint64 job, const QString& msg) {
-        if (job == m_job) m_log->setText(tr("Training failed: %1").arg(msg));
+        if (job != m_job) return;
+        m_log->setText(tr("Training failed: %1").arg(msg));
+        m_stats->setText(m_statsText.isEmpty() ? tr("(failed)") : m_statsText + tr("  (failed)"));
     });
     connect(w, &EngineWorker::cancelled, this, [this](quint64 job) {
         if (job != m_job) return;
         m_resume->setChecked(true);
+        m_stats->setText(m_statsText + tr("  (stopped; the checkpoint is saved, Resume continues)"));
         refreshEpochs();
     });
     connect(m_controller, &EngineController::busyChanged, this, &TrainDashboard::setRunning);
@@ -215,6 +227,8 @@ void TrainDashboard::setOutputFolder(const QString& dir) {
     refreshEpochs();
     loadMetrics();
 }
+
+QString TrainDashboard::outputFolder() const { return m_out->text(); }
 
 int TrainDashboard::lossPoints() const { return m_chart->rawPoints(); }
 
@@ -252,7 +266,21 @@ void TrainDashboard::updateObjectiveRows() {
 void TrainDashboard::start() {
     if (m_controller->busy()) return;
     if (m_out->text().trimmed().isEmpty()) return m_log->setText(tr("Choose an output folder first"));
-    m_chart->clear();
+    // A resumed run keeps its curve (the steps it redoes replace theirs); a new one starts clean,
+    // with nothing of the previous run left on screen.
+    if (m_resume->isChecked()) {
+        loadChart();
+    } else {
+        m_chart->clear();
+        m_epochFiles.clear();
+        m_grid->clear();
+        m_grid->setText(tr("the sample grid of each finished epoch appears here"));
+        m_epochLabel->clear();
+        m_epochSlider->setEnabled(false);
+        m_progress->setValue(0);
+    }
+    m_statsText.clear();
+    m_stats->clear();
     m_lastEpoch = 0;
     m_log->setText(tr("Starting…"));
     ds::TrainRequest r;
@@ -275,7 +303,7 @@ void TrainDashboard::setRunning(bool running) {
     m_start->setEnabled(!running);
     m_stop->setEnabled(running);
     m_stopNow->setEnabled(running);
-    if (!running) m_stats->setText(m_stats->text() + tr("  (stopped)"));
+    // How it ended (finished, stopped, failed) is said by the job's own signal.
 }
 
 void TrainDashboard::onProgress(quint64 job, const ds::ProgressEvent& e) {
@@ -283,7 +311,7 @@ void TrainDashboard::onProgress(quint64 job, const ds::ProgressEvent& e) {
     m_chart->addLoss(double(e.step), e.loss);
     m_progress->setMaximum(int(e.total));
     m_progress->setValue(int(e.step));
-    m_stats->setText(tr("epoch %1/%2 · step %3/%4 · loss %5 · lr %6 · %7 img/s · ETA %8")
+    m_statsText = tr("epoch %1/%2 · step %3/%4 · loss %5 · lr %6 · %7 img/s · ETA %8")
                          .arg(e.epoch)
                          .arg(e.epochs)
                          .arg(e.step)
@@ -294,7 +322,14 @@ void TrainDashboard::onProgress(quint64 job, const ds::ProgressEvent& e) {
                          .arg(e.eta_seconds >= 0 ? QStringLiteral("%1:%2")
                                                        .arg(int(e.eta_seconds) / 60)
                                                        .arg(int(e.eta_seconds) % 60, 2, 10, QLatin1Char('0'))
-                                                 : QStringLiteral("?")));
+                                                 : QStringLiteral("?"));
+    m_stats->setText(m_statsText);
+    // The last step of an epoch: the trainer now writes the checkpoint and, with grids on, samples
+    // the epoch's fixed-noise grid, which takes a while with no step to show.
+    const qint64 perEpoch = e.epochs > 0 ? e.total / e.epochs : 0;
+    if (perEpoch > 0 && e.step % perEpoch == 0)
+        m_log->setText(m_grids->isChecked() ? tr("Epoch %1 done: saving the checkpoint and sampling its grid (fixed noise)…").arg(e.epoch)
+                                            : tr("Epoch %1 done: saving the checkpoint…").arg(e.epoch));
     if (e.epoch != m_lastEpoch) {  // a new epoch began: the previous one's grid exists now
         m_lastEpoch = e.epoch;
         refreshEpochs();
@@ -328,9 +363,13 @@ void TrainDashboard::loadMetrics() {
         m_grids->setChecked(r.value(QStringLiteral("epoch_grids")).toBool(true));
         m_resume->setChecked(true);
     }
+    loadChart();
+}
+
+void TrainDashboard::loadChart() {
+    m_chart->clear();
     QFile f(m_out->text() + QStringLiteral("/metrics.jsonl"));
     if (!f.open(QIODevice::ReadOnly)) return;
-    m_chart->clear();
     while (!f.atEnd()) {
         const QJsonObject o = QJsonDocument::fromJson(f.readLine()).object();
         if (o.contains(QStringLiteral("loss")))

@@ -35,6 +35,7 @@ public:
     // The request the form describes (course defaults where a field says "default").
     ds::TrainRequest request() const;
     void setOutputFolder(const QString& dir);
+    QString outputFolder() const;
     int lossPoints() const;
 
 public Q_SLOTS:
@@ -50,6 +51,7 @@ private:
     void onProgress(quint64 job, const ds::ProgressEvent& e);
     void refreshEpochs();
     void loadMetrics();
+    void loadChart();  // the run folder's metrics.jsonl
     void showEpoch(int index);
     void setRunning(bool running);
 
@@ -90,6 +92,7 @@ private:
     LossChart* m_chart = nullptr;
     QStringList m_epochFiles;
     int m_lastEpoch = 0;
+    QString m_statsText;  // the last progress line, before "(finished)" / "(stopped)" / "(failed)"
 };
 
 }  // namespace ui

@@ -35,11 +35,12 @@ FieldUse ExplorePanel::fields(const ds::ModelInfo*) const {
 }
 
 void ExplorePanel::setModel(const ds::ModelInfo* m, const std::vector<std::int64_t>&) {
-    m_alphaBars = m ? m->alpha_bars : std::vector<double>{};
+    if (!m || m->timesteps <= 0) return;  // the denoiser: t is kept for the next model
+    m_alphaBars = m->alpha_bars;
     const QSignalBlocker block(m_t);
-    m_t->setRange(0, m ? std::max(0, m->timesteps - 1) : 0);
+    m_t->setRange(0, m->timesteps - 1);
     m_t->setPageStep(std::max(1, m_t->maximum() / 30));
-    if (m && m_t->value() == 0) m_t->setValue(m->timesteps / 2);
+    if (m_t->value() == 0) m_t->setValue(m->timesteps / 2);
     updateLabel();
 }
 

@@ -36,7 +36,7 @@ InpaintPanel::InpaintPanel(QWidget* parent) : ModePanel(parent) {
 
 void InpaintPanel::setModel(const ds::ModelInfo* m, const std::vector<std::int64_t>& list) {
     m_strength->setSchedule(m ? m->timesteps : 0, m ? m->alpha_bars : std::vector<double>{}, list);
-    if (!m_strengthSet && m) {  // the course starts the masked region from pure noise
+    if (!m_strengthSet && m && m->timesteps > 0) {  // the course starts the masked region from pure noise
         const QSignalBlocker block(m_strength);
         m_strength->setT(m->timesteps - 1);
         m_strengthSet = true;

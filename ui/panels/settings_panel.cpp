@@ -1,5 +1,7 @@
 #include "ui/panels/settings_panel.h"
 
+#include "core/engine/engine.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -265,6 +267,29 @@ ds::SamplerSettings SettingsPanel::samplerSettings() const {
     return s;
 }
 
+RequestContext SettingsPanel::requestContext() const {
+    RequestContext c;
+    c.sampler = samplerSettings();
+    c.model = currentModel();
+    c.timesteps = timestepList();
+    c.steps = steps();
+    c.prompt2 = secondPrompt();
+    return c;
+}
+
+bool SettingsPanel::openModel(const QString& path, QString* why) {
+    try {
+        ds::EngineOptions o;
+        o.threads = 1;
+        const ds::ModelInfo info = ds::Engine(o).describe(path.toStdString());
+        if (addModel(info)) return true;
+        if (why) *why = tr("a %1, which the Studio cannot play").arg(QString::fromStdString(info.description));
+    } catch (const std::exception& e) {
+        if (why) *why = QString::fromUtf8(e.what());
+    }
+    return false;
+}
+
 std::string SettingsPanel::secondPrompt() const { return promptOf(m_prompt2).toStdString(); }
 
 static bool setPromptOf(QComboBox* box, const QString& p) {
@@ -329,7 +354,9 @@ void SettingsPanel::saveState(QSettings& s) const {
 void SettingsPanel::restoreState(const QSettings& s, QStringList* unrestored) {
     if (s.contains(QStringLiteral("workspace/mode"))) m_mode->setCurrentIndex(s.value(QStringLiteral("workspace/mode")).toInt());
     const QString model = s.value(QStringLiteral("workspace/model")).toString();
-    if (!model.isEmpty() && !selectModel(model) && unrestored) *unrestored << tr("model '%1'").arg(model);
+    if (!model.isEmpty() && !selectModel(model) && unrestored &&
+        std::none_of(unrestored->begin(), unrestored->end(), [&](const QString& s) { return s.contains(model); }))
+        *unrestored << tr("model '%1'").arg(model);
     m_steps->setValue(s.value(QStringLiteral("workspace/steps"), kCourseSteps).toInt());
     m_count->setValue(s.value(QStringLiteral("workspace/samples"), 4).toInt());
     m_guidance->setValue(s.value(QStringLiteral("workspace/guidance"), m_guidance->value()).toDouble());

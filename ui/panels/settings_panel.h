@@ -39,6 +39,9 @@ public:
     const ds::ModelInfo* currentModel() const;
     // Selects the model whose id or path is `name`; false when none is listed.
     bool selectModel(const QString& name);
+    // Describes a model file, run folder or IF folder (reads only headers and configs) and adds
+    // it; false with the reason when it cannot be read or played.
+    bool openModel(const QString& path, QString* why);
     static bool fitsMode(const ds::ModelInfo& model, Mode mode);
     static bool isDenoiser(const ds::ModelInfo& model);
 
@@ -46,6 +49,7 @@ public:
     std::vector<std::int64_t> timestepList() const;
     int steps() const;
     ds::SamplerSettings samplerSettings() const;
+    RequestContext requestContext() const;  // all but the canvas and mask
     std::string secondPrompt() const;
     bool setPrompt(const QString& prompt);   // a class index ("7") or IF text; false if not offered
     bool setSecondPrompt(const QString& prompt);

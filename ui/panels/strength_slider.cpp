@@ -18,6 +18,7 @@ StrengthSlider::StrengthSlider(const QString& objectName, QWidget* parent) : QWi
                             "Stays put when the Steps field changes."));
     m_label = new QLabel(this);
     m_label->setObjectName(objectName + QStringLiteral("Label"));
+    m_label->setWordWrap(true);
     col->addWidget(m_slider);
     col->addWidget(m_label);
     connect(m_slider, &QSlider::valueChanged, this, [this] {
@@ -27,20 +28,25 @@ StrengthSlider::StrengthSlider(const QString& objectName, QWidget* parent) : QWi
 }
 
 void StrengthSlider::setSchedule(int timesteps, std::vector<double> alphaBars, std::vector<std::int64_t> list) {
-    const bool first = m_list.empty();
+    if (timesteps <= 0 || list.empty()) {  // a model without a schedule (the denoiser): keep t for the next
+        setEnabled(false);
+        return;
+    }
+    setEnabled(true);
     m_alphaBars = std::move(alphaBars);
     m_list = std::move(list);
     {
         const QSignalBlocker block(m_slider);
-        m_slider->setRange(0, std::max(0, timesteps - 1));
+        m_slider->setRange(0, timesteps - 1);
         m_slider->setPageStep(std::max(1, timesteps / 30));
         if (m_pending >= 0) {  // a t set before the model's range was known
             m_slider->setValue(std::min(m_pending, m_slider->maximum()));
-            if (timesteps > 0) m_pending = -1;
-        } else if (first && m_list.size() > 10 && m_slider->value() == 0) {
+            m_pending = -1;
+        } else if (!m_initialised && m_list.size() > 10) {
             // The course's SDEdit example (i_start 10 of 34: t = 207 of 300, 690 of 1000) to begin with.
             m_slider->setValue(int(m_list[10]));
         }
+        m_initialised = true;
     }
     updateLabel();
 }

@@ -36,7 +36,8 @@ private:
     QLabel* m_label = nullptr;
     std::vector<double> m_alphaBars;
     std::vector<std::int64_t> m_list;
-    int m_pending = -1;  // setT beyond the range: applied once the schedule is known
+    int m_pending = -1;
+    bool m_initialised = false;  // a schedule was set once (the default t is chosen then)  // setT beyond the range: applied once the schedule is known
 };
 
 }  // namespace ui
