@@ -1,37 +1,55 @@
 #include "app/cli/args.h"
 
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <sstream>
 
 namespace cli {
 
 Args::Args(const std::vector<std::string>& argv, const std::set<std::string>& options,
            const std::set<std::string>& flags) {
-    for (size_t i = 0; i < argv.size(); ++i) {
-        const std::string& a = argv[i];
-        if (a.rfind("--", 0) != 0 || a == "--") {
-            positionals_.push_back(a);
-            continue;
-        }
-        std::string name = a.substr(2), value;
-        auto eq = name.find('=');
-        if (eq != std::string::npos) {
-            value = name.substr(eq + 1);
-            name = name.substr(0, eq);
-        }
-        if (flags.count(name)) {
-            if (eq != std::string::npos) throw UsageError("--" + name + " takes no value");
-            values_[name] = "1";
-        } else if (options.count(name)) {
-            if (eq == std::string::npos) {
-                if (i + 1 >= argv.size()) throw UsageError("--" + name + " needs a value");
-                value = argv[++i];
-            }
-            values_[name] = value;
-        } else {
-            throw UsageError("unknown option --" + name + " (see --help)");
-        }
+    // A flag given a value (--check=1) is a mistake CLI11 would accept as true/false.
+    for (const std::string& a : argv) {
+        if (a == "--") break;
+        const auto eq = a.find('=');
+        if (a.rfind("--", 0) == 0 && eq != std::string::npos && flags.count(a.substr(2, eq - 2)))
+            throw UsageError(a.substr(0, eq) + " takes no value");
     }
+    CLI::App app;
+    app.set_help_flag();  // each command prints its own help (wants_help) before parsing
+    std::map<std::string, CLI::Option*> given;
+    for (const std::string& name : options)
+        given[name] = app.add_option("--" + name)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    for (const std::string& name : flags) given[name] = app.add_flag("--" + name);
+    app.add_option("positionals", positionals_);
+    std::vector<std::string> reversed(argv.rbegin(), argv.rend());  // CLI11 takes them last first
+    try {
+        app.parse(reversed);
+    } catch (const CLI::ArgumentMismatch& e) {
+        for (const auto& [name, opt] : given)
+            if (std::string(e.what()).rfind("--" + name + ":", 0) == 0) throw UsageError("--" + name + " needs a value");
+        throw UsageError(e.what());
+    } catch (const CLI::ExtrasError&) {
+        // Name the first unknown option (CLI11 lists them all, in its own words).
+        for (std::size_t i = 0; i < argv.size() && argv[i] != "--"; ++i) {
+            const std::string& a = argv[i];
+            if (a.size() < 2 || a[0] != '-') continue;
+            const std::string name = a[1] == '-' ? a.substr(2, a.find('=') - 2) : "";
+            if (given.count(name)) {
+                if (options.count(name) && a.find('=') == std::string::npos) ++i;  // its value
+                continue;
+            }
+            throw UsageError("unknown option " + a.substr(0, a.find('=')) + " (see --help)");
+        }
+        throw UsageError("unexpected arguments (see --help)");
+    } catch (const CLI::ParseError& e) {
+        throw UsageError(e.what());
+    }
+    for (const auto& [name, opt] : given)
+        if (opt->count() > 0) values_[name] = flags.count(name) ? "1" : opt->as<std::string>();
 }
 
 bool Args::has(const std::string& name) const { return values_.count(name) > 0; }

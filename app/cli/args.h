@@ -1,5 +1,7 @@
 #pragma once
-// A small command-line parser: `--name value`, `--flag`, positionals; unknown options are errors.
+// The commands' option parser, on CLI11: `--name value` / `--name=value` (the last one given wins),
+// `--flag`, positionals (everything after `--` too); unknown options are errors. Typed accessors
+// give the project's own messages.
 #include <map>
 #include <cstdint>
 #include <set>

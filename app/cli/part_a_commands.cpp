@@ -246,6 +246,10 @@ kept; after every step the kept region is replaced by the original noised to the
 the final image keeps it exactly. A mask of another size is resized (with a note).
 
   --mask FILE          the mask image
+  --mask-cover any|half  a mask larger than the model is shrunk: a model pixel is generated when
+                       any white pixel falls in it (any, the default: nothing of the original
+                       survives under a stroke) or when at least half of it is white (half; how
+                       recipes written before 2026-12-05 replay)
   --grow N             dilate the mask by N pixels (model resolution; 0)
   --feather S          soften the mask edge outward, Gaussian sigma in pixels (0)
   --i-start I          start from the original noised to timesteps[I] instead of pure noise (0)
@@ -254,7 +258,7 @@ the final image keeps it exactly. A mask of another size is resized (with a note
 int cmd_inpaint(const std::string& command, const std::vector<std::string>& a,
                 const ds::EngineOptions& opt) {
     if (wants_help(a)) return std::cout << kInpaintHelp << kInput << kCommon, 0;
-    Args args(a, merge(merge(kSamplerOptions, kInputOptions), {"mask", "grow", "feather", "i-start"}),
+    Args args(a, merge(merge(kSamplerOptions, kInputOptions), {"mask", "mask-cover", "grow", "feather", "i-start"}),
               {"gif-x0"});
     ds::InpaintRequest r;
     r.sampler = sampler_from(args);
@@ -263,6 +267,10 @@ int cmd_inpaint(const std::string& command, const std::vector<std::string>& a,
     r.mask.path = args.str("mask");
     r.mask.fit = ds::InputFit::Stretch;
     r.mask.invert = ds::Invert::No;
+    const std::string cover = args.str("mask-cover", "any");
+    if (cover != "any" && cover != "half")
+        throw UsageError("--mask-cover must be any or half, not '" + cover + "'");
+    r.cover = cover == "any" ? ds::MaskCover::Any : ds::MaskCover::Half;
     r.grow = args.integer("grow", 0);
     r.feather = args.number("feather", 0);
     r.i_start = args.integer("i-start", 0);
@@ -451,7 +459,7 @@ int cmd_replay(const std::string&, const std::vector<std::string>& a, const ds::
         const ds::Image a = ds::read_image(original), b = ds::read_image(out);
         if (a.width == b.width && a.height == b.height && a.channels == b.channels && a.pixels == b.pixels) {
             same = true;
-            verdict = "identical pixels; the file differs only in its embedded recipe (written by an older version): " + got;
+            verdict = "identical pixels; the file bytes differ (written by an older version: its embedded recipe or PNG encoding): " + got;
         }
     }
     std::cout << verdict << "\n";

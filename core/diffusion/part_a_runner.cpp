@@ -527,7 +527,7 @@ PartAResult run_inpaint(const RunContext& ctx, const InpaintRequest& r) {
     auto x0 = load_image(ss, r.input, "input").expand({n, -1, -1, -1}).contiguous();
     if (r.mask.empty()) throw InvalidRequest("inpainting needs a mask (white = generate)");
     Image mask_img = io::load_input(r.mask, "mask");
-    json mj = {{"grow", r.grow}, {"feather", r.feather}};
+    json mj = {{"grow", r.grow}, {"feather", r.feather}, {"cover", r.cover == MaskCover::Any ? "any" : "half"}};
     if (!r.mask.path.empty()) {
         mj["path"] = r.mask.path;
         mj["sha256"] = sha256_file(r.mask.path);
@@ -536,7 +536,8 @@ PartAResult run_inpaint(const RunContext& ctx, const InpaintRequest& r) {
         mj["size"] = {mask_img.width, mask_img.height, mask_img.channels};
     }
     ss.recipe["mask"] = mj;
-    auto mask = io::prepare_mask(mask_img, int(ss.shape[1]), int(ss.shape[2]), r.grow, r.feather, ss.notes);
+    auto mask = io::prepare_mask(mask_img, int(ss.shape[1]), int(ss.shape[2]), r.grow, r.feather,
+                                 r.cover == MaskCover::Any, ss.notes);
     auto cond = encode(ss, r.sampler.prompt, n, r.sampler);
     ss.recipe["prompt"] = r.sampler.prompt;
     ss.recipe["i_start"] = r.i_start;

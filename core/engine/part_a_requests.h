@@ -118,6 +118,8 @@ struct SdeditRequest {
     CancelToken cancel;
 };
 
+enum class MaskCover { Any, Half };
+
 // Inpainting (RePaint, course 1.7.2): after each step x <- m x + (1-m) forward(x_orig, t').
 struct InpaintRequest {
     SamplerSettings sampler;
@@ -125,6 +127,10 @@ struct InpaintRequest {
     ImageInput mask;                // white (>= 128) = generate, black = keep; resized with a note
     int grow = 0;                   // dilate the mask by this many pixels (model resolution)
     double feather = 0;             // soften the mask edge: Gaussian sigma in pixels (0 = hard)
+    // A mask larger than the model is shrunk: Any regenerates a model pixel when any painted
+    // pixel falls in it (nothing of the original survives under a stroke); Half when at least
+    // half of it is painted (recipes written before 2026-12-05 replay with Half).
+    MaskCover cover = MaskCover::Any;
     int i_start = 0;                // 0 = from pure noise (course); > 0 = SDEdit-style start
     Callbacks callbacks;
     CancelToken cancel;

@@ -117,6 +117,13 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
             }
             out.argv.push_back(arg);
         }
+        // Inpainting recipes from before mask.cover existed shrank a large mask by half coverage.
+        if (out.command == "inpaint" && r.contains("mask") && r["mask"].is_object() &&
+            !r["mask"].contains("cover") &&
+            std::none_of(out.argv.begin(), out.argv.end(), [](const std::string& s) { return s.rfind("--mask-cover", 0) == 0; })) {
+            out.argv.push_back("--mask-cover");
+            out.argv.push_back("half");
+        }
         for (const auto& arg : out.argv) {
             if (arg == "-h") c.fail("\"argv\" asks for help");
             if (arg.rfind("--", 0) != 0) continue;
@@ -147,6 +154,10 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
         if (in.path.empty()) c.fail(std::string("\"") + key + ".path\" is empty");
         c.number(v, "grow", 0, 1000);
         c.number(v, "feather", 0, 1000);
+        if (v.contains("cover")) {
+            const std::string cover = c.text(v["cover"], std::string(key) + ".cover");
+            if (cover != "any" && cover != "half") c.fail("\"" + std::string(key) + ".cover\" must be any or half");
+        }
         out.inputs.push_back(in);
     }
     if (r.contains("output")) {

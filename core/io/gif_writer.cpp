@@ -1,10 +1,13 @@
 // Animated GIF89a writer: one global 256-colour palette (exact grays, or median cut over all
-// frames), LZW-compressed frames, loops forever. Self-contained: no GIF library needed.
+// frames) chosen here; giflib writes the file (LZW, blocks, extensions); loops forever.
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <gif_lib.h>
 
 #include "core/engine/errors.h"
 #include "core/engine/image.h"
@@ -18,125 +21,6 @@ constexpr int kPaletteSize = 256;
 // the palette and small enough to cut and map quickly.
 constexpr int kHistBits = 5;
 constexpr int kHistSize = 1 << (3 * kHistBits);
-// LZW parameters fixed by the GIF format for an 8-bit palette.
-constexpr int kMinCodeSize = 8;
-constexpr int kClearCode = 1 << kMinCodeSize;
-constexpr int kEndCode = kClearCode + 1;
-constexpr int kMaxCodeBits = 12;
-// The table is reset before code 4095 is assigned, the same point giflib uses; every decoder
-// agrees on this one.
-constexpr int kResetAt = (1 << kMaxCodeBits) - 1;
-// Open-addressing table for (prefix code, byte) -> code: twice the 4096 entries keeps probes short.
-constexpr int kHashBits = 13;
-// GIF sub-blocks carry at most 255 bytes.
-constexpr int kMaxSubBlock = 255;
-
-// Packs variable-width codes LSB-first into length-prefixed sub-blocks.
-class CodeWriter {
-public:
-    explicit CodeWriter(std::string& out) : out_(out) {}
-
-    void put(int code, int bits) {
-        buffer_ |= std::uint32_t(code) << count_;
-        count_ += bits;
-        while (count_ >= 8) {
-            put_byte(std::uint8_t(buffer_));
-            buffer_ >>= 8;
-            count_ -= 8;
-        }
-    }
-
-    void finish() {
-        if (count_ > 0)
-            put_byte(std::uint8_t(buffer_));
-        buffer_ = 0;
-        count_ = 0;
-        flush_block();
-        out_ += '\0';  // block terminator
-    }
-
-private:
-    void put_byte(std::uint8_t b) {
-        block_[block_len_++] = b;
-        if (block_len_ == kMaxSubBlock)
-            flush_block();
-    }
-
-    void flush_block() {
-        if (block_len_ == 0)
-            return;
-        out_ += char(block_len_);
-        out_.append(reinterpret_cast<const char*>(block_.data()), block_len_);
-        block_len_ = 0;
-    }
-
-    std::string& out_;
-    std::uint32_t buffer_ = 0;
-    int count_ = 0;
-    std::array<std::uint8_t, kMaxSubBlock> block_{};
-    int block_len_ = 0;
-};
-
-// LZW for one frame of palette indices. Code width grows when the next free code no longer
-// fits (checked after every emitted code, so encoder and decoder widths always agree).
-class LzwEncoder {
-public:
-    explicit LzwEncoder(std::string& out)
-        : writer_(out), keys_(1u << kHashBits), codes_(1u << kHashBits) {}
-
-    void encode(const std::uint8_t* indices, std::size_t count) {
-        reset();
-        writer_.put(kClearCode, code_bits_);
-        int current = indices[0];
-        for (std::size_t i = 1; i < count; ++i) {
-            const std::int32_t key = (current << 8) | indices[i];
-            std::uint32_t slot = hash(key);
-            while (keys_[slot] >= 0 && keys_[slot] != key)
-                slot = (slot + 1) & kHashMask;
-            if (keys_[slot] == key) {
-                current = codes_[slot];
-                continue;
-            }
-            emit(current);
-            if (next_code_ == kResetAt) {
-                writer_.put(kClearCode, code_bits_);
-                reset();
-            } else {
-                keys_[slot] = key;
-                codes_[slot] = std::uint16_t(next_code_++);
-            }
-            current = indices[i];
-        }
-        emit(current);
-        writer_.put(kEndCode, code_bits_);
-        writer_.finish();
-    }
-
-private:
-    static constexpr std::uint32_t kHashMask = (1u << kHashBits) - 1;
-
-    static std::uint32_t hash(std::int32_t key) {
-        return (std::uint32_t(key) * 2654435761u) >> (32 - kHashBits);
-    }
-
-    void emit(int code) {
-        writer_.put(code, code_bits_);
-        if (next_code_ >= (1 << code_bits_) && code_bits_ < kMaxCodeBits)
-            ++code_bits_;
-    }
-
-    void reset() {
-        std::fill(keys_.begin(), keys_.end(), -1);
-        next_code_ = kEndCode + 1;
-        code_bits_ = kMinCodeSize + 1;
-    }
-
-    CodeWriter writer_;
-    std::vector<std::int32_t> keys_;
-    std::vector<std::uint16_t> codes_;
-    int next_code_ = kEndCode + 1;
-    int code_bits_ = kMinCodeSize + 1;
-};
 
 void validate_frames(const std::vector<Image>& frames, int delay_cs, int final_hold_cs) {
     if (frames.empty())
@@ -361,10 +245,45 @@ Quantized quantize_colour(const std::vector<Image>& frames) {
     return q;
 }
 
-void put_le16(std::string& out, int v) {
-    out += char(v & 0xff);
-    out += char((v >> 8) & 0xff);
+// giflib writes into this string through its output callback.
+int append_to_string(GifFileType* gif, const GifByteType* bytes, int n) {
+    static_cast<std::string*>(gif->UserData)->append(reinterpret_cast<const char*>(bytes), std::size_t(n));
+    return n;
 }
+
+// Closes the encoder on every path; reports the first giflib error.
+class GifEncoder {
+public:
+    explicit GifEncoder(std::string& out) {
+        int error = 0;
+        gif_ = EGifOpen(&out, append_to_string, &error);
+        if (!gif_) fail("open", error);
+        EGifSetGifVersion(gif_, true);  // GIF89a: delays and the loop extension
+    }
+    ~GifEncoder() {
+        if (gif_) EGifCloseFile(gif_, nullptr);
+    }
+    GifEncoder(const GifEncoder&) = delete;
+    GifEncoder& operator=(const GifEncoder&) = delete;
+
+    GifFileType* get() { return gif_; }
+    void check(int status, const char* what) {
+        if (status != GIF_OK) fail(what, gif_->Error);
+    }
+    void close() {
+        int error = 0;
+        GifFileType* g = gif_;
+        gif_ = nullptr;
+        if (EGifCloseFile(g, &error) != GIF_OK) fail("close", error);
+    }
+
+private:
+    [[noreturn]] static void fail(const char* what, int error) {
+        const char* msg = GifErrorString(error);
+        throw IoError(std::string("GIF encoding failed (giflib ") + what + ": " + (msg ? msg : "unknown error") + ")");
+    }
+    GifFileType* gif_ = nullptr;
+};
 
 }  // namespace
 
@@ -378,40 +297,40 @@ void write_gif(const std::vector<Image>& frames,
 
     std::string out;
     out.reserve(1024 + frames.size() * std::size_t(width) * height / 2);
-    out += "GIF89a";
-    put_le16(out, width);
-    put_le16(out, height);
-    // Global colour table present, 8-bit colour resolution, 2^(7+1) = 256 entries.
-    out += char(0xf7);
-    out += '\0';  // background colour index
-    out += '\0';  // square pixels
-    out.append(reinterpret_cast<const char*>(q.palette.data()), q.palette.size());
-    // NETSCAPE2.0 application extension: sub-block 1 = loop count, 0 = forever.
-    out +=
-        "\x21\xff\x0b"
-        "NETSCAPE2.0"
-        "\x03\x01";
-    put_le16(out, 0);
-    out += '\0';
-
-    LzwEncoder lzw(out);
-    for (std::size_t i = 0; i < frames.size(); ++i) {
-        // Graphic control extension: disposal 1 (leave in place), no transparency.
-        out += "\x21\xf9\x04\x04";
-        put_le16(out, i + 1 == frames.size() ? final_hold_cs : delay_cs);
-        out += '\0';  // transparent colour index (unused)
-        out += '\0';  // block terminator
-        // Image descriptor: full-frame, no local palette, not interlaced.
-        out += '\x2c';
-        put_le16(out, 0);
-        put_le16(out, 0);
-        put_le16(out, width);
-        put_le16(out, height);
-        out += '\0';
-        out += char(kMinCodeSize);
-        lzw.encode(q.indices[i].data(), q.indices[i].size());
+    {
+        GifEncoder enc(out);
+        std::array<GifColorType, kPaletteSize> colours{};
+        for (int i = 0; i < kPaletteSize; ++i)
+            colours[i] = {q.palette[3 * i], q.palette[3 * i + 1], q.palette[3 * i + 2]};
+        std::unique_ptr<ColorMapObject, decltype(&GifFreeMapObject)> map(
+            GifMakeMapObject(kPaletteSize, colours.data()), &GifFreeMapObject);
+        if (!map) throw IoError("GIF encoding failed (giflib could not make the palette)");
+        // One global 256-colour palette, 8-bit colour resolution, background index 0.
+        enc.check(EGifPutScreenDesc(enc.get(), width, height, 8, 0, map.get()), "screen");
+        // NETSCAPE2.0 application extension: sub-block 1 = loop count, 0 = forever.
+        const GifByteType loop[3] = {1, 0, 0};
+        enc.check(EGifPutExtensionLeader(enc.get(), APPLICATION_EXT_FUNC_CODE), "loop");
+        enc.check(EGifPutExtensionBlock(enc.get(), 11, "NETSCAPE2.0"), "loop");
+        enc.check(EGifPutExtensionBlock(enc.get(), 3, loop), "loop");
+        enc.check(EGifPutExtensionTrailer(enc.get()), "loop");
+        for (std::size_t i = 0; i < frames.size(); ++i) {
+            // Graphic control: disposal 1 (leave in place), no transparency, delay in 1/100 s.
+            GraphicsControlBlock gcb{};
+            gcb.DisposalMode = DISPOSE_DO_NOT;
+            gcb.UserInputFlag = false;
+            gcb.DelayTime = i + 1 == frames.size() ? final_hold_cs : delay_cs;
+            gcb.TransparentColor = NO_TRANSPARENT_COLOR;
+            GifByteType ext[4];
+            const int len = EGifGCBToExtension(&gcb, ext);
+            enc.check(EGifPutExtension(enc.get(), GRAPHICS_EXT_FUNC_CODE, len, ext), "frame delay");
+            // Full frame, global palette, not interlaced; LZW is giflib's.
+            enc.check(EGifPutImageDesc(enc.get(), 0, 0, width, height, false, nullptr), "frame");
+            auto* row = const_cast<GifPixelType*>(q.indices[i].data());
+            for (int y = 0; y < height; ++y)
+                enc.check(EGifPutLine(enc.get(), row + std::size_t(y) * width, width), "frame pixels");
+        }
+        enc.close();  // writes the trailer
     }
-    out += '\x3b';  // trailer
     io::write_file_atomic(path, out);
 }
 

@@ -1,5 +1,5 @@
-// Image files: decoding through OpenCV, PNG writing with text chunks (recipes), and a
-// bounds-checked PNG chunk reader for those chunks.
+// Image files: decoding through OpenCV; PNG writing with text chunks (recipes) and reading those
+// chunks through libpng (core/io/png_text).
 #include <sys/stat.h>
 #include <zlib.h>
 
@@ -243,34 +243,7 @@ Image read_image(const std::string& path, int channels) {
 
 void write_png(const Image& image, const std::string& path, const TextPairs& text) {
     io::validate_image(image, "write_png");
-    std::vector<std::string> chunks;
-    for (const auto& [key, value] : text)
-        chunks.push_back(io::make_png_text_chunk(key, value));
-
-    const cv::Mat rgb(image.height, image.width, CV_8UC(image.channels),
-                      const_cast<std::uint8_t*>(image.pixels.data()));
-    // A fresh Mat for the swap: converting into a copy of `rgb`'s header would write into the
-    // caller's pixels.
-    cv::Mat bgr;
-    if (image.channels == 1)
-        bgr = rgb;
-    if (image.channels == 3)
-        cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-    if (image.channels == 4)
-        cv::cvtColor(rgb, bgr, cv::COLOR_RGBA2BGRA);
-    std::vector<uchar> encoded;
-    if (!cv::imencode(".png", bgr, encoded) || encoded.size() < 33) {
-        throw IoError("cannot write '" + path + "': PNG encoding failed");
-    }
-    // The encoder always starts with the signature and IHDR (8 + 25 bytes); text goes right
-    // after it so readers that stop early (at the first IDAT) still see the recipe.
-    constexpr std::size_t kAfterIhdr = 8 + 4 + 4 + 13 + 4;
-    std::string out(reinterpret_cast<const char*>(encoded.data()), kAfterIhdr);
-    for (const auto& chunk : chunks)
-        out += chunk;
-    out.append(reinterpret_cast<const char*>(encoded.data()) + kAfterIhdr,
-               encoded.size() - kAfterIhdr);
-    io::write_file_atomic(path, out);
+    io::write_file_atomic(path, io::encode_png(image.width, image.height, image.channels, image.pixels.data(), text));
 }
 
 TextPairs read_png_text(const std::string& path) {

@@ -155,7 +155,7 @@ torch::Tensor prepare_image(const Image& image, int channels, int height, int wi
 }
 
 torch::Tensor prepare_mask(const Image& mask, int height, int width, int grow, double feather,
-                           std::vector<std::string>& notes) {
+                           bool any_cover, std::vector<std::string>& notes) {
     validate_image(mask, "mask");
     if (grow < 0 || grow > std::max(height, width))
         throw InvalidRequest("mask grow must be in 0.." + std::to_string(std::max(height, width)) + " pixels");
@@ -165,7 +165,17 @@ torch::Tensor prepare_mask(const Image& mask, int height, int width, int grow, d
         notes.push_back("resized the mask from " + std::to_string(mask.width) + "x" +
                         std::to_string(mask.height) + " to " + std::to_string(width) + "x" +
                         std::to_string(height));
-        f = resize_to(f, width, height);
+        const bool shrink = width < f.cols || height < f.rows;
+        if (shrink && any_cover) {
+            // Binarise the painted pixels first (a soft brush edge or JPEG noise is not paint),
+            // then a model pixel any of them touches is regenerated.
+            cv::Mat painted;
+            cv::threshold(f, painted, 0.5 - 1e-6, 1.0, cv::THRESH_BINARY);
+            f = resize_to(painted, width, height);
+            cv::threshold(f, f, 1e-6, 1.0, cv::THRESH_BINARY);
+        } else {
+            f = resize_to(f, width, height);
+        }
     }
     f = f.clone();
     auto m = torch::from_blob(f.data, {1, 1, height, width}, torch::kFloat32).clone();

@@ -19,10 +19,12 @@ torch::Tensor prepare_image(const Image& image, int channels, int height, int wi
                             InputFit fit, Invert invert, std::pair<double, double> range,
                             std::vector<std::string>& notes);
 
-// [1, 1, H, W] float32 in [0, 1]: white (>= 128 after resizing) = 1 = generate. `grow` dilates by
-// that many pixels; `feather` (sigma, pixels) softens the edge. Throws InvalidRequest for an empty
+// [1, 1, H, W] float32 in [0, 1]: white (>= 128) = 1 = generate. A larger mask is shrunk: with
+// `any_cover` a model pixel is 1 when any white pixel of the mask falls in it, else when at least
+// half of it is white. A smaller mask is enlarged (bilinear, then >= 0.5). `grow` dilates by that
+// many pixels; `feather` (sigma, pixels) softens the edge. Throws InvalidRequest for an empty
 // mask; notes a resize and a mask that covers everything.
 torch::Tensor prepare_mask(const Image& mask, int height, int width, int grow, double feather,
-                           std::vector<std::string>& notes);
+                           bool any_cover, std::vector<std::string>& notes);
 
 }  // namespace ds::io

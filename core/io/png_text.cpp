@@ -1,7 +1,9 @@
 #include "core/io/png_text.h"
 
+#include <png.h>
 #include <zlib.h>
 
+#include <cstdio>
 #include <cstring>
 
 #include "core/engine/errors.h"
@@ -11,21 +13,13 @@ namespace {
 
 using TextPairs = std::vector<std::pair<std::string, std::string>>;
 
-const unsigned char kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 // PNG's limit on a chunk's data length (2^31 - 1).
 constexpr std::uint32_t kMaxChunkLength = 0x7fffffffu;
+// Largest width or height the text reader walks past (it decodes the rows, one at a time, to
+// reach text stored after the image data); the same bound read_image applies.
+constexpr png_uint_32 kMaxSide = 16384;
 // The PNG keyword limit from the spec.
 constexpr std::size_t kMaxKeywordLength = 79;
-
-std::uint32_t be32(const unsigned char* p) {
-    return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) |
-           std::uint32_t(p[3]);
-}
-
-void put_be32(std::string& out, std::uint32_t v) {
-    const char b[4] = {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-    out.append(b, 4);
-}
 
 // Decodes UTF-8 into code points; false on malformed input (overlongs, surrogates, > U+10FFFF).
 bool decode_utf8(const std::string& s, std::vector<std::uint32_t>* out) {
@@ -95,152 +89,189 @@ std::string keyword_to_latin1(const std::string& key) {
     return out;
 }
 
-std::string make_chunk(const char* type, const std::string& data) {
-    std::string chunk;
-    put_be32(chunk, static_cast<std::uint32_t>(data.size()));
-    chunk.append(type, 4);
-    chunk += data;
-    uLong crc = crc32(0L, Z_NULL, 0);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(chunk.data() + 4), uInt(4 + data.size()));
-    put_be32(chunk, static_cast<std::uint32_t>(crc));
-    return chunk;
-}
-
-// tEXt for plain ASCII (readable by every tool), iTXt otherwise: tEXt is Latin-1, so UTF-8
-// recipes (prompts with accents, emoji) would not survive other readers.
-}  // namespace
-
-std::string make_png_text_chunk(const std::string& key, const std::string& value) {
-    const std::string keyword = keyword_to_latin1(key);
-    if (value.find('\0') != std::string::npos) {
-        throw InvalidRequest("PNG text value for key '" + key + "' contains a NUL byte");
-    }
-    if (value.size() > kMaxChunkLength - 100) {
-        throw InvalidRequest("PNG text value for key '" + key + "' is too large");
-    }
-    bool ascii = true;
-    for (const char c : value)
-        ascii = ascii && static_cast<unsigned char>(c) < 0x80;
-    if (ascii)
-        return make_chunk("tEXt", keyword + '\0' + value);
-    if (!decode_utf8(value, nullptr)) {
-        throw InvalidRequest("PNG text value for key '" + key + "' is not valid UTF-8");
-    }
-    // keyword, NUL, compression flag 0, method 0, empty language tag, empty translated keyword.
-    return make_chunk("iTXt", keyword + std::string(5, '\0') + value);
-}
-
-namespace {
-
-std::string inflate_text(const unsigned char* data, std::size_t size, const std::string& path) {
-    z_stream zs{};
-    if (inflateInit(&zs) != Z_OK)
-        throw DataError("zlib could not be initialised");
-    zs.next_in = const_cast<Bytef*>(data);
-    zs.avail_in = static_cast<uInt>(size);
-    std::string out;
-    char buffer[1 << 14];
-    int rc = Z_OK;
-    while (rc == Z_OK) {
-        zs.next_out = reinterpret_cast<Bytef*>(buffer);
-        zs.avail_out = sizeof buffer;
-        rc = inflate(&zs, Z_NO_FLUSH);
-        out.append(buffer, sizeof buffer - zs.avail_out);
-        if (out.size() > kMaxInflatedText)
-            rc = Z_MEM_ERROR;
-        if (rc == Z_BUF_ERROR && zs.avail_in == 0)
-            rc = Z_DATA_ERROR;  // truncated stream
-    }
-    inflateEnd(&zs);
-    if (rc != Z_STREAM_END) {
-        throw DataError("PNG '" + path + "' has a corrupt or oversized compressed text chunk");
-    }
-    return out;
-}
-
 // tEXt/zTXt should be Latin-1, but some tools store UTF-8 there; valid UTF-8 is kept as is
 // (a Latin-1 string with high bytes is almost never valid UTF-8 by accident).
 std::string legacy_text_to_utf8(const std::string& s) {
     return decode_utf8(s, nullptr) ? s : latin1_to_utf8(s);
 }
 
-// Appends the key/value of a text chunk; malformed text chunks are data errors.
-void parse_text_chunk(const std::string& type,
-                      const unsigned char* data,
-                      std::size_t size,
-                      const std::string& path,
-                      TextPairs* out) {
-    const auto* end = data + size;
-    const auto* nul = static_cast<const unsigned char*>(std::memchr(data, 0, size));
-    auto malformed = [&] {
-        return DataError("PNG '" + path + "' has a malformed " + type + " chunk");
-    };
-    if (!nul || nul == data)
-        throw malformed();
-    const std::string key = latin1_to_utf8(std::string(data, nul));
-    const unsigned char* rest = nul + 1;
-    if (type == "tEXt") {
-        out->emplace_back(key, legacy_text_to_utf8(std::string(rest, end)));
-    } else if (type == "zTXt") {
-        if (rest >= end || *rest != 0)
-            throw malformed();  // method 0 = zlib is the only one
-        out->emplace_back(key, legacy_text_to_utf8(inflate_text(rest + 1, end - rest - 1, path)));
-    } else {  // iTXt
-        if (end - rest < 2)
-            throw malformed();
-        const bool compressed = rest[0] != 0;
-        if (compressed && rest[1] != 0)
-            throw malformed();
-        rest += 2;
-        for (int skip = 0; skip < 2; ++skip) {  // language tag, translated keyword
-            const auto* z = static_cast<const unsigned char*>(std::memchr(rest, 0, end - rest));
-            if (!z)
-                throw malformed();
-            rest = z + 1;
-        }
-        out->emplace_back(
-            key, compressed ? inflate_text(rest, end - rest, path) : std::string(rest, end));
+// libpng reports errors through a callback that must not return: the message is kept here and
+// the callback longjmps back to the setjmp in encode_rows / read_chunks. Those functions hold
+// no objects with destructors, so the jump skips nothing.
+struct PngErrorSlot {
+    char message[256] = "libpng error";
+};
+
+[[noreturn]] void on_png_error(png_structp png, png_const_charp msg) {
+    auto* slot = static_cast<PngErrorSlot*>(png_get_error_ptr(png));
+    std::snprintf(slot->message, sizeof slot->message, "%s", msg ? msg : "libpng error");
+    png_longjmp(png, 1);
+}
+void on_png_warning(png_structp, png_const_charp) {}
+
+void append_bytes(png_structp png, png_bytep data, png_size_t n) {
+    try {
+        static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<const char*>(data), n);
+    } catch (...) {
+        png_error(png, "out of memory");  // no C++ exception may cross libpng's C frames
     }
 }
+void flush_nothing(png_structp) {}
 
+struct MemorySource {
+    const std::uint8_t* data;
+    std::size_t size;
+    std::size_t pos;
+};
+
+void read_bytes(png_structp png, png_bytep out, png_size_t n) {
+    auto* src = static_cast<MemorySource*>(png_get_io_ptr(png));
+    if (src->size - src->pos < n) png_error(png, "the file is truncated");
+    std::memcpy(out, src->data + src->pos, n);
+    src->pos += n;
+}
+
+// One text chunk as read, before conversion to UTF-8 (outside the setjmp region).
+struct RawText {
+    std::string key, value;
+    bool itxt;
+};
+
+void collect_text(png_structp png, png_infop info, std::vector<RawText>* out) {
+    png_textp text = nullptr;
+    int count = 0;
+    png_get_text(png, info, &text, &count);
+    for (int i = 0; i < count; ++i) {
+        const bool itxt = text[i].compression == PNG_ITXT_COMPRESSION_NONE || text[i].compression == PNG_ITXT_COMPRESSION_zTXt;
+        out->push_back({text[i].key ? text[i].key : "", text[i].text ? text[i].text : "", itxt});
+    }
+    // Chunks read before the image data are not reported again with the end info.
+    png_free_data(png, info, PNG_FREE_TEXT, -1);
+}
+
+// Encoder settings are OpenCV's (filter Sub, zlib level 1, RLE strategy), the encoder this
+// project used before libpng: results written then and replayed now have the same bytes.
+bool encode_rows(png_structp png, png_infop info, int width, int height, int color_type, const std::uint8_t* pixels,
+                 std::size_t row_bytes, png_textp text, int text_count, std::string* out) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    png_set_write_fn(png, out, append_bytes, flush_nothing);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_SUB);
+    png_set_compression_level(png, Z_BEST_SPEED);
+    png_set_compression_strategy(png, Z_RLE);
+    png_set_IHDR(png, info, png_uint_32(width), png_uint_32(height), 8, color_type, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    // Text goes right after IHDR, so readers that stop at the first IDAT still see the recipe.
+    if (text_count > 0) png_set_text(png, info, text, text_count);
+    png_write_info(png, info);
+    for (int y = 0; y < height; ++y) png_write_row(png, pixels + std::size_t(y) * row_bytes);
+    png_write_end(png, nullptr);
+    return true;
+}
+
+bool read_chunks(png_structp png, png_infop info, png_infop end, MemorySource* src, std::vector<RawText>* out,
+                 png_bytep* row) {
+    if (setjmp(png_jmpbuf(png))) return false;
+    png_set_read_fn(png, src, read_bytes);
+    png_set_user_limits(png, kMaxSide, kMaxSide);
+    png_set_chunk_malloc_max(png, kMaxInflatedText + 4096);
+    // A bad CRC is an error in any chunk (libpng's default silently drops ancillary ones).
+    png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
+    png_read_info(png, info);
+    collect_text(png, info, out);
+    // Text may also follow the image data: read the rows, one at a time, to reach it.
+    const int passes = png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    *row = static_cast<png_bytep>(png_malloc(png, png_get_rowbytes(png, info)));
+    const png_uint_32 height = png_get_image_height(png, info);
+    for (int p = 0; p < passes; ++p)
+        for (png_uint_32 y = 0; y < height; ++y) png_read_row(png, *row, nullptr);
+    png_read_end(png, end);
+    collect_text(png, end, out);
+    return true;
+}
 
 }  // namespace
 
-TextPairs parse_png_text(const std::uint8_t* p, std::size_t n, const std::string& path) {
-    if (n < 8 || std::memcmp(p, kPngSignature, 8) != 0)
-        throw DataError("'" + path + "' is not a PNG file");
-    TextPairs out;
-    std::size_t pos = 8;
-    while (true) {
-        const std::string where = " at byte " + std::to_string(pos);
-        if (n - pos < 12)
-            throw DataError("PNG '" + path + "' is truncated" + where);
-        const std::uint32_t length = be32(p + pos);
-        if (length > kMaxChunkLength || n - pos - 12 < length) {
-            throw DataError("PNG '" + path + "' is truncated or has a bad chunk length" + where);
-        }
-        const std::string type(reinterpret_cast<const char*>(p + pos + 4), 4);
-        for (const char c : type) {
-            if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) {
-                throw DataError("PNG '" + path + "' has an invalid chunk type" + where);
-            }
-        }
-        if (pos == 8 && type != "IHDR") {
-            throw DataError("PNG '" + path + "' does not start with an IHDR chunk");
-        }
-        const unsigned char* data = p + pos + 8;
-        const uLong crc = crc32(crc32(0L, Z_NULL, 0), p + pos + 4, uInt(4 + length));
-        if (crc != be32(data + length)) {
-            throw DataError("PNG '" + path + "' is corrupt: bad CRC in " + type + " chunk" + where);
-        }
-        if (type == "tEXt" || type == "zTXt" || type == "iTXt") {
-            parse_text_chunk(type, data, length, path, &out);
-        }
-        pos += 12 + std::size_t(length);
-        if (type == "IEND")
-            return out;
+std::string encode_png(int width, int height, int channels, const std::uint8_t* pixels,
+                       const std::vector<std::pair<std::string, std::string>>& text) {
+    if (width <= 0 || height <= 0 || (channels != 1 && channels != 3 && channels != 4))
+        throw InvalidRequest("encode_png: invalid image " + std::to_string(width) + "x" + std::to_string(height) + "x" +
+                             std::to_string(channels));
+    // Keys and values are checked here, with messages libpng would not give.
+    std::vector<std::string> keys;
+    std::vector<png_text> chunks(text.size());
+    for (const auto& [key, value] : text) {
+        keys.push_back(keyword_to_latin1(key));
+        if (value.find('\0') != std::string::npos)
+            throw InvalidRequest("PNG text value for key '" + key + "' contains a NUL byte");
+        if (value.size() > kMaxChunkLength - 100)
+            throw InvalidRequest("PNG text value for key '" + key + "' is too large");
+        if (!decode_utf8(value, nullptr))
+            throw InvalidRequest("PNG text value for key '" + key + "' is not valid UTF-8");
     }
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const std::string& value = text[i].second;
+        bool ascii = true;
+        for (const char c : value) ascii = ascii && static_cast<unsigned char>(c) < 0x80;
+        // tEXt for plain ASCII (readable by every tool), iTXt otherwise: tEXt is Latin-1, so
+        // UTF-8 recipes (prompts with accents, emoji) would not survive other readers.
+        png_text& t = chunks[i];
+        t.compression = ascii ? PNG_TEXT_COMPRESSION_NONE : PNG_ITXT_COMPRESSION_NONE;
+        t.key = const_cast<char*>(keys[i].c_str());
+        t.text = const_cast<char*>(value.c_str());
+        t.text_length = ascii ? value.size() : 0;
+        t.itxt_length = ascii ? 0 : value.size();
+        t.lang = nullptr;
+        t.lang_key = nullptr;
+    }
+    PngErrorSlot error;
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &error, on_png_error, on_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : nullptr;
+    if (!info) {
+        png_destroy_write_struct(&png, nullptr);
+        throw IoError("PNG encoding failed: libpng could not start");
+    }
+    std::string out;
+    const bool ok = encode_rows(png, info, width, height,
+                                channels == 1 ? PNG_COLOR_TYPE_GRAY : channels == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_RGB_ALPHA,
+                                pixels, std::size_t(width) * channels, chunks.data(), int(chunks.size()), &out);
+    png_destroy_write_struct(&png, &info);
+    if (!ok) throw IoError(std::string("PNG encoding failed (libpng: ") + error.message + ")");
+    return out;
 }
 
+TextPairs parse_png_text(const std::uint8_t* p, std::size_t n, const std::string& path) {
+    if (n < 8 || png_sig_cmp(const_cast<png_bytep>(p), 0, 8) != 0)
+        throw DataError("'" + path + "' is not a PNG file");
+    PngErrorSlot error;
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &error, on_png_error, on_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : nullptr;
+    png_infop end = info ? png_create_info_struct(png) : nullptr;
+    if (!end) {
+        png_destroy_read_struct(&png, info ? &info : nullptr, nullptr);
+        throw DataError("libpng could not start reading '" + path + "'");
+    }
+    MemorySource src{p, n, 0};
+    std::vector<RawText> raw;
+    png_bytep row = nullptr;
+    bool ok = false;
+    try {
+        ok = read_chunks(png, info, end, &src, &raw, &row);
+    } catch (...) {
+        png_free(png, row);
+        png_destroy_read_struct(&png, &info, &end);
+        throw;
+    }
+    png_free(png, row);
+    png_destroy_read_struct(&png, &info, &end);
+    if (!ok) throw DataError("PNG '" + path + "' is corrupt or truncated (libpng: " + error.message + ")");
+    TextPairs out;
+    for (const auto& t : raw) {
+        if (t.key.empty()) throw DataError("PNG '" + path + "' has a text chunk without a key");
+        // Keys are Latin-1; values are UTF-8 in iTXt and Latin-1 (sometimes UTF-8) elsewhere.
+        out.emplace_back(latin1_to_utf8(t.key), legacy_text_to_utf8(t.value));
+    }
+    return out;
+}
 
 }  // namespace ds::io

@@ -3,7 +3,6 @@
 namespace ui {
 
 EngineController::EngineController(ds::EngineOptions options, QObject* parent) : QObject(parent) {
-    qRegisterMetaType<ds::SampleRequest>();
     qRegisterMetaType<ds::TrainRequest>();
     qRegisterMetaType<ds::ProgressEvent>();
     qRegisterMetaType<ui::PartARequest>();
@@ -11,12 +10,10 @@ EngineController::EngineController(ds::EngineOptions options, QObject* parent) :
     m_worker = new EngineWorker(std::move(options));
     m_worker->moveToThread(&m_thread);
     connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
-    connect(this, &EngineController::sampleRequested, m_worker, &EngineWorker::runSample);
     connect(this, &EngineController::trainRequested, m_worker, &EngineWorker::runTrain);
     connect(this, &EngineController::partARequested, m_worker, &EngineWorker::runPartA);
     connect(m_worker, &EngineWorker::cancelled, this, &EngineController::finish);
     connect(m_worker, &EngineWorker::failed, this, [this](quint64 job) { finish(job); });
-    connect(m_worker, &EngineWorker::sampleFinished, this, [this](quint64 job) { finish(job); });
     connect(m_worker, &EngineWorker::partAFinished, this, [this](quint64 job) { finish(job); });
     connect(m_worker, &EngineWorker::trainFinished, this, [this](quint64 job) { finish(job); });
     m_thread.setObjectName(QStringLiteral("engine-worker"));
@@ -42,13 +39,6 @@ quint64 EngineController::admit(const ds::CancelToken& token, bool supersede) {
 void EngineController::finish(quint64 job) {
     if (!m_pending.remove(job)) return;
     if (!busy()) Q_EMIT busyChanged(false);
-}
-
-quint64 EngineController::sample(ds::SampleRequest request, bool supersede) {
-    request.cancel = ds::CancelToken();
-    const quint64 id = admit(request.cancel, supersede);
-    Q_EMIT sampleRequested(id, std::move(request));
-    return id;
 }
 
 quint64 EngineController::train(ds::TrainRequest request) {

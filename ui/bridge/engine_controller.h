@@ -17,7 +17,6 @@ public:
     explicit EngineController(ds::EngineOptions options, QObject* parent = nullptr);
     ~EngineController() override;
 
-    quint64 sample(ds::SampleRequest request, bool supersede = true);
     quint64 train(ds::TrainRequest request);
     quint64 runPartA(PartARequest request, bool supersede = true);
     // Cancels every unfinished job (Now) or asks training to finish its epoch (AfterCurrent).
@@ -31,7 +30,6 @@ Q_SIGNALS:
     void busyChanged(bool busy);
 
 Q_SIGNALS:  // forwarded to the worker's queued slots
-    void sampleRequested(quint64 job, ds::SampleRequest request);
     void trainRequested(quint64 job, ds::TrainRequest request);
     void partARequested(quint64 job, ui::PartARequest request);
 

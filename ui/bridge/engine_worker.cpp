@@ -35,25 +35,6 @@ void EngineWorker::guarded(quint64 job, Fn&& fn) {
     }
 }
 
-void EngineWorker::runSample(quint64 job, ds::SampleRequest request) {
-    guarded(job, [&] {
-        request.callbacks.on_frame = [this, job](const ds::FrameEvent& e) {
-            ds::ProgressEvent p;
-            p.phase = "sample";
-            p.step = e.step;
-            p.total = e.total;
-            Q_EMIT progress(job, p);
-            // At most one frame in flight: drop this one if the GUI has not painted the last.
-            if (e.step != e.total && m_frameInFlight.exchange(true)) return;
-            m_frameInFlight.store(true);
-            Q_EMIT frameReady(job, toQImage(e.x_t), toQImage(e.x0_hat), e.step, e.total, e.t);
-        };
-        auto result = engine().sample(request);
-        if (result.outcome == ds::Outcome::Cancelled) return Q_EMIT cancelled(job);
-        Q_EMIT sampleFinished(job, toQImage(result.grid), result.seconds);
-    });
-}
-
 void EngineWorker::runPartA(quint64 job, PartARequest request) {
     guarded(job, [&] {
         PartAOutput out;

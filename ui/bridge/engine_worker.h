@@ -46,7 +46,6 @@ public:
     void frameConsumed() { m_frameInFlight.store(false); }
 
 public Q_SLOTS:
-    void runSample(quint64 job, ds::SampleRequest request);
     void runTrain(quint64 job, ds::TrainRequest request);
     void runPartA(quint64 job, ui::PartARequest request);
 
@@ -56,7 +55,6 @@ Q_SIGNALS:
     // Anagram runs: the x0 estimate through each view; sent just before its frameReady.
     void frameViews(quint64 job, QStringList names, QList<QImage> views);
     void progress(quint64 job, ds::ProgressEvent event);
-    void sampleFinished(quint64 job, QImage grid, double seconds);
     void partAFinished(quint64 job, ui::PartAOutput output);
     void trainFinished(quint64 job, int epochs, QString checkpoint);
     void cancelled(quint64 job);
@@ -74,7 +72,6 @@ private:
 
 }  // namespace ui
 
-Q_DECLARE_METATYPE(ds::SampleRequest)
 Q_DECLARE_METATYPE(ds::TrainRequest)
 Q_DECLARE_METATYPE(ds::ProgressEvent)
 Q_DECLARE_METATYPE(ui::PartARequest)

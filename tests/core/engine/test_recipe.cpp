@@ -159,3 +159,19 @@ TEST_CASE("recipe text is bounded: size, nesting, JSON", "[recipe]") {
     // Brackets inside strings do not count as nesting.
     CHECK(ds::io::json_depth(R"({"a":"[[[[[[","b":[1,{"c":"]]]"}]})") == 3);
 }
+
+TEST_CASE("an inpainting recipe from before mask.cover replays with the half-coverage rule", "[recipe]") {
+    json j = {{"format", "ds.recipe/1"}, {"technique", "inpaint"}, {"command", "inpaint"},
+              {"argv", {"--input", "in.png", "--mask", "m.png"}},
+              {"input", {{"path", "in.png"}}}, {"mask", {{"path", "m.png"}, {"grow", 0}, {"feather", 0.0}}}};
+    using V = std::vector<std::string>;
+    CHECK(ds::parse_recipe(j.dump(), "old.json").argv == V{"--input", "in.png", "--mask", "m.png", "--mask-cover", "half"});
+    j["mask"]["cover"] = "any";  // written today: replayed as written
+    CHECK(ds::parse_recipe(j.dump(), "new.json").argv == V{"--input", "in.png", "--mask", "m.png"});
+    j["mask"]["cover"] = "most";
+    CHECK_THAT(error_of(j), Contains("mask.cover"));
+    // An old recipe that chose the rule itself keeps its choice.
+    j["mask"].erase("cover");
+    j["argv"].push_back("--mask-cover=any");
+    CHECK(ds::parse_recipe(j.dump(), "old2.json").argv.back() == "--mask-cover=any");
+}

@@ -68,22 +68,49 @@ TEST_CASE("masks: threshold, resize, grow, feather, empty", "[io][prep]") {
     for (int y = 10; y < 14; ++y)
         for (int x = 10; x < 14; ++x) *m.at(x, y) = 200;
     std::vector<std::string> notes;
-    auto t = ds::io::prepare_mask(m, 28, 28, 0, 0, notes);
+    auto t = ds::io::prepare_mask(m, 28, 28, 0, 0, true, notes);
     CHECK(t.sum().item<double>() == 16);
     CHECK(notes.empty());
-    auto grown = ds::io::prepare_mask(m, 28, 28, 1, 0, notes);
+    auto grown = ds::io::prepare_mask(m, 28, 28, 1, 0, true, notes);
     CHECK(grown.sum().item<double>() == 36);
-    auto soft = ds::io::prepare_mask(m, 28, 28, 0, 1.5, notes);
+    auto soft = ds::io::prepare_mask(m, 28, 28, 0, 1.5, true, notes);
     CHECK(soft[0][0][11][11].item<double>() == 1.0);  // inside stays 1
     const double edge = soft[0][0][11][15].item<double>();
     CHECK(edge > 0.0);
     CHECK(edge < 1.0);
-    auto big = ds::io::prepare_mask(m, 14, 14, 0, 0, notes);
+    auto big = ds::io::prepare_mask(m, 14, 14, 0, 0, true, notes);
     CHECK(big.sizes() == torch::IntArrayRef({1, 1, 14, 14}));
     REQUIRE(notes.size() == 1);
     CHECK(notes[0].find("resized the mask") != std::string::npos);
-    CHECK_THROWS_WITH(ds::io::prepare_mask(Image(28, 28, 1), 28, 28, 0, 0, notes), Catch::Contains("empty"));
-    CHECK_THROWS_AS(ds::io::prepare_mask(m, 28, 28, -1, 0, notes), ds::InvalidRequest);
+    CHECK_THROWS_WITH(ds::io::prepare_mask(Image(28, 28, 1), 28, 28, 0, 0, true, notes), Catch::Contains("empty"));
+    CHECK_THROWS_AS(ds::io::prepare_mask(m, 28, 28, -1, 0, true, notes), ds::InvalidRequest);
+}
+
+TEST_CASE("a shrunk mask regenerates every model pixel a stroke touches (any) or half covers (half)", "[io][prep]") {
+    // 280x280 painted at ten canvas pixels per model pixel: columns 100..112 are painted (model
+    // column 10 fully, column 11 at 30 %), 113..115 carry a soft brush edge below 128.
+    Image m(280, 280, 1);
+    for (int y = 0; y < 280; ++y) {
+        for (int x = 100; x < 113; ++x) *m.at(x, y) = 255;
+        for (int x = 113; x < 116; ++x) *m.at(x, y) = 100;
+    }
+    std::vector<std::string> notes;
+    auto any = ds::io::prepare_mask(m, 28, 28, 0, 0, true, notes);
+    auto half = ds::io::prepare_mask(m, 28, 28, 0, 0, false, notes);
+    CHECK(any[0][0][5][10].item<double>() == 1.0);
+    CHECK(any[0][0][5][11].item<double>() == 1.0);  // 30 % painted: nothing of the original survives
+    CHECK(any[0][0][5][9].item<double>() == 0.0);
+    CHECK(any[0][0][5][12].item<double>() == 0.0);
+    CHECK(any.sum().item<double>() == 2 * 28);
+    CHECK(half[0][0][5][10].item<double>() == 1.0);
+    CHECK(half[0][0][5][11].item<double>() == 0.0);  // the old rule keeps it
+    CHECK(half.sum().item<double>() == 28);
+    // Same size: both rules are the plain >= 128 threshold.
+    Image s(28, 28, 1);
+    *s.at(3, 3) = 128;
+    *s.at(4, 3) = 127;
+    CHECK(ds::io::prepare_mask(s, 28, 28, 0, 0, true, notes).sum().item<double>() == 1);
+    CHECK(ds::io::prepare_mask(s, 28, 28, 0, 0, false, notes).sum().item<double>() == 1);
 }
 
 TEST_CASE("tensor_to_image reports NaN and Inf instead of making black pixels", "[io]") {
