@@ -26,7 +26,7 @@ bool editApplicationSettings(QWidget* parent) {
     auto* dtype = new QComboBox(&dialog);
     dtype->setObjectName(QStringLiteral("dtype"));
     for (const auto& d : ds::Engine::dtype_choices()) dtype->addItem(QString::fromStdString(d));
-    dtype->setCurrentText(s.value(QStringLiteral("dtype"), QStringLiteral("fp32")).toString());
+    dtype->setCurrentText(s.value(QStringLiteral("dtype"), QStringLiteral("auto")).toString());
     auto* device = new QComboBox(&dialog);
     device->setObjectName(QStringLiteral("device"));
     for (const auto& d : ds::Engine::device_choices()) device->addItem(QString::fromStdString(d));
@@ -36,7 +36,7 @@ bool editApplicationSettings(QWidget* parent) {
     preview->setValue(s.value(QStringLiteral("previewInterval"), 1).toInt());
     auto* folder = new QLineEdit(s.value(QStringLiteral("outputFolder"), QDir::homePath()).toString(), &dialog);
     form->addRow(QObject::tr("Threads per worker (next start)"), threads);
-    form->addRow(QObject::tr("DeepFloyd IF dtype (next start)"), dtype);
+    form->addRow(QObject::tr("Precision (next start)"), dtype);
     form->addRow(QObject::tr("DeepFloyd IF device (next start)"), device);
     auto* dtypeNote = new QLabel(&dialog);
     dtypeNote->setWordWrap(true);
@@ -44,6 +44,9 @@ bool editApplicationSettings(QWidget* parent) {
     auto updateNote = [dtypeNote, dtype, device]() {
         const QString d = dtype->currentText(), dev = device->currentText();
         auto note = QString::fromStdString(ds::Engine::dtype_warning(d.toStdString(), dev.toStdString()));
+        if (d == QStringLiteral("auto"))
+            note = QObject::tr("Per model family, what measured fastest on this CPU (bf16 or fp32; fp16 for IF on a GPU): "
+                               "measured once, about a second, then kept. The status bar shows the choice.");
         if (d == QStringLiteral("fp32-w16"))
             note = QObject::tr("Weights kept in 16 bits (half the memory of fp32: IF-I-XL 8.6 GB instead of 17.2 GB), "
                       "arithmetic in fp32.");

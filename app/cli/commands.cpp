@@ -1,4 +1,5 @@
 #include "app/cli/commands.h"
+#include "core/engine/precision_info.h"
 
 #include <unistd.h>
 
@@ -208,7 +209,10 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
         std::cerr << "interrupted; nothing written\n";
         return InterruptScope::exit_code();
     }
-    const std::string recipe = "{\"format\":\"ds.recipe/1\",\"technique\":\"sample\"}";
+    // A bf16 result (--dtype bf16, or auto where bf16 measured faster) replays in bf16.
+    const bool bf16 = ds::describe_precision(opt).front().dtype == "bf16";
+    const std::string recipe = std::string("{\"format\":\"ds.recipe/1\",\"technique\":\"sample\"") +
+                               (bf16 ? ",\"dtype\":\"bf16\"}" : "}");
     write_figure("sample", a, recipe, ds::scale_nearest(res.grid, scale), args.str("out"));
     if (!gif.empty()) ds::write_animation(frames, gif, 6, 200);
     std::cerr << "wrote " << args.str("out") << " (" << res.images.size() << " samples, "
@@ -370,13 +374,20 @@ int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
 
 // ---------------------------------------------------------------------------------------------
 int cmd_models(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
-    if (wants_help(a)) return std::cout << "usage: dstudio models\n\nLists the bundled models.\n", 0;
-    Args args(a, {}, {});
+    if (wants_help(a))
+        return std::cout << "usage: dstudio models [--verbose]\n\nLists the bundled models.\n"
+                            "  --verbose  also the precision each model family runs in (--dtype; with auto, what was\n"
+                            "             measured on this CPU)\n",
+               0;
+    Args args(a, {}, {"verbose"});
     ds::Engine engine(opt);
     auto models = engine.bundled_models();
     if (models.empty()) std::cout << "no bundled models in " << engine.assets_dir() << "/models\n";
     for (const auto& m : models)
         std::cout << m.id << "\t" << ds::to_string(m.kind) << " D=" << m.hidden << "\t" << m.description << "\n";
+    if (args.has("verbose"))
+        for (const auto& p : ds::describe_precision(opt))
+            std::cout << "precision\t" << p.family << "\t" << p.dtype << "\t" << p.reason << "\n";
     return 0;
 }
 

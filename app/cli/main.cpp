@@ -16,7 +16,7 @@ namespace {
 
 const char* kUsage = R"(dstudio — Diffusion Studio command line
 
-usage: dstudio [--threads N] [--assets DIR] [--data DIR] [--dtype fp32|bf16|fp16|fp32-w16]
+usage: dstudio [--threads N] [--assets DIR] [--data DIR] [--dtype auto|fp32|bf16|fp16|fp32-w16]
                [--device cpu|cuda|cuda:N] <command> [options]
 
 Part B (MNIST from scratch):
@@ -49,10 +49,13 @@ Global options:
   --threads N   intra-op threads (default: all cores)
   --assets DIR  bundled models folder (default: $DS_ASSETS_DIR or the installed assets)
   --data DIR    datasets folder (default: $DS_DATA_DIR or <source>/data)
-  --dtype T     weights and arithmetic for inference: fp32 (default), bf16 (fast only on
-                CPUs with AVX-512; MNIST models sample ~1.7x faster with AVX512-BF16), or
+  --dtype T     weights and arithmetic for inference: auto (default: per model family, what
+                measured fastest on this CPU, bf16 or fp32, fp16 for IF on a GPU; measured
+                once, about a second, then cached; `dstudio models --verbose` shows it), fp32,
+                bf16 (fast only on CPUs with AVX-512; MNIST models sample ~1.5x faster with
+                AVX512-BF16 on some CPUs), or
                 fp32-w16: DeepFloyd IF weights kept in 16 bits (half the memory of fp32),
-                arithmetic in fp32; fp16 on a GPU only. Training always runs in fp32.
+                arithmetic in fp32; fp16 on a GPU only. Training has its own --precision.
   --device D    where DeepFloyd IF (UNets, T5) runs: cpu (default), cuda or cuda:N; needs a
                 build against a CUDA LibTorch. Noise comes from the CPU generator, so a seed
                 gives the same image on any device. The MNIST models run on the CPU.
@@ -65,6 +68,7 @@ Global options:
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     ds::EngineOptions options;
+    options.dtype = "auto";  // the command line's default; the library's stays fp32
     size_t i = 0;
     try {
         for (; i < args.size() && args[i].rfind("--", 0) == 0; ++i) {

@@ -49,12 +49,15 @@ int main(int argc, char** argv) {
     QApplication::setOrganizationName(QStringLiteral("DiffusionStudioLatencyBench"));
     QSettings().clear();  // a fresh workspace, removed again at the end
     int rounds = 20, threads = 2;
+    std::string dtype = "fp32";
     for (int i = 1; i + 1 < argc; ++i) {
+        if (std::string(argv[i]) == "--dtype") dtype = argv[i + 1];
         if (std::string(argv[i]) == "--rounds") rounds = std::max(3, std::atoi(argv[i + 1]));
         if (std::string(argv[i]) == "--threads") threads = std::max(1, std::atoi(argv[i + 1]));
     }
     ds::EngineOptions o;
     o.threads = threads;
+    o.dtype = dtype;
     o.assets_dir = std::string(DS_SOURCE_DIR) + "/assets";
     ui::EngineController studio(o), trainer(o);
     ui::MainWindow w(&studio, &trainer);
@@ -103,6 +106,7 @@ int main(int argc, char** argv) {
         {QStringLiteral("what"), QStringLiteral("SDEdit, mnist-class-ddpm, t ~ 207 (i_start 10 of 34), 4 samples, "
                                                 "slider key step -> first frame / final result; 5 ms GUI heartbeat gaps")},
         {QStringLiteral("threads"), threads},
+        {QStringLiteral("dtype"), QString::fromStdString(dtype)},
         {QStringLiteral("cpu_model"), QString::fromStdString(cpuModel())},
         {QStringLiteral("first_frame"), stats(first)},
         {QStringLiteral("final_result"), stats(final)},

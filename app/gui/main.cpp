@@ -9,10 +9,13 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
+#include <QLabel>
 #include <QMessageBox>
 #include <QSettings>
+#include <QStatusBar>
 #include <QTimer>
 
+#include "core/engine/precision_info.h"
 #include "ui/bridge/engine_controller.h"
 #include "ui/canvas/image_canvas.h"
 #include "ui/dashboard/train_dashboard.h"
@@ -82,7 +85,7 @@ int main(int argc, char** argv) {
 
     ds::EngineOptions options;
     QSettings settings;
-    options.dtype = settings.value(QStringLiteral("dtype"), QStringLiteral("fp32")).toString().toStdString();
+    options.dtype = settings.value(QStringLiteral("dtype"), QStringLiteral("auto")).toString().toStdString();
     if (const auto ok = ds::Engine::dtype_choices(); std::find(ok.begin(), ok.end(), options.dtype) == ok.end()) {
         std::fprintf(stderr, "diffusion-studio: the saved dtype '%s' is not one Diffusion Studio knows; using fp32\n",
                      options.dtype.c_str());
@@ -115,6 +118,20 @@ int main(int argc, char** argv) {
     ui::MainWindow window(&controller, &trainer);
     window.populateModels(models);
     window.resize(1480, 820);
+    {
+        // The precision each model family runs in, at the right of the status bar (with --dtype
+        // auto: measured once per machine, about a second, then cached).
+        QStringList parts, reasons;
+        for (const auto& p : ds::describe_precision(options)) {
+            parts << QStringLiteral("%1 %2").arg(p.family == "MNIST UNet" ? QStringLiteral("MNIST") : QStringLiteral("IF"),
+                                                 QString::fromStdString(p.dtype));
+            reasons << QString::fromStdString(p.family + ": " + p.reason);
+        }
+        auto* precision = new QLabel(QStringLiteral("%1: %2").arg(QString::fromStdString(options.dtype), parts.join(QStringLiteral(", "))));
+        precision->setObjectName(QStringLiteral("precision"));
+        precision->setToolTip(reasons.join(QLatin1Char('\n')));
+        window.statusBar()->addPermanentWidget(precision);
+    }
     if (cli.isSet(mode)) window.setMode(ui::MainWindow::Mode(std::clamp(cli.value(mode).toInt(), 0, 6)));
     if (cli.isSet(tab)) window.showTab(cli.value(tab).toInt());
     if (cli.isSet(weights)) window.openModelFolder(cli.value(weights));

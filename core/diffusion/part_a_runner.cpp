@@ -96,7 +96,7 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
         throw InvalidRequest("count must be in 1.." + std::to_string(kMaxCount));
     if (s.guidance > 100 || std::isnan(s.guidance)) throw InvalidRequest("guidance must be at most 100");
     Session ss;
-    ss.model = open_predictor(*ctx.registry, s.model, ctx.if_precision);
+    ss.model = open_predictor(*ctx.registry, s.model, ctx.if_precision, ctx.mnist_precision);
     if (auto* mnist = dynamic_cast<MnistNoisePredictor*>(ss.model.get()); mnist && !mnist->model().warning.empty())
         ss.notes.push_back(mnist->model().warning);
     ss.data_dir = ctx.data_dir;
@@ -125,6 +125,9 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
     if (!s.negative_prompt.empty()) ss.recipe["negative_prompt"] = s.negative_prompt;
     // IF results depend on the precision; fp32 (the default) is left out, as in older recipes.
     if (is_if_folder(s.model) && ctx.if_precision.name() != "fp32") ss.recipe["dtype"] = ctx.if_precision.name();
+    // So does an MNIST result made in bf16 (--dtype bf16 or auto): its replay uses it.
+    const std::string mnist_dtype = models::Precision(ctx.mnist_precision.cpu_compute()).name();
+    if (!is_if_folder(s.model) && mnist_dtype != "fp32") ss.recipe["dtype"] = mnist_dtype;
     if (is_if_folder(s.model) && !ctx.if_precision.device.is_cpu()) ss.recipe["device"] = ctx.if_precision.device.str();
     return ss;
 }
@@ -301,9 +304,10 @@ std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, const 
 }
 
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model,
-                                               const models::Precision& if_precision) {
+                                               const models::Precision& if_precision,
+                                               const models::Precision& mnist_precision) {
     if (is_if_folder(model)) return open_if_predictor(model, if_precision);
-    auto loaded = models::with_compute_dtype(registry.load(model), if_precision.cpu_compute());
+    auto loaded = models::with_compute_dtype(registry.load(model), mnist_precision.cpu_compute());
     if (!loaded.spec.is_ddpm() && !loaded.spec.is_flow())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +
                              " model; the Part A techniques need a DDPM or flow-matching model "
@@ -672,7 +676,7 @@ DenoiseRun open_denoise(const RunContext& ctx, const DenoiseRequest& r) {
     for (double s : r.sweep) check_sigma(s);
     if (r.count < 1 || r.count > kMaxCount) throw InvalidRequest("count must be in 1.." + std::to_string(kMaxCount));
     if (!r.pure_noise && r.input.empty()) throw InvalidRequest("the denoiser needs an input image (or pure-noise input)");
-    DenoiseRun run{Session{}, models::with_compute_dtype(ctx.registry->load(r.model), ctx.if_precision.cpu_compute()), r};
+    DenoiseRun run{Session{}, models::with_compute_dtype(ctx.registry->load(r.model), ctx.mnist_precision.cpu_compute()), r};
     const auto& spec = run.model.spec;
     if (spec.kind != ModelKind::Denoiser)
         throw InvalidRequest("'" + r.model + "' is a " + to_string(spec.kind) +
@@ -689,6 +693,7 @@ DenoiseRun open_denoise(const RunContext& ctx, const DenoiseRequest& r) {
     ss.recipe = {{"format", "ds.recipe/1"}, {"technique", "denoise"},   {"model", r.model},
                  {"seed", r.seed},          {"sigma", r.sigma},         {"pure_noise", r.pure_noise},
                  {"sweep", r.sweep},        {"count", r.pure_noise ? r.count : 1}};
+    if (const auto d = models::Precision(ctx.mnist_precision.cpu_compute()).name(); d != "fp32") ss.recipe["dtype"] = d;
     return run;
 }
 

@@ -19,11 +19,13 @@ struct RunContext {
     models::ModelRegistry* registry = nullptr;
     std::string data_dir;  // for dataset images given as "mnist:test:INDEX"
     models::Precision if_precision;  // DeepFloyd IF weights and arithmetic (--dtype)
+    models::Precision mnist_precision;  // the MNIST models' arithmetic (--dtype; fp16 runs as fp32)
 };
 
 std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry,
                                                const std::string& model,
-                                               const models::Precision& if_precision = {});
+                                               const models::Precision& if_precision = {},
+                                               const models::Precision& mnist_precision = {});
 
 // A DeepFloyd IF stage I folder (unet/, text_encoder/, tokenizer/), kept loaded between calls.
 std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, const models::Precision& precision);

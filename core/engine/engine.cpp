@@ -1,5 +1,7 @@
 #include "core/engine/engine.h"
+#include "core/engine/precision_info.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -26,6 +28,7 @@
 #include "core/io/plot.h"
 #include "core/io/safetensors.h"
 #include "core/io/tensor_image.h"
+#include "core/models/auto_precision.h"
 #include "core/models/if_unet.h"
 #include "core/models/model_registry.h"
 #include "core/models/t5_encoder.h"
@@ -64,7 +67,21 @@ struct Engine::Impl {
     models::LoadedModel load(const std::string& model) { return registry->load(model); }
     // In the compute dtype of --dtype (bf16: an inference copy; fp32 and fp32-w16: as stored).
     models::LoadedModel load_for_inference(const std::string& model) {
-        return models::with_compute_dtype(registry->load(model), models::Precision::parse(options.dtype).cpu_compute());
+        return models::with_compute_dtype(registry->load(model), mnist_precision().cpu_compute());
+    }
+    // --dtype per model family: "auto" is measured (once per machine, cached) on first use.
+    std::mutex precision_mutex;
+    std::optional<models::AutoPrecision> auto_mnist, auto_if;
+    models::AutoPrecision precision_of(models::Family f) {
+        std::lock_guard<std::mutex> lock(precision_mutex);
+        auto& slot = f == models::Family::MnistUnet ? auto_mnist : auto_if;
+        if (!slot) slot = models::resolve_precision(options.dtype, f, options.device);
+        return *slot;
+    }
+    models::Precision mnist_precision() { return models::Precision::parse(precision_of(models::Family::MnistUnet).dtype); }
+    models::Precision if_precision() {
+        return models::Precision::parse(precision_of(models::Family::DeepFloydIf).dtype)
+            .on(models::Precision::parse_device(options.device));
     }
     std::string resolve_model_path(const std::string& model) const { return registry->resolve(model); }
     diffusion::RunContext context();
@@ -74,7 +91,14 @@ Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
     if (options.threads < 0 || options.threads > 1024)
         throw InvalidRequest("threads must be in 0..1024 (0 = all cores)");
     // Throw InvalidRequest naming the choices, or when the dtype cannot run on the device.
-    models::Precision::parse(options.dtype).on(models::Precision::parse_device(options.device)).check_device();
+    const auto choices = dtype_choices();
+    if (std::find(choices.begin(), choices.end(), options.dtype) == choices.end())
+        throw InvalidRequest("dtype must be auto (what measured fastest on this CPU), fp32, bf16, fp16 (GPU only) or "
+                             "fp32-w16 (16-bit weights, fp32 arithmetic); got '" + options.dtype + "'");
+    if (options.dtype == "auto")
+        models::Precision().on(models::Precision::parse_device(options.device)).check_device();
+    else
+        models::Precision::parse(options.dtype).on(models::Precision::parse_device(options.device)).check_device();
     if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
     if (options.assets_dir.empty()) options.assets_dir = env_or("DS_ASSETS_DIR", default_assets_dir());
     if (options.data_dir.empty())
@@ -370,7 +394,20 @@ void Engine::plot_losses(const LossPlotRequest& r) {
     write_png(io::plot_curves(curves, opt), r.out_png);
 }
 
-std::vector<std::string> Engine::dtype_choices() { return models::Precision::names(); }
+std::vector<std::string> Engine::dtype_choices() {
+    std::vector<std::string> out = {"auto"};
+    for (const auto& n : models::Precision::names()) out.push_back(n);
+    return out;
+}
+
+std::vector<FamilyPrecision> describe_precision(const EngineOptions& options) {
+    std::vector<FamilyPrecision> out;
+    for (auto f : {models::Family::MnistUnet, models::Family::DeepFloydIf}) {
+        const auto p = models::resolve_precision(options.dtype, f, options.device);
+        out.push_back({models::family_name(f), p.dtype, p.reason});
+    }
+    return out;
+}
 
 std::vector<std::string> Engine::anagram_views() { return diffusion::common_view_names(); }
 
@@ -421,8 +458,7 @@ void Engine::export_model(const ExportRequest& r) {
 }
 
 diffusion::RunContext Engine::Impl::context() {
-    return {registry.get(), options.data_dir,
-            models::Precision::parse(options.dtype).on(models::Precision::parse_device(options.device))};
+    return {registry.get(), options.data_dir, if_precision(), mnist_precision()};
 }
 
 PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) {

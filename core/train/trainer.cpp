@@ -151,7 +151,9 @@ private:
     void update_ema();
     void save_checkpoint();
     void end_epoch(int epoch);
-    void write_grid(int epoch);
+    void write_grid(int epoch) { write_grid(epoch, model_); }
+    void write_grid(int epoch, models::LoadedModel& model);
+    void draw_interrupted_grid();
     void log(LogLevel level, const std::string& msg) const {
         if (r_.callbacks.on_log) r_.callbacks.on_log(level, msg);
     }
@@ -451,32 +453,32 @@ void Run::save_checkpoint() {
     metrics_.flush();
 }
 
-void Run::write_grid(int epoch) {
+void Run::write_grid(int epoch, models::LoadedModel& model) {
     if (r_.epoch_grids == 0 || r_.kind == ModelKind::Classifier) return;
     diffusion::GenerateOptions g;
     g.seed = r_.seed + 0x5eed;  // the same noise every epoch: grids are comparable
     g.guidance = r_.guidance;
-    g.steps = model_.spec.is_flow() ? r_.sample_steps : 0;
+    g.steps = model.spec.is_flow() ? r_.sample_steps : 0;
     g.cancel = &r_.cancel;
     int columns = 10;
-    if (model_.spec.is_class_conditioned()) {
+    if (model.spec.is_class_conditioned()) {
         for (int k = 0; k < 4; ++k)
-            for (int c = 0; c < model_.spec.num_classes; ++c) g.labels.push_back(c);
-        columns = model_.spec.num_classes;
+            for (int c = 0; c < model.spec.num_classes; ++c) g.labels.push_back(c);
+        columns = model.spec.num_classes;
     } else {
         g.count = 40;
     }
     torch::Tensor samples;
     if (r_.kind == ModelKind::Denoiser) {  // test-set denoising at the training sigma
         c10::InferenceMode guard;
-        model_.unet->eval();
+        model.unet->eval();
         auto test = data::load_mnist(r_.dataset, data_dir_, false, 10).images;
         auto tgen = at::make_generator<at::CPUGeneratorImpl>(g.seed);
         auto eps = torch::randn(test.sizes(), tgen, test.options());
         auto z = r_.pure_noise ? eps : test + r_.sigma * eps;
-        samples = torch::cat({test, z.clamp(0, 1), model_.unet->forward(z).clamp(0, 1)}, 0);
+        samples = torch::cat({test, z.clamp(0, 1), model.unet->forward(z).clamp(0, 1)}, 0);
     } else {
-        samples = diffusion::generate(model_, g);
+        samples = diffusion::generate(model, g);
     }
     model_.module().train();
     char name[32];
@@ -525,6 +527,22 @@ void Run::end_epoch(int epoch) {
     if (!ema_bn_.empty()) save_checkpoint();
 }
 
+// A run stopped while its epoch-end grid was being drawn (Ctrl+C, SIGTERM) has the epoch's
+// checkpoint and snapshot but no grid: draw it from the snapshot (the same weights and noise, so
+// the same picture) before training goes on.
+void Run::draw_interrupted_grid() {
+    if (r_.epoch_grids == 0 || r_.kind == ModelKind::Classifier || prog_.epoch < 1 || prog_.batch != 0) return;
+    char grid[32], snap[40];
+    std::snprintf(grid, sizeof grid, "epoch_%03d.png", prog_.epoch);
+    std::snprintf(snap, sizeof snap, "epoch_%03d.safetensors", prog_.epoch);
+    const fs::path snapshot = dir_ / "epochs" / snap;
+    if (fs::exists(dir_ / "samples" / grid) || !fs::exists(snapshot)) return;
+    log(LogLevel::Info, "the sample grid of epoch " + std::to_string(prog_.epoch) +
+                            " was interrupted; drawing it from " + (fs::path("epochs") / snap).string());
+    auto model = models::load_model_file(snapshot.string());
+    write_grid(prog_.epoch, model);
+}
+
 TrainResult Run::execute() {
     if (r_.resume && !r_.out_dir.empty() && fs::exists(fs::path(r_.out_dir) / kCheckpointFile)) {
         const std::string path = (fs::path(r_.out_dir) / kCheckpointFile).string();
@@ -555,6 +573,7 @@ TrainResult Run::execute() {
     data_ = data::load_mnist(r_.dataset, data_dir_, true, r_.limit);
     prepare_folder();
     build_or_resume();
+    draw_interrupted_grid();
     if (r_.precision == "bf16" && !io::cpu_has("avx512_bf16"))
         log(LogLevel::Warning, "this CPU (" + io::cpu_model() + ") has no AVX512-BF16: bf16 autocast is "
                                "slower than fp32 here (--precision fp32 is the faster choice)");

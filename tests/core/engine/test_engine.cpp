@@ -138,7 +138,7 @@ TEST_CASE("export drops training state and can halve the size", "[engine]") {
 TEST_CASE("the engine takes fp32, bf16, fp16 (GPU) and fp32-w16 for DeepFloyd IF and names them when refusing", "[engine]") {
     ds::EngineOptions o;
     o.threads = 1;
-    CHECK(ds::Engine::dtype_choices() == std::vector<std::string>{"fp32", "bf16", "fp16", "fp32-w16"});
+    CHECK(ds::Engine::dtype_choices() == std::vector<std::string>{"auto", "fp32", "bf16", "fp16", "fp32-w16"});
     for (const auto& d : ds::Engine::dtype_choices()) {
         o.dtype = d;
         if (d == "fp16")  // GPU only (test_if_device.cpp)
@@ -147,7 +147,8 @@ TEST_CASE("the engine takes fp32, bf16, fp16 (GPU) and fp32-w16 for DeepFloyd IF
             CHECK_NOTHROW(ds::Engine(o));
     }
     o.dtype = "fp64";
-    CHECK_THROWS_WITH(ds::Engine(o), Catch::Contains("fp32, bf16, fp16 (GPU only) or fp32-w16") && Catch::Contains("'fp64'"));
+    CHECK_THROWS_WITH(ds::Engine(o), Catch::Contains("auto (what measured fastest on this CPU), fp32, bf16, fp16 (GPU only) or fp32-w16") &&
+                                         Catch::Contains("'fp64'"));
     CHECK(ds::Engine::dtype_warning("fp32-w16").empty());
 }
 
