@@ -8,7 +8,7 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libtorch-dev libopenblas0-openmp libdnnl-dev
       qt6-base-dev qt6-charts-dev libqt6opengl6-dev libqt6svg6
       libopencv-dev libsentencepiece-dev catch2 nlohmann-json3-dev
-      libgif-dev libpng-dev libssl-dev libcli11-dev
+      libgif-dev libpng-dev libssl-dev libcli11-dev libgloo-dev
       dataset-fashion-mnist xvfb xauth zlib1g-dev)
 # npm may come from a non-Debian node install (its npm conflicts with Debian's): only add it if absent.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

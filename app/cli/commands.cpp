@@ -64,17 +64,40 @@ result as a run never interrupted.
                       options given again override it, e.g. a larger --epochs
   --init MODEL        warm start from the weights of a model of the same kind and width (bundled
                       id, .safetensors file or run folder); new optimizer, lr schedule from --lr
+
+Data-parallel (docs/training.md#data-parallel): the global batch above is split over the ranks,
+gradients and BatchNorm statistics are synchronised through PyTorch's c10d (Gloo); rank 0 alone
+writes the run folder; any number of ranks resumes any checkpoint.
+  --nproc N           start N - 1 worker processes here and train on N ranks (each with the
+                      --threads of this process); Ctrl+C stops all at the same step
+  --dist-timeout S    a rank that stops answering for S seconds stops the others (300)
+  Started by torchrun or by hand, each process reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR
+  and MASTER_PORT (GLOO_SOCKET_IFNAME picks the network interface) and is given the same options.
 )";
+
+int run_train(ds::TrainRequest& r, const ds::EngineOptions& opt, bool worker);
 
 int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a)) return std::cout << kTrainHelp, 0;
     Args args(a, {"kind", "out", "dataset", "epochs", "batch", "hidden", "lr", "lr-decay", "sigma",
                   "p-uncond", "grad-clip", "timesteps", "guidance", "sample-steps", "seed", "limit", "init",
-                  "ema", "precision", "checkpoint-minutes", "checkpoint-steps"},
-              {"pure-noise", "resume", "no-grids", "grids"});
+                  "ema", "precision", "checkpoint-minutes", "checkpoint-steps", "nproc", "dist-timeout",
+                  "debug-exit-at-step", "debug-hang-at-step"},
+              {"pure-noise", "resume", "no-grids", "grids", "worker"});
+    ds::TrainRequest r;
+    r.dist = ds::Engine::distributed_from_env();
+    if (args.has("dist-timeout")) {
+        r.dist.timeout_s = args.number("dist-timeout", r.dist.timeout_s);
+        if (!(r.dist.timeout_s >= 1 && r.dist.timeout_s <= 86400))
+            throw UsageError("--dist-timeout takes 1 to 86400 seconds");
+    }
+    if (args.has("worker")) {  // started by --nproc: the recipe and the state come from rank 0
+        if (r.dist.world < 2 || r.dist.rank == 0)
+            throw UsageError("--worker is started by `dstudio train --nproc N`, with RANK and WORLD_SIZE set");
+        return run_train(r, opt, true);
+    }
     if (!args.has("out") || (!args.has("kind") && !args.has("resume")))
         throw UsageError("train needs --kind and --out (see --help)");
-    ds::TrainRequest r;
     if (args.has("kind"))
         r.kind = ds::parse_model_kind(args.str("kind"));
     else
@@ -113,11 +136,22 @@ int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     r.init_from = args.str("init", "");
     if (r.epochs < 0 || r.batch_size < 0 || r.hidden < 0 || r.lr < 0)
         throw UsageError("epochs, batch, hidden and lr must be positive");
+    r.nproc = args.integer("nproc", 1);
+    if (r.nproc < 1 || r.nproc > 64) throw UsageError("--nproc takes 1 to 64 processes");
+    if (r.nproc > 1 && r.dist.world > 1)
+        throw UsageError("--nproc starts its own workers: do not combine it with WORLD_SIZE (torchrun)");
+    r.debug_exit_at_step = args.integer("debug-exit-at-step", 0);
+    r.debug_hang_at_step = args.integer("debug-hang-at-step", 0);
+    return run_train(r, opt, false);
+}
 
+int run_train(ds::TrainRequest& r, const ds::EngineOptions& opt, bool worker) {
     ds::Engine engine(opt);
     ProgressPrinter progress;
-    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) { progress.update(e); };
-    r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
+    const std::string prefix = r.dist.world > 1 && r.dist.rank > 0 ? "rank " + std::to_string(r.dist.rank) + ": " : "";
+    // Ranks > 0 print no progress bar (rank 0's is the run's); their log lines say which rank.
+    if (r.dist.rank == 0) r.callbacks.on_progress = [&](const ds::ProgressEvent& e) { progress.update(e); };
+    r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, prefix + m); };
     InterruptScope sig(r.cancel);
     ds::TrainResult res;
     try {
@@ -127,6 +161,11 @@ int cmd_train(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
         throw;
     }
     progress.clear();
+    if (worker || r.dist.rank > 0) {
+        std::cerr << prefix << (res.outcome == ds::Outcome::Cancelled ? "stopped" : "done") << " at step "
+                  << res.steps_done << "\n";
+        return res.outcome == ds::Outcome::Cancelled ? InterruptScope::exit_code() : 0;
+    }
     if (res.outcome == ds::Outcome::Cancelled) {
         std::cerr << "interrupted: checkpoint saved to " << res.checkpoint << " after " << res.steps_done
                   << " steps; continue with --resume\n";

@@ -35,6 +35,7 @@
 #include "core/text/t5_tokenizer.h"
 #include "core/models/mnist_classifier.h"
 #include "core/models/model_store.h"
+#include "core/train/collective.h"
 #include "core/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -150,6 +151,9 @@ ModelInfo Engine::describe(const std::string& model) const {
     const std::string path = impl_->resolve_model_path(model);
     return with_schedule(models::ModelRegistry::info_of(path, fs::path(path).stem().string()));
 }
+
+DistributedConfig Engine::distributed_from_env() { return train::distributed_from_env(); }
+bool Engine::distributed_available() { return train::distributed_available(); }
 
 TrainResult Engine::train(const TrainRequest& request) {
     if (request.init_from.empty()) return train::run_training(request, impl_->options.data_dir);

@@ -63,6 +63,13 @@ public:
     // The anagram views a front end offers, "identity" first (any jigsawN[:SEED] is accepted too).
     static std::vector<std::string> anagram_views();
 
+    // The data-parallel rendezvous torchrun gives its workers (RANK, WORLD_SIZE, LOCAL_RANK,
+    // MASTER_ADDR, MASTER_PORT; DS_DIST_TIMEOUT, GLOO_SOCKET_IFNAME): world 1 when WORLD_SIZE is
+    // unset. Throws InvalidRequest for malformed values.
+    static DistributedConfig distributed_from_env();
+    // Whether this build has c10d's Gloo backend (multi-process training).
+    static bool distributed_available();
+
     std::vector<ModelInfo> bundled_models() const;
     ModelInfo describe(const std::string& model) const;  // id or path; throws ModelLoadError
     int threads() const;

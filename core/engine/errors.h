@@ -29,6 +29,12 @@ struct TrainingDiverged : Error {
     using Error::Error;
 };
 
+// A data-parallel run lost a rank: it died, hung past the timeout, or the rendezvous failed. The
+// last checkpoint rank 0 wrote is kept; --resume continues from it with any number of ranks.
+struct DistributedError : Error {
+    using Error::Error;
+};
+
 // Not an error: thrown inside core when a CancelToken asks to stop now, and turned into
 // Outcome::Cancelled at the facade. Never escapes Engine methods.
 struct Cancelled {};

@@ -17,6 +17,17 @@ enum class ModelKind { Denoiser, TimeDdpm, ClassDdpm, TimeFm, ClassFm, Classifie
 std::string to_string(ModelKind kind);
 ModelKind parse_model_kind(const std::string& text);  // throws InvalidRequest listing valid names
 
+// One rank of a data-parallel training run (issue 25): the torchrun-style rendezvous.
+struct DistributedConfig {
+    int rank = 0;
+    int world = 1;                  // 1 = a single process, no collectives
+    int local_rank = 0;             // informational on CPU (which device on a GPU machine)
+    std::string master_addr = "127.0.0.1";  // rank 0's address; it hosts the c10d TCPStore
+    int master_port = 29500;
+    double timeout_s = 300;         // a collective (or the rendezvous) that waits longer fails
+    std::string ifname;             // network interface for Gloo (GLOO_SOCKET_IFNAME); "" = by address
+};
+
 struct TrainRequest {
     ModelKind kind = ModelKind::ClassDdpm;
     std::string dataset = "mnist";  // "mnist", "fashion-mnist", or a folder holding IDX files
@@ -52,6 +63,12 @@ struct TrainRequest {
                                     // epoch ends; -1 = 5 for a new run, the run's value on resume)
     int checkpoint_steps = -1;      // also save every N optimizer steps (0 = off; -1 as above, off)
     int debug_nan_at_step = 0;      // testing only: treat the loss of this step as NaN
+    DistributedConfig dist;         // this process's rank when started by torchrun or --nproc
+    int nproc = 1;                  // > 1: start nproc - 1 local worker processes and train
+                                    // data-parallel with this process as rank 0
+    std::string worker_exe;         // the dstudio binary the workers run ("" = next to this one)
+    int debug_exit_at_step = 0;     // testing only: a rank > 0 exits abruptly before this step
+    int debug_hang_at_step = 0;     // testing only: a rank > 0 stops answering before this step
     Callbacks callbacks;
     CancelToken cancel;             // AfterCurrent: finish epoch + save; Now: save at next batch
                                     // (copies of a request share the token)

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "core/models/fused_norm.h"
+#include "core/models/sync_batchnorm.h"
 
 namespace ds::models {
 namespace nn = torch::nn;
@@ -154,7 +155,7 @@ ConvImpl::ConvImpl(int in, int out) {
     bn = register_module("bn", nn::BatchNorm2d(out));
 }
 torch::Tensor ConvImpl::forward(const torch::Tensor& x) {
-    if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
+    if (!BnFold::active(*this)) return F::gelu(batch_norm(bn, conv(x)));
     if (dnnl_ops::applies(x)) return (*fold.op(conv->weight, conv->bias, bn, 0, make_conv_s1))(x);
     auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0, conv_layout);
     return eval_gelu(eval_conv(x, w, b, 1, 1));
@@ -165,7 +166,7 @@ DownConvImpl::DownConvImpl(int in, int out) {
     bn = register_module("bn", nn::BatchNorm2d(out));
 }
 torch::Tensor DownConvImpl::forward(const torch::Tensor& x) {
-    if (!BnFold::active(*this)) return F::gelu(bn(conv(x)));
+    if (!BnFold::active(*this)) return F::gelu(batch_norm(bn, conv(x)));
     if (dnnl_ops::applies(x)) return (*fold.op(conv->weight, conv->bias, bn, 0, make_conv_s2))(x);
     auto [w, b] = fold.get(conv->weight, conv->bias, bn, 0, conv_layout);
     return eval_gelu(eval_conv(x, w, b, 2, 1));
@@ -273,7 +274,7 @@ torch::Tensor UpConvImpl::forward(const torch::Tensor& x) {
         return x.size(0) >= 16 || x.scalar_type() != torch::kFloat32 ? conv_transpose_k4s2p1(x, w, b)
                                                                      : torch::conv_transpose2d(x, w, b, 2, 1);
     };
-    if (!BnFold::active(*this)) return F::gelu(bn(product(conv->weight, conv->bias)));
+    if (!BnFold::active(*this)) return F::gelu(batch_norm(bn, product(conv->weight, conv->bias)));
     if (dnnl_ops::applies(x)) return (*fold.op(conv->weight, conv->bias, bn, 1, make_up_conv))(x);
     auto [k4, b4] = fold.get(conv->weight, conv->bias, bn, 1, stack_phase_kernels);
     return eval_gelu(conv_transpose_k4s2p1_stacked(x, k4, b4));
@@ -333,7 +334,7 @@ torch::Tensor UnflattenImpl::forward(const torch::Tensor& x) {
     y = y + b.view({1, o, 1, 1});
     if (folded && y.scalar_type() == torch::kBFloat16)  // joins channels-last skips in the bf16 copy
         return eval_gelu(y.contiguous(at::MemoryFormat::ChannelsLast));
-    return F::gelu(folded ? y : bn(y));
+    return F::gelu(folded ? y : batch_norm(bn, y));
 }
 
 ConvBlockImpl::ConvBlockImpl(int in, int out) {

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "core/models/sync_batchnorm.h"
+
 namespace ds::models {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
@@ -19,8 +21,8 @@ MnistClassifierImpl::MnistClassifierImpl(int in_channels, int num_classes, int i
 }
 
 torch::Tensor MnistClassifierImpl::features(const torch::Tensor& x) {
-    auto h = F::max_pool2d(F::relu(bn1(conv1(x))), F::MaxPool2dFuncOptions(2));
-    h = F::max_pool2d(F::relu(bn2(conv2(h))), F::MaxPool2dFuncOptions(2));
+    auto h = F::max_pool2d(F::relu(batch_norm(bn1, conv1(x))), F::MaxPool2dFuncOptions(2));
+    h = F::max_pool2d(F::relu(batch_norm(bn2, conv2(h))), F::MaxPool2dFuncOptions(2));
     return F::relu(fc1(h.flatten(1)));
 }
 
@@ -52,8 +54,8 @@ double frechet_distance(const torch::Tensor& a, const torch::Tensor& b) {
 }
 
 torch::Tensor MnistClassifierImpl::forward(const torch::Tensor& x) {
-    auto h = F::max_pool2d(F::relu(bn1(conv1(x))), F::MaxPool2dFuncOptions(2));
-    h = F::max_pool2d(F::relu(bn2(conv2(h))), F::MaxPool2dFuncOptions(2));
+    auto h = F::max_pool2d(F::relu(batch_norm(bn1, conv1(x))), F::MaxPool2dFuncOptions(2));
+    h = F::max_pool2d(F::relu(batch_norm(bn2, conv2(h))), F::MaxPool2dFuncOptions(2));
     h = drop(F::relu(fc1(h.flatten(1))));
     return fc2(h);
 }

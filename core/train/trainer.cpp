@@ -1,6 +1,11 @@
 #include "core/train/trainer.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <map>
+#include <algorithm>
+#include <mutex>
+#include <thread>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +28,9 @@
 #include "core/io/tensor_image.h"
 #include "core/models/model_store.h"
 #include "core/train/adam.h"
+#include "core/train/collective.h"
+#include "core/train/launcher.h"
+#include "core/models/sync_batchnorm.h"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -144,6 +152,8 @@ public:
     TrainResult execute();
 
 private:
+    TrainResult execute_steps();
+    void setup_rank0();
     void prepare_folder();
     void build_or_resume();
     void warm_start(const models::ModelSpec& spec);
@@ -154,6 +164,15 @@ private:
     void write_grid(int epoch) { write_grid(epoch, model_); }
     void write_grid(int epoch, models::LoadedModel& model);
     void draw_interrupted_grid();
+    // Data-parallel (r_.dist.world > 1): rank 0 alone reads and writes the run folder; it sends
+    // the others its effective recipe and then its whole training state, so every rank starts
+    // from identical weights, optimizer, progress and random stream.
+    bool writer() const { return r_.dist.rank == 0; }
+    void start_local_workers();
+    void join();
+    void adopt_rank0_recipe();
+    void sync_state();
+    void debug_fault() const;
     void log(LogLevel level, const std::string& msg) const {
         if (r_.callbacks.on_log) r_.callbacks.on_log(level, msg);
     }
@@ -181,6 +200,9 @@ private:
     std::vector<std::pair<std::string, torch::Tensor>> ema_bn_;
     int ema_bn_epoch_ = 0;
     bool ema_warmup_ = true;        // false when the average starts from trained weights
+    std::unique_ptr<LocalWorkers> workers_;  // --nproc: ranks 1..N-1 started by this process
+    std::unique_ptr<Collective> coll_;       // world > 1
+    std::int64_t batch_rows_ = 0;   // rows of the global batch the current step trains on
 };
 
 // Swaps the EMA weights into the model for as long as it lives (grids and epoch snapshots).
@@ -246,8 +268,14 @@ void Run::build_or_resume() {
         throw DataError("images of " + std::to_string(spec.image_size) +
                         " px: the UNet needs a size divisible by 4");
 
-    torch::manual_seed(r_.seed);  // parameter initialisation
-    model_ = models::build_model(spec);
+    {
+        // Parameter initialisation draws from torch's global generator: one run at a time, so
+        // runs in threads of one process (the GUI, the data-parallel tests) get their seed's weights.
+        static std::mutex init_mutex;
+        std::lock_guard<std::mutex> lock(init_mutex);
+        torch::manual_seed(r_.seed);
+        model_ = models::build_model(spec);
+    }
     gen_ = at::make_generator<at::CPUGeneratorImpl>(r_.seed * 2654435761ULL + 1);
     std::vector<std::pair<std::string, torch::Tensor>> params;
     for (auto& p : model_.module().named_parameters(true)) params.emplace_back(p.key(), p.value());
@@ -411,21 +439,45 @@ NoisyBatch noisy_batch(const models::ModelSpec& spec, const diffusion::Schedule&
 
 
 torch::Tensor Run::batch_loss(const torch::Tensor& x, const torch::Tensor& labels) {
+    // Every rank draws the noise of the whole global batch (the same numbers a single process
+    // draws) and trains on its own rows: data order and random stream do not depend on the number
+    // of ranks, so any world size continues any checkpoint.
     auto b = noisy_batch(model_.spec, schedule_, x, labels, r_.p_uncond, r_.sigma, r_.pure_noise, gen_);
+    const auto n = x.size(0);
+    auto reduction = torch::Reduction::Mean;
+    if (coll_) {
+        const auto w = r_.dist.world, k = r_.dist.rank;
+        const auto begin = n * k / w, rows = n * (k + 1) / w - begin;
+        for (auto* t : {&b.input, &b.t, &b.c, &b.target})
+            if (t->defined()) *t = t->narrow(0, begin, rows);
+        reduction = torch::Reduction::Sum;  // divided by the global rows below: this rank's share
+    }
+    batch_rows_ = n;
     AutocastBf16 autocast(r_.precision == "bf16");
+    torch::Tensor loss;
     switch (model_.spec.kind) {
         case ModelKind::Classifier:
-            return torch::nn::functional::cross_entropy(model_.classifier->forward(b.input).to(torch::kFloat32),
-                                                        b.target);
+            loss = torch::nn::functional::cross_entropy(
+                model_.classifier->forward(b.input).to(torch::kFloat32), b.target,
+                torch::nn::functional::CrossEntropyFuncOptions().reduction(
+                    coll_ ? torch::nn::CrossEntropyLossOptions::reduction_t(torch::kSum)
+                          : torch::nn::CrossEntropyLossOptions::reduction_t(torch::kMean)));
+            break;
         case ModelKind::Denoiser:
-            return torch::mse_loss(model_.unet->forward(b.input), b.target);
+            loss = torch::mse_loss(model_.unet->forward(b.input), b.target, reduction);
+            break;
         default:
-            return torch::mse_loss(model_.unet->forward(b.input, b.t, b.c), b.target);
+            loss = torch::mse_loss(model_.unet->forward(b.input, b.t, b.c), b.target, reduction);
+            break;
     }
+    if (!coll_) return loss;
+    // Mean over the global batch's values (MSE: per pixel; cross-entropy: per image).
+    const double per_row = model_.spec.kind == ModelKind::Classifier ? 1.0 : double(x.numel() / n);
+    return loss / (double(n) * per_row);
 }
 
 void Run::update_ema() {
-    if (ema_.empty()) return;
+    if (ema_.empty() || !writer()) return;
     torch::NoGradGuard no_grad;
     const double k = double(ema_updates_++);
     const double d = ema_warmup_ ? std::min(r_.ema, (1 + k) / (10 + k)) : r_.ema;
@@ -494,6 +546,7 @@ void Run::end_epoch(int epoch) {
         prog_.lr = r_.lr * std::pow(0.1, double(epoch) / r_.epochs);
         adam_->set_lr(prog_.lr);
     }
+    if (!writer()) return;  // files, snapshots and grids are rank 0's
     save_checkpoint();
     // Snapshots and grids show the model a user would take away: the average when EMA is on.
     // The running BatchNorm statistics belong to the raw weights; for the average they are
@@ -543,7 +596,339 @@ void Run::draw_interrupted_grid() {
     write_grid(prog_.epoch, model);
 }
 
+// --nproc N: this process is rank 0 of N; ranks 1..N-1 are dstudio workers started here.
+void Run::start_local_workers() {
+    if (r_.nproc <= 1) return;
+    if (r_.dist.world > 1)
+        throw InvalidRequest("--nproc starts its own workers; it cannot be combined with a torchrun-style "
+                             "rendezvous (WORLD_SIZE=" + std::to_string(r_.dist.world) + ")");
+    LaunchSpec spec;
+    spec.exe = r_.worker_exe;
+    spec.nproc = r_.nproc;
+    spec.threads = std::max(1, at::get_num_threads());
+    spec.data_dir = data_dir_;
+    spec.dist = r_.dist;
+    spec.dist.master_addr = "127.0.0.1";
+    spec.dist.master_port = free_loopback_port();
+    spec.log_dir = (dir_ / "workers").string();
+    workers_ = std::make_unique<LocalWorkers>(spec);
+    r_.dist = spec.dist;
+    r_.dist.rank = 0;
+    r_.dist.world = r_.nproc;
+    log(LogLevel::Info, "started " + std::to_string(r_.nproc - 1) + " worker process(es) with " +
+                            std::to_string(spec.threads) + " thread(s) each; their logs are in " + spec.log_dir);
+}
+
+// Ranks > 0: the recipe rank 0 settled on (its checkpoint's, on --resume), then the same checks.
+void Run::adopt_rank0_recipe() {
+    const std::string text = coll_->broadcast_text("", 0, "receiving the recipe from rank 0");
+    json recipe;
+    try {
+        recipe = json::parse(text);
+    } catch (const json::exception& e) {
+        throw DistributedError("rank " + std::to_string(r_.dist.rank) + ": unreadable recipe from rank 0: " + e.what());
+    }
+    TrainRequest w;
+    w.kind_from_run = true;
+    adopt_recipe(w, recipe.at("recipe"));
+    // Rank 0's folder (a --worker is given none): named in messages, never written here.
+    w.out_dir = r_.out_dir.empty() ? recipe.value("out_dir", std::string()) : r_.out_dir;
+    w.dist = r_.dist;
+    w.callbacks = r_.callbacks;
+    w.cancel = r_.cancel;
+    w.debug_exit_at_step = recipe.value("debug_exit_at_step", 0);
+    w.debug_hang_at_step = recipe.value("debug_hang_at_step", 0);
+    w.debug_nan_at_step = recipe.value("debug_nan_at_step", 0);
+    // Rank 0 holds the weight average, grids and warm-start weights; this rank gets the weights
+    // themselves in sync_state().
+    w.ema = 0;
+    w.epoch_grids = 0;
+    w.init_from.clear();
+    w.resume = false;
+    r_ = with_defaults(w);
+    validate(r_);
+    data_ = data::load_mnist(r_.dataset, data_dir_, true, r_.limit);
+}
+
+// Rank 0's weights, BatchNorm statistics, optimizer state, progress and random stream to all.
+void Run::sync_state() {
+    std::vector<torch::Tensor> tensors;
+    for (auto& p : model_.module().parameters(true)) tensors.push_back(p.detach());
+    for (auto& b : model_.module().buffers(true)) tensors.push_back(b);
+    for (auto& [name, t] : adam_->state("")) tensors.push_back(t);
+    auto rng = gen_.get_state();
+    tensors.push_back(rng);
+    auto progress = torch::tensor({std::int64_t(prog_.epoch), prog_.batch, prog_.step, adam_->steps()}, torch::kInt64);
+    auto lr = torch::tensor({prog_.lr}, torch::kFloat64);
+    tensors.push_back(progress);
+    tensors.push_back(lr);
+    {
+        torch::NoGradGuard no_grad;
+        coll_->broadcast(tensors, 0, "receiving rank 0's training state");
+    }
+    if (writer()) return;
+    gen_.set_state(rng);
+    prog_.epoch = static_cast<int>(progress[0].item<std::int64_t>());
+    prog_.batch = progress[1].item<std::int64_t>();
+    prog_.step = progress[2].item<std::int64_t>();
+    prog_.lr = lr[0].item<double>();
+    adam_->set_lr(prog_.lr);
+    auto state = adam_->state("");
+    std::map<std::string, torch::Tensor> by_name(state.begin(), state.end());
+    adam_->load_state([&](const std::string& k) { return by_name.at(k); }, "", progress[3].item<std::int64_t>(),
+                      "rank 0's optimizer state");
+}
+
+// Testing only: the last rank dies or stops answering before a given step.
+void Run::debug_fault() const {
+    if (writer() || r_.dist.rank != r_.dist.world - 1) return;
+    if (r_.debug_exit_at_step > 0 && prog_.step + 1 == r_.debug_exit_at_step) std::_Exit(9);
+    if (r_.debug_hang_at_step > 0 && prog_.step + 1 == r_.debug_hang_at_step)
+        std::this_thread::sleep_for(std::chrono::hours(24));
+}
+
 TrainResult Run::execute() {
+    try {
+        return execute_steps();
+    } catch (const DistributedError& e) {
+        // The others' collectives fail too (their peer is gone): a short grace, then terminate.
+        const auto failures =
+            workers_ ? LocalWorkers::describe_failures(workers_->finish(std::chrono::seconds(3))) : std::string();
+        std::string hint;
+        if (writer() && saved_step_ > 0)
+            hint = ". The last checkpoint (step " + std::to_string(saved_step_) + ") is intact: --resume continues from it";
+        throw DistributedError(std::string(e.what()) + (failures.empty() ? "" : "; " + failures) + hint);
+    }
+}
+
+TrainResult Run::execute_steps() {
+    if (r_.dist.world > 1 && !writer()) {
+        // A worker: everything but the rendezvous comes from rank 0.
+        coll_ = std::make_unique<Collective>(r_.dist);
+        adopt_rank0_recipe();
+        dir_ = r_.out_dir;
+    } else {
+        setup_rank0();
+    }
+    build_or_resume();
+    if (coll_) sync_state();
+    if (writer()) {
+        draw_interrupted_grid();
+        if (r_.precision == "bf16" && !io::cpu_has("avx512_bf16"))
+            log(LogLevel::Warning, "this CPU (" + io::cpu_model() + ") has no AVX512-BF16: bf16 autocast is "
+                                   "slower than fp32 here (--precision fp32 is the faster choice)");
+        io::write_file_atomic((dir_ / kRecipeFile).string(), recipe_json(r_).dump(2) + "\n");
+
+        // Metrics: keep lines up to the resumed step, then append.
+        const fs::path mpath = dir_ / kMetricsFile;
+        std::vector<std::string> keep;
+        std::ifstream in(mpath);
+        for (std::string line; std::getline(in, line);) {
+            try {
+                if (json::parse(line).at("step").get<std::int64_t>() <= prog_.step) keep.push_back(line);
+            } catch (...) {
+            }
+        }
+        std::string text;
+        for (auto& l : keep) text += l + "\n";
+        io::write_file_atomic(mpath.string(), text);
+        metrics_.open(mpath, std::ios::app);
+    }
+
+    TrainResult result;
+    const std::int64_t n = data_.images.size(0);
+    const std::int64_t batches = (n + r_.batch_size - 1) / r_.batch_size;
+    const std::int64_t total_steps = batches * r_.epochs;
+    model_.module().train();
+    std::vector<torch::Tensor> params = model_.module().parameters();
+    auto t0 = std::chrono::steady_clock::now();
+    double rate = 0;  // images/s, smoothed
+    std::int64_t steps_this_run = 0;
+    auto last_save = t0;  // periodic mid-epoch checkpoints count from here
+    double grad_reduce_s = 0, step_collectives_s = 0;  // inside steps (not the set-up or epoch ends)
+    const auto epoch_end_timeout =
+        std::chrono::milliseconds(static_cast<std::int64_t>(std::max(r_.dist.timeout_s, 3600.0) * 1000));
+    // Sums flags over the ranks: every rank takes the same decision.
+    auto agree = [&](std::vector<float> flags, std::chrono::milliseconds timeout, const std::string& what) {
+        if (!coll_) return flags;
+        auto t = torch::tensor(flags, torch::kFloat32);
+        coll_->allreduce_sum({t}, what, timeout);
+        for (size_t i = 0; i < flags.size(); ++i) flags[i] = t[static_cast<std::int64_t>(i)].item<float>();
+        return flags;
+    };
+
+    for (int epoch = prog_.epoch + 1; epoch <= r_.epochs; ++epoch) {
+        // Shuffle from a per-epoch seed so a resumed epoch visits the same batches.
+        auto pgen = at::make_generator<at::CPUGeneratorImpl>(r_.seed * 1000003ULL + epoch);
+        auto perm = torch::randperm(n, pgen, torch::kLong);
+        for (std::int64_t b = prog_.batch; b < batches; ++b) {
+            if (!coll_ && r_.cancel.now()) {
+                save_checkpoint();
+                log(LogLevel::Info, "stopped; checkpoint saved at epoch " + std::to_string(epoch) +
+                                        " batch " + std::to_string(b));
+                result.outcome = Outcome::Cancelled;
+                goto done;
+            }
+            debug_fault();
+            auto tb = std::chrono::steady_clock::now();
+            auto idx = perm.narrow(0, b * r_.batch_size, std::min<std::int64_t>(r_.batch_size, n - b * r_.batch_size));
+            auto x = data_.images.index_select(0, idx);
+            auto labels = data_.labels.index_select(0, idx);
+            adam_->zero_grad();
+            double lv = 0;
+            if (!coll_) {
+                auto loss = batch_loss(x, labels);
+                lv = prog_.step + 1 == r_.debug_nan_at_step ? NAN : loss.item<double>();
+                if (std::isfinite(lv)) loss.backward();
+            } else {
+                // A stop request learnt in this step's all-reduce undoes the step (nothing applied,
+                // the random stream rewound), so a stopped run saves what one process would.
+                const double coll_before = coll_->seconds_in_collectives();
+                const auto rng_before = gen_.get_state();
+                std::vector<torch::Tensor> buffers_before;  // BatchNorm statistics this forward updates
+                for (auto& buf : model_.module().buffers(true)) buffers_before.push_back(buf.clone());
+                {
+                    models::SyncBatchNormScope sync_bn([this, &epoch](std::vector<torch::Tensor>& t) {
+                        coll_->allreduce_sum(t, "BatchNorm synchronisation in epoch " + std::to_string(epoch));
+                    });
+                    auto loss = batch_loss(x, labels);
+                    loss.backward();
+                    lv = loss.item<double>();
+                }
+                // Gradients summed over ranks (each is its rows' share of the global mean), with
+                // the loss and the stop requests riding along in the same all-reduce.
+                const auto tr = std::chrono::steady_clock::now();
+                std::vector<torch::Tensor> bucket;
+                for (auto& p : params) {
+                    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+                    bucket.push_back(p.grad());
+                }
+                auto tail = torch::tensor({float(lv), r_.cancel.now() ? 1.0f : 0.0f}, torch::kFloat32);
+                bucket.push_back(tail);
+                coll_->allreduce_sum(bucket, "gradient all-reduce at step " + std::to_string(prog_.step + 1));
+                grad_reduce_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - tr).count();
+                step_collectives_s += coll_->seconds_in_collectives() - coll_before;
+                lv = prog_.step + 1 == r_.debug_nan_at_step ? NAN : double(tail[0].item<float>());
+                if (tail[1].item<float>() > 0) {  // some rank was asked to stop: all stop before this step
+                    gen_.set_state(rng_before);
+                    {
+                        torch::NoGradGuard no_grad;
+                        auto now = model_.module().buffers(true);
+                        for (size_t i = 0; i < now.size(); ++i) now[i].copy_(buffers_before[i]);
+                    }
+                    if (writer()) save_checkpoint();
+                    log(LogLevel::Info, std::string(writer() ? "stopped; checkpoint saved" : "stopped (rank 0 saves the checkpoint)") +
+                                            " at epoch " + std::to_string(epoch) + " batch " +
+                                            std::to_string(b));
+                    result.outcome = Outcome::Cancelled;
+                    goto done;
+                }
+            }
+            if (!std::isfinite(lv)) {
+                metrics_.flush();
+                throw TrainingDiverged(
+                    "loss became " + std::to_string(lv) + " at epoch " + std::to_string(epoch) +
+                    ", step " + std::to_string(prog_.step + 1) + "; training stopped. " +
+                    (last_checkpoint_.empty() && !r_.resume
+                         ? std::string("No checkpoint was written yet.")
+                         : "The last good checkpoint (" + (dir_ / kCheckpointFile).string() +
+                               ", step " + std::to_string(saved_step_) + ") is kept.") +
+                    " Try a lower --lr or --grad-clip.");
+            }
+            if (r_.grad_clip > 0) clip_grad_norm(params, r_.grad_clip);
+            adam_->step();
+            update_ema();
+            ++prog_.step;
+            prog_.batch = b + 1;
+            ++steps_this_run;
+            last_loss_ = lv;
+            const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count();
+            const double inst = x.size(0) / std::max(dt, 1e-9);
+            rate = steps_this_run == 1 ? inst : 0.95 * rate + 0.05 * inst;
+            if (writer())
+                metrics_ << json{{"step", prog_.step}, {"epoch", epoch}, {"loss", lv}, {"lr", prog_.lr},
+                                 {"time", elapsed}}.dump() << "\n";
+            // Work since the last save is bounded by wall time (and optionally steps); the epoch's
+            // last batch is saved by end_epoch. Saving changes no random stream, so a run resumed
+            // from any of these checkpoints ends with the same weights as an uninterrupted one.
+            if (writer() && b + 1 < batches) {
+                const auto now = std::chrono::steady_clock::now();
+                const bool by_steps = r_.checkpoint_steps > 0 && prog_.step % r_.checkpoint_steps == 0;
+                const bool by_time = r_.checkpoint_minutes > 0 &&
+                                     std::chrono::duration<double>(now - last_save).count() >= r_.checkpoint_minutes * 60;
+                if (by_steps || by_time) {
+                    save_checkpoint();
+                    last_save = now;
+                }
+            }
+            if (r_.callbacks.on_progress) {
+                ProgressEvent e;
+                e.phase = "train";
+                e.step = prog_.step;
+                e.total = total_steps;
+                e.epoch = epoch;
+                e.epochs = r_.epochs;
+                e.loss = lv;
+                e.lr = prog_.lr;
+                e.items_per_sec = rate;
+                e.eta_seconds = rate > 0 ? double(total_steps - prog_.step) * r_.batch_size / rate : -1;
+                r_.callbacks.on_progress(e);
+            }
+        }
+        {
+            bool grid_cancelled = false;
+            try {
+                end_epoch(epoch);
+                last_save = std::chrono::steady_clock::now();
+            } catch (const Cancelled&) {  // grid sampling interrupted: the checkpoint is saved
+                grid_cancelled = true;
+            }
+            // Ranks > 0 wait here while rank 0 writes the epoch's files (hence the long timeout).
+            const auto flags = agree({grid_cancelled ? 1.0f : 0.0f, r_.cancel.any() ? 1.0f : 0.0f},
+                                     epoch_end_timeout, "end of epoch " + std::to_string(epoch));
+            if (flags[0] > 0) {
+                result.outcome = Outcome::Cancelled;
+                goto done;
+            }
+            log(LogLevel::Info, "epoch " + std::to_string(epoch) + "/" + std::to_string(r_.epochs) +
+                                    " done, loss " + std::to_string(last_loss_));
+            if (flags[1] > 0 && epoch < r_.epochs) {
+                result.outcome = Outcome::Cancelled;
+                break;
+            }
+        }
+    }
+done:
+    metrics_.flush();
+    if (coll_ && writer() && steps_this_run > 0) {
+        char line[200];
+        std::snprintf(line, sizeof line,
+                      "data-parallel over %d ranks: gradient all-reduce %.1f ms per step, all collectives "
+                      "(BatchNorm included) %.1f ms per step",
+                      r_.dist.world, 1000 * grad_reduce_s / steps_this_run,
+                      1000 * step_collectives_s / steps_this_run);
+        log(LogLevel::Info, line);
+    }
+    if (workers_) {
+        auto exits = workers_->finish(std::chrono::seconds(60));
+        if (result.outcome == Outcome::Cancelled)  // a stopped worker exits as dstudio does when interrupted
+            exits.erase(std::remove_if(exits.begin(), exits.end(),
+                                       [](const WorkerExit& e) { return e.code == 130 || e.code == 143 || e.code == 129; }),
+                        exits.end());
+        const auto failures = LocalWorkers::describe_failures(exits);
+        if (!failures.empty()) log(LogLevel::Warning, failures);
+    }
+    result.epochs_done = prog_.epoch;
+    result.steps_done = prog_.step;
+    result.last_loss = last_loss_;
+    result.checkpoint = last_checkpoint_;
+    return result;
+}
+
+// Rank 0 (or the only process): the checkpoint's recipe, checks, data, the run folder, workers
+// when asked for, then the rendezvous and the recipe to the others.
+void Run::setup_rank0() {
     if (r_.resume && !r_.out_dir.empty() && fs::exists(fs::path(r_.out_dir) / kCheckpointFile)) {
         const std::string path = (fs::path(r_.out_dir) / kCheckpointFile).string();
         auto file = io::SafetensorsFile::open(path);
@@ -569,136 +954,33 @@ TrainResult Run::execute() {
     }
     r_ = with_defaults(r_);
     validate(r_);
+    if (r_.nproc < 1 || r_.nproc > 64) throw InvalidRequest("--nproc must be from 1 to 64");
     // The data set first: a bad one is refused before the run folder is created.
     data_ = data::load_mnist(r_.dataset, data_dir_, true, r_.limit);
+    const int world = r_.nproc > 1 ? r_.nproc : r_.dist.world;
+    if (world > 1) {
+        if (!distributed_available())
+            throw InvalidRequest("this build has no distributed runtime (c10d with Gloo): install libgloo-dev "
+                                 "and rebuild to train on more than one process");
+        const std::int64_t n = data_.images.size(0), last = n % r_.batch_size;
+        if (r_.batch_size < world || (last != 0 && last < world))
+            throw InvalidRequest("with " + std::to_string(world) + " ranks every batch needs at least " +
+                                 std::to_string(world) + " images, one per rank (batch " +
+                                 std::to_string(r_.batch_size) + ", last batch of the epoch " +
+                                 std::to_string(last == 0 ? r_.batch_size : last) +
+                                 "): choose another --batch or --limit");
+    }
     prepare_folder();
-    build_or_resume();
-    draw_interrupted_grid();
-    if (r_.precision == "bf16" && !io::cpu_has("avx512_bf16"))
-        log(LogLevel::Warning, "this CPU (" + io::cpu_model() + ") has no AVX512-BF16: bf16 autocast is "
-                               "slower than fp32 here (--precision fp32 is the faster choice)");
-    io::write_file_atomic((dir_ / kRecipeFile).string(), recipe_json(r_).dump(2) + "\n");
-
-    // Metrics: keep lines up to the resumed step, then append.
-    const fs::path mpath = dir_ / kMetricsFile;
-    {
-        std::vector<std::string> keep;
-        std::ifstream in(mpath);
-        for (std::string line; std::getline(in, line);) {
-            try {
-                if (json::parse(line).at("step").get<std::int64_t>() <= prog_.step) keep.push_back(line);
-            } catch (...) {
-            }
-        }
-        std::string text;
-        for (auto& l : keep) text += l + "\n";
-        io::write_file_atomic(mpath.string(), text);
+    start_local_workers();
+    if (r_.dist.world > 1) {
+        coll_ = std::make_unique<Collective>(r_.dist);
+        json recipe = {{"recipe", recipe_json(r_)}, {"debug_exit_at_step", r_.debug_exit_at_step},
+                       {"debug_hang_at_step", r_.debug_hang_at_step}, {"out_dir", r_.out_dir}, {"debug_nan_at_step", r_.debug_nan_at_step}};
+        coll_->broadcast_text(recipe.dump(), 0, "sending the recipe to the other ranks");
+        log(LogLevel::Info, "data-parallel: " + std::to_string(r_.dist.world) + " ranks, global batch " +
+                                std::to_string(r_.batch_size) + " (" +
+                                std::to_string(r_.batch_size / r_.dist.world) + " per rank)");
     }
-    metrics_.open(mpath, std::ios::app);
-
-    TrainResult result;
-    const std::int64_t n = data_.images.size(0);
-    const std::int64_t batches = (n + r_.batch_size - 1) / r_.batch_size;
-    const std::int64_t total_steps = batches * r_.epochs;
-    model_.module().train();
-    std::vector<torch::Tensor> params = model_.module().parameters();
-    auto t0 = std::chrono::steady_clock::now();
-    double rate = 0;  // images/s, smoothed
-    std::int64_t steps_this_run = 0;
-    auto last_save = t0;  // periodic mid-epoch checkpoints count from here
-
-    for (int epoch = prog_.epoch + 1; epoch <= r_.epochs; ++epoch) {
-        // Shuffle from a per-epoch seed so a resumed epoch visits the same batches.
-        auto pgen = at::make_generator<at::CPUGeneratorImpl>(r_.seed * 1000003ULL + epoch);
-        auto perm = torch::randperm(n, pgen, torch::kLong);
-        for (std::int64_t b = prog_.batch; b < batches; ++b) {
-            if (r_.cancel.now()) {
-                save_checkpoint();
-                log(LogLevel::Info, "stopped; checkpoint saved at epoch " + std::to_string(epoch) +
-                                        " batch " + std::to_string(b));
-                result.outcome = Outcome::Cancelled;
-                goto done;
-            }
-            auto tb = std::chrono::steady_clock::now();
-            auto idx = perm.narrow(0, b * r_.batch_size, std::min<std::int64_t>(r_.batch_size, n - b * r_.batch_size));
-            auto x = data_.images.index_select(0, idx);
-            auto labels = data_.labels.index_select(0, idx);
-            adam_->zero_grad();
-            auto loss = batch_loss(x, labels);
-            const double lv = prog_.step + 1 == r_.debug_nan_at_step ? NAN : loss.item<double>();
-            if (!std::isfinite(lv)) {
-                metrics_.flush();
-                throw TrainingDiverged(
-                    "loss became " + std::to_string(lv) + " at epoch " + std::to_string(epoch) +
-                    ", step " + std::to_string(prog_.step + 1) + "; training stopped. " +
-                    (last_checkpoint_.empty() && !r_.resume
-                         ? std::string("No checkpoint was written yet.")
-                         : "The last good checkpoint (" + (dir_ / kCheckpointFile).string() +
-                               ", step " + std::to_string(saved_step_) + ") is kept.") +
-                    " Try a lower --lr or --grad-clip.");
-            }
-            loss.backward();
-            if (r_.grad_clip > 0) clip_grad_norm(params, r_.grad_clip);
-            adam_->step();
-            update_ema();
-            ++prog_.step;
-            prog_.batch = b + 1;
-            ++steps_this_run;
-            last_loss_ = lv;
-            const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-            const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - tb).count();
-            const double inst = x.size(0) / std::max(dt, 1e-9);
-            rate = steps_this_run == 1 ? inst : 0.95 * rate + 0.05 * inst;
-            metrics_ << json{{"step", prog_.step}, {"epoch", epoch}, {"loss", lv}, {"lr", prog_.lr},
-                             {"time", elapsed}}.dump() << "\n";
-            // Work since the last save is bounded by wall time (and optionally steps); the epoch's
-            // last batch is saved by end_epoch. Saving changes no random stream, so a run resumed
-            // from any of these checkpoints ends with the same weights as an uninterrupted one.
-            if (b + 1 < batches) {
-                const auto now = std::chrono::steady_clock::now();
-                const bool by_steps = r_.checkpoint_steps > 0 && prog_.step % r_.checkpoint_steps == 0;
-                const bool by_time = r_.checkpoint_minutes > 0 &&
-                                     std::chrono::duration<double>(now - last_save).count() >= r_.checkpoint_minutes * 60;
-                if (by_steps || by_time) {
-                    save_checkpoint();
-                    last_save = now;
-                }
-            }
-            if (r_.callbacks.on_progress) {
-                ProgressEvent e;
-                e.phase = "train";
-                e.step = prog_.step;
-                e.total = total_steps;
-                e.epoch = epoch;
-                e.epochs = r_.epochs;
-                e.loss = lv;
-                e.lr = prog_.lr;
-                e.items_per_sec = rate;
-                e.eta_seconds = rate > 0 ? double(total_steps - prog_.step) * r_.batch_size / rate : -1;
-                r_.callbacks.on_progress(e);
-            }
-        }
-        try {
-            end_epoch(epoch);
-            last_save = std::chrono::steady_clock::now();
-        } catch (const Cancelled&) {  // grid sampling interrupted: the checkpoint is saved
-            result.outcome = Outcome::Cancelled;
-            goto done;
-        }
-        log(LogLevel::Info, "epoch " + std::to_string(epoch) + "/" + std::to_string(r_.epochs) +
-                                " done, loss " + std::to_string(last_loss_));
-        if (r_.cancel.any() && epoch < r_.epochs) {
-            result.outcome = Outcome::Cancelled;
-            break;
-        }
-    }
-done:
-    metrics_.flush();
-    result.epochs_done = prog_.epoch;
-    result.steps_done = prog_.step;
-    result.last_loss = last_loss_;
-    result.checkpoint = last_checkpoint_;
-    return result;
 }
 
 }  // namespace

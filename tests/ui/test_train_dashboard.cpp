@@ -3,6 +3,8 @@
 // nothing of the previous run on screen, the chart's axes carry readable labels. Offscreen; the
 // runs are tiny (a few hundred images, no epoch grids).
 #include <QCheckBox>
+#include <QComboBox>
+#include <QFile>
 #include <QChart>
 #include <QLabel>
 #include <QLogValueAxis>
@@ -92,6 +94,38 @@ private Q_SLOTS:
         QCOMPARE(d.lossPoints(), 0);
         QCOMPARE(stats->text(), QStringLiteral("(failed)"));
         QVERIFY(log->text().startsWith(QStringLiteral("Training failed")));
+    }
+
+    void workersFieldTrainsDataParallelWithTheSameChart() {
+        // Workers = 2: this process is rank 0 and starts one dstudio worker (built beside the
+        // test); the chart and the end-of-run line are those of a one-process run.
+        QTemporaryDir tmp;
+        EngineController c(engineOptions());
+        TrainDashboard d(&c);
+        d.show();
+        auto* workers = d.findChild<QSpinBox*>(QStringLiteral("workers"));
+        QVERIFY(workers);
+        QCOMPARE(workers->value(), 1);
+        QCOMPARE(d.request().nproc, 1);
+        workers->setValue(2);
+        QCOMPARE(d.request().nproc, 2);
+        d.findChild<QComboBox*>(QStringLiteral("kind"))->setCurrentText(QStringLiteral("class-ddpm"));
+        d.findChild<QSpinBox*>(QStringLiteral("epochs"))->setValue(1);
+        d.findChild<QSpinBox*>(QStringLiteral("limit"))->setValue(256);
+        d.findChild<QSpinBox*>(QStringLiteral("batch"))->setValue(64);
+        d.findChild<QSpinBox*>(QStringLiteral("hidden"))->setValue(8);
+        d.findChild<QCheckBox*>(QStringLiteral("grids"))->setChecked(false);
+        d.setOutputFolder(tmp.path() + QStringLiteral("/run"));
+        QSignalSpy finished(c.worker(), &EngineWorker::trainFinished);
+        QSignalSpy failed(c.worker(), &EngineWorker::failed);
+        d.start();
+        QVERIFY(finished.wait(180000));
+        QTRY_VERIFY(!c.busy());
+        QCOMPARE(failed.count(), 0);
+        QCOMPARE(d.lossPoints(), 4);
+        QVERIFY(d.findChild<QLabel*>(QStringLiteral("trainStats"))->text().endsWith(QStringLiteral("(finished)")));
+        QVERIFY(QFile::exists(tmp.path() + QStringLiteral("/run/workers/rank-1.log")));
+        QVERIFY(QFile::exists(tmp.path() + QStringLiteral("/run/checkpoint.safetensors")));
     }
 };
 

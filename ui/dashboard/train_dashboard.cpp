@@ -57,6 +57,12 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     m_hidden = spin(0, 512, tr("course default"));
     m_limit = spin(0, 60000, tr("all images"));
     m_seed = spin(0, 1 << 30, QString());
+    m_workers = spin(1, 64, QString());
+    m_workers->setObjectName(QStringLiteral("workers"));
+    m_workers->setToolTip(tr("Data-parallel training: this window trains as rank 0 and starts the other "
+                             "workers as dstudio processes; the batch is split over them and their "
+                             "gradients averaged (same result as one process). Each uses the threads "
+                             "set in Settings. Logs: <run folder>/workers."));
     m_epochs->setObjectName(QStringLiteral("epochs"));
     m_batch->setObjectName(QStringLiteral("batch"));
     m_limit->setObjectName(QStringLiteral("limit"));
@@ -123,6 +129,7 @@ TrainDashboard::TrainDashboard(EngineController* controller, QWidget* parent)
     connect(m_pureNoise, &QCheckBox::toggled, this, [this] { updateObjectiveRows(); });
     updateObjectiveRows();
     form->addRow(tr("Seed"), m_seed);
+    form->addRow(tr("Workers"), m_workers);
     form->addRow(tr("Images"), m_limit);
     form->addRow(tr("Output folder"), outRow);
     form->addRow(m_resume);
@@ -251,6 +258,7 @@ ds::TrainRequest TrainDashboard::request() const {
     r.pure_noise = m_pureNoise->isChecked();
     r.p_uncond = m_pUncond->value();
     r.epoch_grids = m_grids->isChecked() ? 1 : 0;
+    r.nproc = m_workers->value();
     return r;
 }
 

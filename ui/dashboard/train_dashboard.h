@@ -72,6 +72,7 @@ private:
     void updateObjectiveRows();
     QSpinBox* m_hidden = nullptr;
     QSpinBox* m_seed = nullptr;
+    QSpinBox* m_workers = nullptr;  // data-parallel ranks (TrainRequest::nproc)
     QSpinBox* m_limit = nullptr;
     QLineEdit* m_out = nullptr;
     QCheckBox* m_resume = nullptr;
