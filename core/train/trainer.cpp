@@ -30,6 +30,7 @@
 #include "core/train/adam.h"
 #include "core/train/collective.h"
 #include "core/train/launcher.h"
+#include "core/train/run.h"
 #include "core/models/sync_batchnorm.h"
 
 namespace fs = std::filesystem;
@@ -78,7 +79,7 @@ void validate(const TrainRequest& r) {
     if (r.checkpoint_steps < 0) bad("checkpoint steps must be >= 0 (0 = off)");
 }
 
-namespace {
+namespace detail {
 
 json recipe_json(const TrainRequest& r) {
     return {{"kind", to_string(r.kind)}, {"dataset", r.dataset},   {"epochs", r.epochs},
@@ -138,72 +139,6 @@ std::vector<std::string> adopt_recipe(TrainRequest& r, const json& recipe) {
     }
     return taken;
 }
-
-struct Progress {
-    int epoch = 0;            // completed epochs
-    std::int64_t batch = 0;   // batches done inside epoch `epoch` (mid-epoch save on cancel)
-    std::int64_t step = 0;    // optimizer steps overall
-    double lr = 0;
-};
-
-class Run {
-public:
-    Run(const TrainRequest& r, const std::string& data_dir) : r_(r), data_dir_(data_dir) {}
-    TrainResult execute();
-
-private:
-    TrainResult execute_steps();
-    void setup_rank0();
-    void prepare_folder();
-    void build_or_resume();
-    void warm_start(const models::ModelSpec& spec);
-    torch::Tensor batch_loss(const torch::Tensor& x, const torch::Tensor& labels);
-    void update_ema();
-    void save_checkpoint();
-    void end_epoch(int epoch);
-    void write_grid(int epoch) { write_grid(epoch, model_); }
-    void write_grid(int epoch, models::LoadedModel& model);
-    void draw_interrupted_grid();
-    // Data-parallel (r_.dist.world > 1): rank 0 alone reads and writes the run folder; it sends
-    // the others its effective recipe and then its whole training state, so every rank starts
-    // from identical weights, optimizer, progress and random stream.
-    bool writer() const { return r_.dist.rank == 0; }
-    void start_local_workers();
-    void join();
-    void adopt_rank0_recipe();
-    void sync_state();
-    void debug_fault() const;
-    void log(LogLevel level, const std::string& msg) const {
-        if (r_.callbacks.on_log) r_.callbacks.on_log(level, msg);
-    }
-
-    TrainRequest r_;
-    std::string data_dir_;
-    fs::path dir_;
-    data::MnistSplit data_;
-    models::LoadedModel model_;
-    std::unique_ptr<Adam> adam_;
-    diffusion::Schedule schedule_;
-    at::Generator gen_;
-    Progress prog_;
-    std::ofstream metrics_;
-    double last_loss_ = 0;
-    std::string last_checkpoint_;
-    std::int64_t saved_step_ = 0;  // the step checkpoint.safetensors holds
-    // Exponential moving average of the parameters (same order as ema_params_), empty when off.
-    std::vector<std::pair<std::string, torch::Tensor>> ema_params_;
-    std::vector<torch::Tensor> ema_;
-    std::int64_t ema_updates_ = 0;  // updates since the average started (warm-up counter)
-    // BatchNorm statistics re-estimated for the average at the last epoch end (named buffers),
-    // stored in the checkpoint as "train.ema.<buffer>" so that loading the run folder gives the
-    // average with matching statistics; empty before the first epoch end.
-    std::vector<std::pair<std::string, torch::Tensor>> ema_bn_;
-    int ema_bn_epoch_ = 0;
-    bool ema_warmup_ = true;        // false when the average starts from trained weights
-    std::unique_ptr<LocalWorkers> workers_;  // --nproc: ranks 1..N-1 started by this process
-    std::unique_ptr<Collective> coll_;       // world > 1
-    std::int64_t batch_rows_ = 0;   // rows of the global batch the current step trains on
-};
 
 // Swaps the EMA weights into the model for as long as it lives (grids and epoch snapshots).
 class EmaSwap {
@@ -596,111 +531,6 @@ void Run::draw_interrupted_grid() {
     write_grid(prog_.epoch, model);
 }
 
-// --nproc N: this process is rank 0 of N; ranks 1..N-1 are dstudio workers started here.
-void Run::start_local_workers() {
-    if (r_.nproc <= 1) return;
-    if (r_.dist.world > 1)
-        throw InvalidRequest("--nproc starts its own workers; it cannot be combined with a torchrun-style "
-                             "rendezvous (WORLD_SIZE=" + std::to_string(r_.dist.world) + ")");
-    LaunchSpec spec;
-    spec.exe = r_.worker_exe;
-    spec.nproc = r_.nproc;
-    spec.threads = std::max(1, at::get_num_threads());
-    spec.data_dir = data_dir_;
-    spec.dist = r_.dist;
-    spec.dist.master_addr = "127.0.0.1";
-    spec.dist.master_port = free_loopback_port();
-    spec.log_dir = (dir_ / "workers").string();
-    workers_ = std::make_unique<LocalWorkers>(spec);
-    r_.dist = spec.dist;
-    r_.dist.rank = 0;
-    r_.dist.world = r_.nproc;
-    log(LogLevel::Info, "started " + std::to_string(r_.nproc - 1) + " worker process(es) with " +
-                            std::to_string(spec.threads) + " thread(s) each; their logs are in " + spec.log_dir);
-}
-
-// Ranks > 0: the recipe rank 0 settled on (its checkpoint's, on --resume), then the same checks.
-void Run::adopt_rank0_recipe() {
-    const std::string text = coll_->broadcast_text("", 0, "receiving the recipe from rank 0");
-    json recipe;
-    try {
-        recipe = json::parse(text);
-    } catch (const json::exception& e) {
-        throw DistributedError("rank " + std::to_string(r_.dist.rank) + ": unreadable recipe from rank 0: " + e.what());
-    }
-    TrainRequest w;
-    w.kind_from_run = true;
-    adopt_recipe(w, recipe.at("recipe"));
-    // Rank 0's folder (a --worker is given none): named in messages, never written here.
-    w.out_dir = r_.out_dir.empty() ? recipe.value("out_dir", std::string()) : r_.out_dir;
-    w.dist = r_.dist;
-    w.callbacks = r_.callbacks;
-    w.cancel = r_.cancel;
-    w.debug_exit_at_step = recipe.value("debug_exit_at_step", 0);
-    w.debug_hang_at_step = recipe.value("debug_hang_at_step", 0);
-    w.debug_nan_at_step = recipe.value("debug_nan_at_step", 0);
-    // Rank 0 holds the weight average, grids and warm-start weights; this rank gets the weights
-    // themselves in sync_state().
-    w.ema = 0;
-    w.epoch_grids = 0;
-    w.init_from.clear();
-    w.resume = false;
-    r_ = with_defaults(w);
-    validate(r_);
-    data_ = data::load_mnist(r_.dataset, data_dir_, true, r_.limit);
-}
-
-// Rank 0's weights, BatchNorm statistics, optimizer state, progress and random stream to all.
-void Run::sync_state() {
-    std::vector<torch::Tensor> tensors;
-    for (auto& p : model_.module().parameters(true)) tensors.push_back(p.detach());
-    for (auto& b : model_.module().buffers(true)) tensors.push_back(b);
-    for (auto& [name, t] : adam_->state("")) tensors.push_back(t);
-    auto rng = gen_.get_state();
-    tensors.push_back(rng);
-    auto progress = torch::tensor({std::int64_t(prog_.epoch), prog_.batch, prog_.step, adam_->steps()}, torch::kInt64);
-    auto lr = torch::tensor({prog_.lr}, torch::kFloat64);
-    tensors.push_back(progress);
-    tensors.push_back(lr);
-    {
-        torch::NoGradGuard no_grad;
-        coll_->broadcast(tensors, 0, "receiving rank 0's training state");
-    }
-    if (writer()) return;
-    gen_.set_state(rng);
-    prog_.epoch = static_cast<int>(progress[0].item<std::int64_t>());
-    prog_.batch = progress[1].item<std::int64_t>();
-    prog_.step = progress[2].item<std::int64_t>();
-    prog_.lr = lr[0].item<double>();
-    adam_->set_lr(prog_.lr);
-    auto state = adam_->state("");
-    std::map<std::string, torch::Tensor> by_name(state.begin(), state.end());
-    adam_->load_state([&](const std::string& k) { return by_name.at(k); }, "", progress[3].item<std::int64_t>(),
-                      "rank 0's optimizer state");
-}
-
-// Testing only: the last rank dies or stops answering before a given step.
-void Run::debug_fault() const {
-    if (writer() || r_.dist.rank != r_.dist.world - 1) return;
-    if (r_.debug_exit_at_step > 0 && prog_.step + 1 == r_.debug_exit_at_step) std::_Exit(9);
-    if (r_.debug_hang_at_step > 0 && prog_.step + 1 == r_.debug_hang_at_step)
-        std::this_thread::sleep_for(std::chrono::hours(24));
-}
-
-TrainResult Run::execute() {
-    try {
-        return execute_steps();
-    } catch (const DistributedError& e) {
-        // The others' collectives fail too (their peer is gone): a short grace, then terminate.
-        const auto failures =
-            workers_ ? LocalWorkers::describe_failures(workers_->finish(std::chrono::seconds(3))) : std::string();
-        std::string hint;
-        if (writer() && saved_step_ > 0)
-            hint = ". The last checkpoint (step " + std::to_string(saved_step_) + ") is intact: --resume continues from it";
-        throw DistributedError(std::string(e.what()) + (failures.empty() ? "" : "; " + failures) + hint);
-    }
-}
-
 TrainResult Run::execute_steps() {
     if (r_.dist.world > 1 && !writer()) {
         // A worker: everything but the rendezvous comes from rank 0.
@@ -983,7 +813,10 @@ void Run::setup_rank0() {
     }
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::noisy_batch;
+using detail::Run;
 
 // LibTorch 2.4 replaced the per-device autocast calls (set_cpu_enabled, ...) by ones taking the
 // device type; the old ones are deprecated there.
