@@ -243,72 +243,100 @@ at::Tensor SafetensorsSet::tensor(const std::string& name, c10::ScalarType as) c
 
 namespace {
 
-// Checks names and types before anything touches the disk, then returns CPU contiguous copies
-// in sorted-name order (the order of the data section).
-std::vector<std::pair<std::string, at::Tensor>> prepare_tensors(
-    const std::string& path,
-    const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
-    std::vector<std::pair<std::string, at::Tensor>> out;
-    std::set<std::string> seen;
-    for (const auto& [name, t] : tensors) {
-        if (name.empty() || name == "__metadata__")
-            throw InvalidRequest("cannot write '" + path + "': invalid tensor name '" + name + "'");
-        if (!seen.insert(name).second)
-            throw InvalidRequest("cannot write '" + path + "': tensor name '" + name +
-                                 "' is given twice");
-        if (!t.defined())
-            throw InvalidRequest("cannot write '" + path + "': tensor '" + name + "' is undefined");
-        to_dtype(t.scalar_type(), name, path);
-        out.emplace_back(name, t.detach().cpu().contiguous());
-    }
-    std::sort(out.begin(), out.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    return out;
+void check_name(const std::string& path, const std::string& name, std::set<std::string>& seen) {
+    if (name.empty() || name == "__metadata__")
+        throw InvalidRequest("cannot write '" + path + "': invalid tensor name '" + name + "'");
+    if (!seen.insert(name).second)
+        throw InvalidRequest("cannot write '" + path + "': tensor name '" + name + "' is given twice");
 }
 
-std::string make_header(const std::string& path,
-                        const std::vector<std::pair<std::string, at::Tensor>>& sorted,
-                        const std::map<std::string, std::string>& metadata) {
-    nlohmann::json header = nlohmann::json::object();
-    std::uint64_t offset = 0;
-    for (const auto& [name, t] : sorted) {
-        const std::uint64_t bytes = t.numel() * t.element_size();
-        header[name] = {{"dtype", dtype_name(to_dtype(t.scalar_type(), name, path))},
-                        {"shape", t.sizes().vec()},
-                        {"data_offsets", {offset, offset + bytes}}};
-        offset += bytes;
-    }
-    if (!metadata.empty())
-        header["__metadata__"] = metadata;
-    std::string text;
-    try {
-        text = header.dump();
-    } catch (const nlohmann::json::exception& e) {
-        throw InvalidRequest("cannot write '" + path +
-                             "': a tensor name or metadata string is not valid UTF-8 (" + e.what() +
-                             ")");
-    }
-    // Spaces are valid JSON whitespace; padding to 8 keeps the data section 8-byte aligned.
-    text.append((8 - text.size() % 8) % 8, ' ');
-    return text;
+std::uint64_t spec_bytes(const TensorSpec& s) {
+    std::uint64_t n = dtype_size(s.dtype);
+    for (auto d : s.shape) n *= std::uint64_t(d);
+    return n;
 }
 
 }  // namespace
 
+SafetensorsWriter::SafetensorsWriter(const std::string& path,
+                                     std::vector<TensorSpec> tensors,
+                                     const std::map<std::string, std::string>& metadata)
+    : path_(path), order_(std::move(tensors)) {
+    std::set<std::string> seen;
+    for (const auto& t : order_) {
+        check_name(path, t.name, seen);
+        for (auto d : t.shape)
+            if (d < 0)
+                throw InvalidRequest("cannot write '" + path + "': tensor '" + t.name + "' has a negative dimension");
+    }
+    std::sort(order_.begin(), order_.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    nlohmann::json header = nlohmann::json::object();
+    std::uint64_t offset = 0;
+    for (const auto& t : order_) {
+        const std::uint64_t bytes = spec_bytes(t);
+        header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
+        offset += bytes;
+    }
+    data_bytes_ = offset;
+    if (!metadata.empty()) header["__metadata__"] = metadata;
+    std::string text;
+    try {
+        text = header.dump();
+    } catch (const nlohmann::json::exception& e) {
+        throw InvalidRequest("cannot write '" + path + "': a tensor name or metadata string is not valid UTF-8 (" +
+                             e.what() + ")");
+    }
+    // Spaces are valid JSON whitespace; padding to 8 keeps the data section 8-byte aligned.
+    text.append((8 - text.size() % 8) % 8, ' ');
+    std::uint8_t length[8];
+    for (int i = 0; i < 8; ++i) length[i] = static_cast<std::uint8_t>(std::uint64_t(text.size()) >> (8 * i));
+    writer_ = std::make_unique<AtomicWriter>(path);  // removes its temp file unless committed
+    writer_->write(length, sizeof length);
+    writer_->write(text);
+}
+
+SafetensorsWriter::~SafetensorsWriter() = default;
+
+void SafetensorsWriter::write(const std::string& name, const at::Tensor& tensor) {
+    if (next_ >= order_.size())
+        throw InvalidRequest("cannot write '" + path_ + "': tensor '" + name + "' is not expected (all " +
+                             std::to_string(order_.size()) + " are written)");
+    const TensorSpec& want = order_[next_];
+    if (name != want.name)
+        throw InvalidRequest("cannot write '" + path_ + "': tensor '" + want.name + "' comes next, not '" + name + "'");
+    if (!tensor.defined())
+        throw InvalidRequest("cannot write '" + path_ + "': tensor '" + name + "' is undefined");
+    if (to_dtype(tensor.scalar_type(), name, path_) != want.dtype || tensor.sizes().vec() != want.shape)
+        throw InvalidRequest("cannot write '" + path_ + "': tensor '" + name +
+                             "' differs in dtype or shape from the header");
+    const auto t = tensor.detach().cpu().contiguous();
+    if (t.numel() > 0) writer_->write(t.data_ptr(), t.numel() * t.element_size());
+    ++next_;
+}
+
+void SafetensorsWriter::commit() {
+    if (next_ != order_.size())
+        throw InvalidRequest("cannot write '" + path_ + "': " + std::to_string(order_.size() - next_) +
+                             " tensor(s) not written, the next is '" + order_[next_].name + "'");
+    writer_->commit();
+}
+
 void write_safetensors(const std::string& path,
                        const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-    const auto sorted = prepare_tensors(path, tensors);
-    const std::string header = make_header(path, sorted, metadata);
-    std::uint8_t length[8];
-    for (int i = 0; i < 8; ++i)
-        length[i] = static_cast<std::uint8_t>(std::uint64_t(header.size()) >> (8 * i));
-    AtomicWriter writer(path);  // removes its temp file if anything below throws
-    writer.write(length, sizeof length);
-    writer.write(header);
-    for (const auto& [name, t] : sorted)
-        if (t.numel() > 0)
-            writer.write(t.data_ptr(), t.numel() * t.element_size());
+    // Names and types are checked before anything touches the disk.
+    std::vector<TensorSpec> specs;
+    std::map<std::string, const at::Tensor*> by_name;
+    std::set<std::string> seen;
+    for (const auto& [name, t] : tensors) {
+        check_name(path, name, seen);
+        if (!t.defined())
+            throw InvalidRequest("cannot write '" + path + "': tensor '" + name + "' is undefined");
+        specs.push_back({name, to_dtype(t.scalar_type(), name, path), t.sizes().vec()});
+        by_name[name] = &t;
+    }
+    SafetensorsWriter writer(path, std::move(specs), metadata);
+    for (const auto& spec : writer.order()) writer.write(spec.name, *by_name.at(spec.name));
     writer.commit();
 }
 

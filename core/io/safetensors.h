@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -117,6 +118,42 @@ private:
     std::string path_;
     std::vector<SafetensorsFile> files_;
     std::map<std::string, std::size_t> where_;  // name -> position in files_
+};
+
+// The name, element type and shape of one tensor to be written.
+struct TensorSpec {
+    std::string name;
+    DType dtype = DType::F32;
+    std::vector<std::int64_t> shape;
+};
+
+class AtomicWriter;
+
+// A streaming, atomic writer for files larger than memory (a real-scale IF checkpoint): the header
+// is written from the specs at construction, then each tensor in order() (sorted by name), then
+// commit() fsyncs and renames the temp file over `path`. Destroying an uncommitted writer removes
+// the temp file and leaves `path` as it was. Throws ds::InvalidRequest (bad or duplicate names, a
+// tensor out of order or differing from its spec, commit before the last) or ds::IoError.
+class SafetensorsWriter {
+public:
+    SafetensorsWriter(const std::string& path,
+                      std::vector<TensorSpec> tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+    ~SafetensorsWriter();
+    SafetensorsWriter(const SafetensorsWriter&) = delete;
+    SafetensorsWriter& operator=(const SafetensorsWriter&) = delete;
+
+    const std::vector<TensorSpec>& order() const { return order_; }
+    std::uint64_t data_bytes() const { return data_bytes_; }
+    void write(const std::string& name, const at::Tensor& tensor);
+    void commit();
+
+private:
+    std::string path_;
+    std::vector<TensorSpec> order_;
+    std::size_t next_ = 0;
+    std::uint64_t data_bytes_ = 0;
+    std::unique_ptr<AtomicWriter> writer_;
 };
 
 // Writes tensors (made contiguous, CPU) atomically: a temp file next to `path` is fsync'ed and

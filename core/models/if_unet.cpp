@@ -283,6 +283,14 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
     return u;
 }
 
+torch::Tensor if_unet_random_weight(const std::string& name, const std::vector<std::int64_t>& shape, at::Generator& gen,
+                                    torch::Device device) {
+    const bool norm = name.find("norm") != std::string::npos;
+    const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    if (norm) return (bias ? torch::zeros(shape) : torch::ones(shape)).to(device);
+    return random_normal(shape, 0.02, gen, device);
+}
+
 IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, std::uint64_t seed) {
     precision.check_device();
     IfUNet u;
@@ -293,13 +301,9 @@ IfUNet IfUNet::random(const IfUNetConfig& config, const Precision& precision, st
     const auto shapes = if_unet_weight_shapes(config);
     const std::int64_t bytes = count_parameters(shapes) * precision.bytes_per_weight();
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    for (const auto& [name, shape] : shapes) {
-        const bool norm = name.find("norm") != std::string::npos;
-        const bool bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
-        auto t = norm ? (bias ? torch::zeros(shape, store) : torch::ones(shape, store))
-                      : random_normal(shape, 0.02, gen, precision.device).to(store);
-        u.weights_[name] = to_device(t, precision.device, "UNet", bytes);
-    }
+    for (const auto& [name, shape] : shapes)
+        u.weights_[name] = to_device(if_unet_random_weight(name, shape, gen, precision.device).to(store),
+                                     precision.device, "UNet", bytes);
     u.use_compute_layout();
     return u;
 }

@@ -81,6 +81,10 @@ int if_unet_conv_resolution(const std::string& prefix, const IfUNetConfig& confi
 
 // The expected weight names and shapes of a config (for loading and for random-weight benchmarks).
 std::map<std::string, std::vector<std::int64_t>> if_unet_weight_shapes(const IfUNetConfig& config);
+// The float32 value IfUNet::random gives one weight (norm scales 1, norm shifts 0, everything else
+// N(0, 0.02^2) from `gen`); random weights and random IF folders draw them in sorted-name order.
+torch::Tensor if_unet_random_weight(const std::string& name, const std::vector<std::int64_t>& shape, at::Generator& gen,
+                                    torch::Device device = torch::kCPU);
 
 // The UNet's stride-1 convolution ("same" padding), exposed for tests: bf16 inputs with more than
 // 768 channels run as equal slices of input channels summed in fp32 (see if_unet.cpp), on the

@@ -64,7 +64,6 @@ int t5_relative_bucket(int rel, int num_buckets, int max_distance) {
     return bucket + std::min(int(large), half - 1);
 }
 
-namespace {
 std::map<std::string, std::vector<std::int64_t>> t5_weight_shapes(const T5Config& c) {
     const std::int64_t inner = std::int64_t(c.d_kv) * c.num_heads;
     std::map<std::string, std::vector<std::int64_t>> expected = {
@@ -83,7 +82,12 @@ std::map<std::string, std::vector<std::int64_t>> t5_weight_shapes(const T5Config
     }
     return expected;
 }
-}  // namespace
+
+torch::Tensor t5_random_weight(const std::string& name, const std::vector<std::int64_t>& shape, at::Generator& gen,
+                               torch::Device device) {
+    if (name.find("layer_norm") != std::string::npos) return torch::ones(shape).to(device);
+    return random_normal(shape, 0.05, gen, device);
+}
 
 T5Encoder T5Encoder::random(const T5Config& config, const Precision& precision, std::uint64_t seed) {
     precision.check_device();
@@ -95,8 +99,7 @@ T5Encoder T5Encoder::random(const T5Config& config, const Precision& precision, 
     const std::int64_t bytes = count_parameters(shapes) * precision.bytes_per_weight();
     auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
     for (const auto& [name, shape] : shapes) {
-        const bool norm = name.find("layer_norm") != std::string::npos;
-        auto t = norm ? torch::ones(shape, store) : random_normal(shape, 0.05, gen, precision.device).to(store);
+        auto t = t5_random_weight(name, shape, gen, precision.device).to(store);
         e.weights_[name] = to_device(t, precision.device, "T5 encoder", bytes);
     }
     e.keep_wo_in_fp32();

@@ -24,6 +24,14 @@ struct T5Config {
 // T5's bidirectional relative-position bucket of (key - query) (torch's float32 arithmetic).
 int t5_relative_bucket(int relative, int num_buckets = 32, int max_distance = 128);
 
+// The expected weight names and shapes of a config (encoder.embed_tokens.weight, tied to
+// shared.weight, is not among them).
+std::map<std::string, std::vector<std::int64_t>> t5_weight_shapes(const T5Config& config);
+// The float32 value T5Encoder::random gives one weight (RMS-norm scales 1, everything else
+// N(0, 0.05^2) from `gen`), drawn in sorted-name order.
+torch::Tensor t5_random_weight(const std::string& name, const std::vector<std::int64_t>& shape, at::Generator& gen,
+                               torch::Device device = torch::kCPU);
+
 class T5Encoder {
 public:
     // `dir` holds config.json and model.safetensors (or a sharded model.safetensors.index.json /

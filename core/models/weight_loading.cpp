@@ -126,7 +126,10 @@ std::string find_weight_file(const std::string& dir, const std::vector<std::stri
                              const std::string& what) {
     for (const auto& name : candidates)
         if (fs::exists(fs::path(dir) / name)) return (fs::path(dir) / name).string();
-    throw ModelLoadError("'" + dir + "' has no " + candidates.front() + " (or a sharded index) for the " + what);
+    std::string names;
+    for (std::size_t i = 0; i < candidates.size(); ++i)
+        names += (i == 0 ? "" : i + 1 == candidates.size() ? " or " : ", ") + candidates[i];
+    throw ModelLoadError("'" + dir + "' has no weights for the " + what + ": none of " + names);
 }
 
 std::map<std::string, torch::Tensor> load_weights(const std::string& file, const WeightShapes& expected,

@@ -20,6 +20,7 @@ using EncodeFn = int (*)(void*, const char*, int*, int, char*, int);
 using SizeFn = int (*)(void*);
 using PieceFn = int (*)(void*, int, char*, int);
 using CloseFn = void (*)(void*);
+using TrainFn = int (*)(const char*, char*, int);
 
 struct Library {
     void* dl = nullptr;
@@ -28,6 +29,7 @@ struct Library {
     SizeFn size = nullptr;
     PieceFn piece = nullptr;
     CloseFn close = nullptr;
+    TrainFn train = nullptr;  // optional (shims before 2026-12 lack it)
     std::string path;
 };
 
@@ -70,6 +72,7 @@ const Library& library() {
         lib.size = reinterpret_cast<SizeFn>(dlsym(lib.dl, "ds_sp_piece_size"));
         lib.piece = reinterpret_cast<PieceFn>(dlsym(lib.dl, "ds_sp_id_to_piece"));
         lib.close = reinterpret_cast<CloseFn>(dlsym(lib.dl, "ds_sp_close"));
+        lib.train = reinterpret_cast<TrainFn>(dlsym(lib.dl, "ds_sp_train"));
         if (!lib.open || !lib.encode || !lib.size || !lib.piece || !lib.close) {
             error = "'" + lib.path + "' is not a Diffusion Studio sentencepiece shim";
             lib.dl = nullptr;
@@ -120,6 +123,14 @@ int SentencePiece::piece_size() const { return library().size(handle_->sp); }
 std::string SentencePiece::id_to_piece(int id) const {
     char buf[256] = {0};
     return library().piece(handle_->sp, id, buf, sizeof buf) < 0 ? std::string() : std::string(buf);
+}
+
+void SentencePiece::train(const std::string& flags) {
+    const auto& lib = library();
+    if (!lib.train) throw ModelLoadError("'" + lib.path + "' cannot train tokenizer models (an older shim): rebuild it");
+    char err[512] = {0};
+    if (lib.train(flags.c_str(), err, sizeof err) != 0)
+        throw InvalidRequest(std::string("training the tokenizer model failed: ") + err);
 }
 
 std::string SentencePiece::shim_path() { return find_shim(); }

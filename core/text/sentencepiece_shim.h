@@ -16,6 +16,9 @@ public:
     std::vector<int> encode(const std::string& utf8) const;
     int piece_size() const;
     std::string id_to_piece(int id) const;
+    // Trains a model with SentencePieceTrainer's flags ("--input=corpus.txt --model_prefix=out
+    // --vocab_size=..."). Throws ModelLoadError (no shim) or InvalidRequest (the trainer's message).
+    static void train(const std::string& flags);
     // Where the shim library was found (for messages).
     static std::string shim_path();
 

@@ -3,6 +3,7 @@
 // and the one libtorch uses crash when they share a process namespace. Only POD types cross the
 // boundary (the two namespaces have separate C++ runtimes).
 #include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
 
 #include <cstring>
 #include <string>
@@ -54,6 +55,17 @@ int ds_sp_id_to_piece(void* handle, int id, char* out, int out_len) {
     const std::string piece = sp->IdToPiece(id);
     copy_error(piece, out, out_len);
     return int(piece.size());
+}
+
+// Trains a model with SentencePieceTrainer's flag string ("--input=... --model_prefix=..."):
+// 0, or -1 and a message in `err`.
+int ds_sp_train(const char* args, char* err, int err_len) {
+    const auto status = sentencepiece::SentencePieceTrainer::Train(args);
+    if (!status.ok()) {
+        copy_error(status.ToString(), err, err_len);
+        return -1;
+    }
+    return 0;
 }
 
 void ds_sp_close(void* handle) { delete static_cast<sentencepiece::SentencePieceProcessor*>(handle); }
