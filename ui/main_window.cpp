@@ -160,7 +160,7 @@ void MainWindow::connectEngine() {
     });
     connect(w, &EngineWorker::partAFinished, this, &MainWindow::showOutput);
     connect(w, &EngineWorker::progress, this, [this](quint64 job, const ds::ProgressEvent& e) {
-        if (job == m_job) m_runBar->setProgress(e.step, e.total, e.eta_seconds);
+        if (job == m_job) m_runBar->setProgress(e.step, e.total, e.eta_seconds, QString::fromStdString(e.phase));
     });
     connect(w, &EngineWorker::failed, this, [this](quint64 job, const QString& msg) {
         if (job != m_job) return;

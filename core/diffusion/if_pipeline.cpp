@@ -36,13 +36,26 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
             throw ModelLoadError("'" + dir + "' is not a diffusers IF folder (no unet/config.json)");
     if (r.weights.empty()) throw InvalidRequest("give the stage I IF folder (--weights)");
 
-    // Stage I through the shared predictor factory (cached between requests).
-    auto stage1 = open_if_predictor(r.weights, ctx.if_precision);
     std::vector<std::string> prompts;
     for (const auto& p : r.prompts)
         for (int k = 0; k < r.count; ++k) prompts.push_back(p);
     const auto n = static_cast<std::int64_t>(prompts.size());
-    auto cond = stage1->encode_prompts(prompts, r.negative_prompt);
+    std::vector<std::string> all = r.prompts;
+    all.push_back(r.negative_prompt);
+    check_if_memory(ctx, r.weights, r.upscaler, all);  // before anything loads
+
+    // One model in memory at a time when memory is short: the text encoder (freed after the
+    // prompts), stage I (at its first step; kept in the engine's cache while memory allows),
+    // stage II (stage I may be freed to make room). A second run reuses what is still loaded.
+    auto stage1 = open_if_predictor(ctx, r.weights);
+    Conditioning cond;
+    try {
+        cond = stage1->encode_prompts(prompts, r.negative_prompt);
+    } catch (const Cancelled&) {
+        PartAResult res;
+        res.outcome = Outcome::Cancelled;
+        return res;
+    }
     auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
     const auto shape = stage1->sample_shape();
     auto x = torch::randn({n, shape[0], shape[1], shape[2]}, gen, torch::kFloat32);
@@ -82,10 +95,11 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
     PartAResult res;
     try {
         x = iterative_denoise(*stage1, x, cond, o);
+        stage1.reset();  // the cache may free stage I if stage II needs the room
         if (!r.upscaler.empty()) {
-            auto unet = std::make_shared<models::IfUNet>(models::IfUNet::load((fs::path(r.upscaler) / "unet").string(), ctx.if_precision));
-            IfNoisePredictor stage2(unet, nullptr, true);
-            const int size = unet->config().sample_size;
+            auto stage2_ptr = open_if_predictor(ctx, r.upscaler, /*stage2=*/true);
+            IfNoisePredictor& stage2 = *stage2_ptr;
+            const int size = stage2.config().sample_size;
             auto y = torch::randn({n, 3, size, size}, gen, torch::kFloat32);           // RNG draw #1
             auto up_noise = torch::randn({n, 3, size, size}, gen, torch::kFloat32);    // draw #2
             stage2.set_low_res(x, r.noise_level, up_noise);
@@ -99,6 +113,10 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
         res.outcome = Outcome::Cancelled;
         return res;
     }
+    // NaN or Inf would quietly become black pixels in the image: say so (random or broken weights).
+    if (const auto bad = (~torch::isfinite(x)).sum().item<std::int64_t>(); bad > 0)
+        res.notes.push_back("the output has " + std::to_string(bad) + " non-finite values (NaN or Inf) of " +
+                            std::to_string(x.numel()) + "; they are drawn black");
     for (std::int64_t i = 0; i < n; ++i) res.images.push_back(io::tensor_to_image(x[i], -1, 1));
     std::vector<std::string> labels;
     for (const auto& p : r.prompts) labels.push_back(p.size() > 40 ? p.substr(0, 37) + "..." : p);

@@ -9,26 +9,45 @@ namespace ds::diffusion {
 
 IfNoisePredictor::IfNoisePredictor(std::shared_ptr<models::IfUNet> unet, std::shared_ptr<text::PromptEncoder> prompts,
                                    bool stage2)
-    : unet_(std::move(unet)), prompts_(std::move(prompts)), stage2_(stage2), schedule_(cosine_schedule(1000)) {
+    : config_(unet->config()), unet_(std::move(unet)), prompts_(std::move(prompts)), stage2_(stage2),
+      schedule_(cosine_schedule(1000)) {
+    check_channels();
+}
+
+IfNoisePredictor::IfNoisePredictor(const models::IfUNetConfig& config, UNetSource source,
+                                   std::shared_ptr<text::PromptEncoder> prompts, bool stage2)
+    : config_(config), source_(std::move(source)), prompts_(std::move(prompts)), stage2_(stage2),
+      schedule_(cosine_schedule(1000)) {
+    check_channels();
+}
+
+void IfNoisePredictor::check_channels() const {
     const int expected_in = stage2_ ? 6 : 3;
-    if (unet_->config().in_channels != expected_in)
-        throw ModelLoadError(std::string("this UNet has ") + std::to_string(unet_->config().in_channels) +
+    if (config_.in_channels != expected_in)
+        throw ModelLoadError(std::string("this UNet has ") + std::to_string(config_.in_channels) +
                              " input channels; an IF stage " + (stage2_ ? "II" : "I") + " UNet has " +
                              std::to_string(expected_in));
 }
 
+models::IfUNet& IfNoisePredictor::unet() {
+    if (!unet_) unet_ = source_();
+    return *unet_;
+}
+
 std::vector<std::int64_t> IfNoisePredictor::sample_shape() const {
-    const int s = unet_->config().sample_size;
+    const int s = config_.sample_size;
     return {3, s, s};
 }
 
 Conditioning IfNoisePredictor::encode_prompts(const std::vector<std::string>& prompts, const std::string& negative) {
     if (!prompts_) throw InvalidRequest("this IF model has no prompt encoder or embedding cache");
     Conditioning c;
-    std::vector<torch::Tensor> rows;
-    for (const auto& p : prompts) rows.push_back(prompts_->encode(p));
+    std::vector<std::string> all = prompts;
+    all.push_back(negative);
+    auto rows = prompts_->encode(all);  // the text encoder loads at most once
+    c.text_uncond = rows.back();
+    rows.pop_back();
     c.text = torch::cat(rows, 0);
-    c.text_uncond = prompts_->encode(negative);
     return c;
 }
 
@@ -44,7 +63,7 @@ torch::Tensor upscale_and_noise(const torch::Tensor& image, int size, std::int64
 
 void IfNoisePredictor::set_low_res(const torch::Tensor& image, std::int64_t noise_level, const torch::Tensor& noise) {
     if (!stage2_) throw InvalidRequest("only a stage II model takes a low-resolution image");
-    low_res_ = upscale_and_noise(image, unet_->config().sample_size, noise_level, noise);
+    low_res_ = upscale_and_noise(image, config_.sample_size, noise_level, noise);
     noise_level_ = noise_level;
 }
 
@@ -64,13 +83,13 @@ Prediction IfNoisePredictor::predict(const torch::Tensor& x, std::int64_t t, con
     torch::Tensor out;
     if (cfg) {
         auto neg = cond.text_uncond.size(0) == 1 ? cond.text_uncond.expand({n, -1, -1}) : cond.text_uncond;
-        out = unet_->forward(torch::cat({input, input}, 0), torch::full({2 * n}, t, torch::kLong),
+        out = unet().forward(torch::cat({input, input}, 0), torch::full({2 * n}, t, torch::kLong),
                              torch::cat({neg, text}, 0), labels.defined() ? torch::cat({labels, labels}, 0) : labels);
         auto u = out.narrow(0, 0, n), c = out.narrow(0, n, n);
         auto eps = u.narrow(1, 0, 3) + g * (c.narrow(1, 0, 3) - u.narrow(1, 0, 3));
         return {eps, c.size(1) > 3 ? c.narrow(1, 3, 3) : torch::Tensor()};
     }
-    out = unet_->forward(input, torch::full({n}, t, torch::kLong), text, labels);
+    out = unet().forward(input, torch::full({n}, t, torch::kLong), text, labels);
     return {out.narrow(1, 0, 3), out.size(1) > 3 ? out.narrow(1, 3, 3) : torch::Tensor()};
 }
 

@@ -4,6 +4,7 @@
 // values), CFG as IFPipeline does it (one batched forward of [negative, prompt], eps combined,
 // variance from the prompt half), prompts through T5 with the embedding cache. Stage II (super-
 // resolution) additionally feeds the noised, upscaled stage I image and its noise level.
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -18,11 +19,16 @@ class IfNoisePredictor : public NoisePredictor {
 public:
     IfNoisePredictor(std::shared_ptr<models::IfUNet> unet, std::shared_ptr<text::PromptEncoder> prompts,
                      bool stage2 = false);
+    // The UNet is asked of `source` at the first prediction, so the prompts are encoded before it
+    // loads (the text encoder and the UNet need not be in memory together).
+    using UNetSource = std::function<std::shared_ptr<models::IfUNet>()>;
+    IfNoisePredictor(const models::IfUNetConfig& config, UNetSource source,
+                     std::shared_ptr<text::PromptEncoder> prompts, bool stage2 = false);
 
     const torch::Tensor& alpha_bars() const override { return schedule_.alpha_bars; }
     std::vector<std::int64_t> sample_shape() const override;
     std::pair<double, double> value_range() const override { return {-1.0, 1.0}; }
-    bool has_learned_variance() const override { return unet_->config().out_channels == 6; }
+    bool has_learned_variance() const override { return config_.out_channels == 6; }
     bool is_conditional() const override { return true; }
     double default_guidance() const override { return stage2_ ? 4.0 : 7.0; }  // pipelines' defaults
     Prediction predict(const torch::Tensor& x_t, std::int64_t t, const Conditioning& cond,
@@ -34,9 +40,13 @@ public:
     // the UNet size and noised to `noise_level` with `noise` (same shape as the upscaled image).
     void set_low_res(const torch::Tensor& image, std::int64_t noise_level, const torch::Tensor& noise);
     const torch::Tensor& upscaled_noised() const { return low_res_; }
-    models::IfUNet& unet() { return *unet_; }
+    models::IfUNet& unet();  // loads it from the source on first use
+    const models::IfUNetConfig& config() const { return config_; }
 
 private:
+    void check_channels() const;
+    models::IfUNetConfig config_;
+    UNetSource source_;
     std::shared_ptr<models::IfUNet> unet_;
     std::shared_ptr<text::PromptEncoder> prompts_;
     bool stage2_;

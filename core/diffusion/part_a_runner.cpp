@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <regex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -23,6 +24,9 @@
 #include "core/engine/errors.h"
 #include "core/engine/hashing.h"
 #include "core/io/image_prep.h"
+#include "core/io/memory.h"
+#include "core/models/if_unet.h"
+#include "core/text/prompt_encoder.h"
 #include "core/io/tensor_image.h"
 
 namespace ds::diffusion {
@@ -96,7 +100,8 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
         throw InvalidRequest("count must be in 1.." + std::to_string(kMaxCount));
     if (s.guidance > 100 || std::isnan(s.guidance)) throw InvalidRequest("guidance must be at most 100");
     Session ss;
-    ss.model = open_predictor(*ctx.registry, s.model, ctx.if_precision, ctx.mnist_precision);
+    if (is_if_folder(s.model)) check_if_memory(ctx, s.model, "", {s.prompt, s.negative_prompt});
+    ss.model = open_predictor(ctx, s.model);
     if (auto* mnist = dynamic_cast<MnistNoisePredictor*>(ss.model.get()); mnist && !mnist->model().warning.empty())
         ss.notes.push_back(mnist->model().warning);
     ss.data_dir = ctx.data_dir;
@@ -262,52 +267,147 @@ std::string prompt_label(const std::string& p) { return p.empty() ? "(unconditio
 }  // namespace
 
 namespace {
-// IF folders stay loaded between requests (the UNet is gigabytes): keyed by folder and the
-// modification time of unet/config.json.
-struct IfBundle {
-    fs::file_time_type stamp;
-    std::shared_ptr<models::IfUNet> unet;
-    std::shared_ptr<text::PromptEncoder> prompts;
-};
 
+std::string gb_text(std::int64_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f GB", double(bytes) / 1073741824.0);
+    return buf;
+}
+
+std::string cache_key(const std::string& what, const fs::path& dir, const models::Precision& precision) {
+    std::error_code ec;
+    const auto stamp = fs::last_write_time(dir / "config.json", ec).time_since_epoch().count();
+    return what + "|" + fs::absolute(dir).lexically_normal().string() + "|" + std::to_string(stamp) + "|" +
+           precision.name() + "|" + precision.device.str();
+}
+
+fs::path spiece_of(const fs::path& root) {
+    fs::path spiece = root / "tokenizer" / "spiece.model";
+    if (!fs::exists(spiece)) spiece = root / "text_encoder" / "spiece.model";
+    return spiece;
+}
+
+// "loading the IF stage I UNet (8.0 GB)": percent done (step of 100, items_per_sec in MB/s),
+// through the request's progress; throws Cancelled when the request is cancelled.
+models::LoadProgress load_reporter(const RunContext& ctx, const std::string& phase) {
+    const Callbacks* cb = ctx.callbacks;
+    const CancelToken* cancel = ctx.cancel;
+    auto start = std::make_shared<Clock::time_point>(Clock::now());
+    auto last_percent = std::make_shared<std::int64_t>(-1);
+    return [cb, cancel, phase, start, last_percent](std::int64_t done, std::int64_t total) {
+        if (cancel && cancel->now()) throw Cancelled{};
+        if (!cb || !cb->on_progress) return;
+        const std::int64_t percent = total > 0 ? done * 100 / total : 100;  // at most 101 events a load
+        if (percent == *last_percent) return;
+        *last_percent = percent;
+        ProgressEvent e;
+        e.phase = phase + " (" + gb_text(total) + ")";
+        e.step = percent;  // of 100
+        e.total = 100;
+        const double secs = std::chrono::duration<double>(Clock::now() - *start).count();
+        e.items_per_sec = secs > 0 ? double(done) / 1048576.0 / secs : 0;  // MB/s
+        e.eta_seconds = done > 0 ? secs * double(total - done) / double(done) : -1;
+        cb->on_progress(e);
+    };
+}
+
+std::shared_ptr<text::PromptEncoder> if_prompt_encoder(const RunContext& ctx, const std::string& dir) {
+    const fs::path root(dir);
+    const bool has_t5 = fs::exists(root / "text_encoder" / "config.json");
+    const fs::path spiece = spiece_of(root);
+    if (has_t5 && !fs::exists(spiece))
+        throw ModelLoadError("'" + dir + "' has text_encoder/ but no tokenizer/spiece.model");
+    auto encoder = ctx.cache->get<text::PromptEncoder>(
+        cache_key("if-prompts", root / (has_t5 ? "text_encoder" : "unet"), ctx.if_precision), "IF prompt encoder", 0,
+        [&] {
+            return std::make_shared<text::PromptEncoder>(has_t5 ? (root / "text_encoder").string() : std::string(),
+                                                         spiece.string(), text::PromptEncoder::default_cache_dir(),
+                                                         ctx.if_precision, /*free_after_use=*/true);
+        });
+    models::ModelCache* cache = ctx.cache;
+    encoder->set_load_hooks([cache](std::int64_t bytes) { cache->make_room(bytes); },
+                            load_reporter(ctx, "loading the T5 text encoder"));
+    return encoder;
+}
 
 }  // namespace
 
-std::unique_ptr<NoisePredictor> open_if_predictor(const std::string& dir, const models::Precision& precision) {
-    static std::mutex mutex;
-    static std::map<std::string, IfBundle> cache;
-    const fs::path root(dir);
-    std::error_code ec;
-    const auto stamp = fs::last_write_time(root / "unet" / "config.json", ec);
-    std::lock_guard<std::mutex> lock(mutex);
-    const std::string key = fs::absolute(root).string() + "|" + precision.name() + "|" + precision.device.str();
-    auto it = cache.find(key);
-    if (it == cache.end() || it->second.stamp != stamp) {
-        IfBundle b;
-        b.stamp = stamp;
-        b.unet = std::make_shared<models::IfUNet>(models::IfUNet::load((root / "unet").string(), precision));
-        const bool has_t5 = fs::exists(root / "text_encoder" / "config.json");
-        fs::path spiece = root / "tokenizer" / "spiece.model";
-        if (!fs::exists(spiece)) spiece = root / "text_encoder" / "spiece.model";
-        if (has_t5 && !fs::exists(spiece))
-            throw ModelLoadError("'" + dir + "' has text_encoder/ but no tokenizer/spiece.model");
-        b.prompts = std::make_shared<text::PromptEncoder>(has_t5 ? (root / "text_encoder").string() : std::string(),
-                                                          spiece.string(), text::PromptEncoder::default_cache_dir(),
-                                                          precision, /*free_after_use=*/true);
-        cache.clear();  // one IF folder in memory at a time
-        it = cache.emplace(key, b).first;
-    }
-    if (it->second.unet->config().in_channels != 3)
+std::unique_ptr<IfNoisePredictor> open_if_predictor(const RunContext& ctx, const std::string& dir, bool stage2) {
+    if (!ctx.cache) throw std::logic_error("open_if_predictor needs the engine's model cache");
+    const fs::path unet_dir = fs::path(dir) / "unet";
+    const auto config = models::IfUNetConfig::from_json_file((unet_dir / "config.json").string());
+    if (!stage2 && config.in_channels != 3)
         throw InvalidRequest("'" + dir + "' is an IF stage II (super-resolution) model: the Part A techniques "
                              "run on stage I; upscale with `dstudio upscale`");
-    return std::make_unique<IfNoisePredictor>(it->second.unet, it->second.prompts, false);
+    const std::string stage = stage2 ? "II" : "I";
+    const auto precision = ctx.if_precision;
+    const std::int64_t bytes = models::IfUNet::weight_bytes_of(config, precision);
+    const std::string what = "IF stage " + stage + " UNet";
+    auto progress = load_reporter(ctx, "loading the " + what);
+    models::ModelCache* cache = ctx.cache;
+    const std::string key = cache_key("if-unet", unet_dir, precision);
+    // Room for the weights and for running them: measured on IF-I-XL and IF-II-L in bf16, the
+    // activations of a CFG step took 2.1 and 2.8 GiB besides the weights (docs/deepfloyd-if.md);
+    // asking for the weights' size again plus 2 GiB frees stage I for stage II in fp32 on 24 GB
+    // (it was killed for memory without) and keeps both in bf16.
+    const std::int64_t working = bytes + (std::int64_t(2) << 30);
+    auto source = [cache, key, what, bytes, working, unet_dir, precision, progress] {
+        return cache->get<models::IfUNet>(
+            key, what + " (" + precision.name() + ")", bytes,
+            [&] { return std::make_shared<models::IfUNet>(models::IfUNet::load(unet_dir.string(), precision, false, progress)); },
+            working);
+    };
+    return std::make_unique<IfNoisePredictor>(config, source, stage2 ? nullptr : if_prompt_encoder(ctx, dir), stage2);
 }
 
-std::unique_ptr<NoisePredictor> open_predictor(models::ModelRegistry& registry, const std::string& model,
-                                               const models::Precision& if_precision,
-                                               const models::Precision& mnist_precision) {
-    if (is_if_folder(model)) return open_if_predictor(model, if_precision);
-    auto loaded = models::with_compute_dtype(registry.load(model), mnist_precision.cpu_compute());
+void check_if_memory(const RunContext& ctx, const std::string& stage1_dir, const std::string& stage2_dir,
+                     const std::vector<std::string>& prompts) {
+    const auto& precision = ctx.if_precision;
+    if (!precision.device.is_cpu()) return;  // the GPU's memory is checked per model as it loads
+    struct Part {
+        std::string what;
+        std::int64_t bytes;
+    };
+    std::vector<Part> parts;
+    std::set<std::string> cached_keys;
+    if (ctx.cache)
+        for (const auto& e : ctx.cache->entries()) cached_keys.insert(e.key);
+    auto unet = [&](const std::string& dir, const std::string& stage) {
+        const fs::path unet_dir = fs::path(dir) / "unet";
+        const auto config = models::IfUNetConfig::from_json_file((unet_dir / "config.json").string());
+        const bool loaded = cached_keys.count(cache_key("if-unet", unet_dir, precision)) > 0;
+        parts.push_back({"stage " + stage + " UNet " + gb_text(models::IfUNet::weight_bytes_of(config, precision)) +
+                             (loaded ? " (loaded)" : ""),
+                         loaded ? 0 : models::IfUNet::weight_bytes_of(config, precision)});
+    };
+    if (!stage1_dir.empty() && fs::exists(fs::path(stage1_dir) / "text_encoder" / "config.json")) {
+        text::PromptEncoder probe((fs::path(stage1_dir) / "text_encoder").string(), spiece_of(stage1_dir).string(),
+                                  text::PromptEncoder::default_cache_dir(), precision, true);
+        std::vector<std::string> all = prompts;
+        all.push_back("");
+        if (probe.needs_encoder(all)) parts.push_back({"T5 text encoder " + gb_text(probe.encoder_bytes()), probe.encoder_bytes()});
+    }
+    if (!stage1_dir.empty()) unet(stage1_dir, "I");
+    if (!stage2_dir.empty()) unet(stage2_dir, "II");
+    std::int64_t peak = 0;
+    for (const auto& p : parts) peak = std::max(peak, p.bytes);
+    const std::int64_t available = io::available_memory_bytes();
+    if (available < 0) return;
+    const std::int64_t capacity = available + (ctx.cache ? ctx.cache->evictable_bytes() : 0);
+    if (peak <= capacity) return;
+    std::string list;
+    for (const auto& p : parts) list += (list.empty() ? "" : ", ") + p.what;
+    const std::string hint = precision.name() == "fp32"
+                                 ? "--dtype bf16 or fp32-w16 halves it"
+                                 : "free memory, or use a smaller IF model (IF-I-L, IF-I-M)";
+    throw ModelLoadError("DeepFloyd IF in " + precision.name() + " needs " + gb_text(peak) +
+                         " of memory at its peak, loading one model at a time (" + list + "); " +
+                         gb_text(capacity) + " is available: " + hint + ". Nothing was loaded");
+}
+
+std::unique_ptr<NoisePredictor> open_predictor(const RunContext& ctx, const std::string& model) {
+    if (is_if_folder(model)) return open_if_predictor(ctx, model);
+    auto loaded = models::with_compute_dtype(ctx.registry->load(model), ctx.mnist_precision.cpu_compute());
     if (!loaded.spec.is_ddpm() && !loaded.spec.is_flow())
         throw InvalidRequest("'" + model + "' is a " + to_string(loaded.spec.kind) +
                              " model; the Part A techniques need a DDPM or flow-matching model "

@@ -85,8 +85,25 @@ struct Engine::Impl {
             .on(models::Precision::parse_device(options.device));
     }
     std::string resolve_model_path(const std::string& model) const { return registry->resolve(model); }
-    diffusion::RunContext context();
+    // The request's callbacks and cancel token report and stop model loads.
+    diffusion::RunContext context(const Callbacks& callbacks, const CancelToken& cancel);
+    // Loaded DeepFloyd IF models and prompt encoders, kept between requests while memory allows.
+    models::ModelCache cache;
+    // A cancel that lands while a model loads (outside a technique's own handling) ends the
+    // request the same way: Cancelled never escapes the facade.
+    template <class Request, class Run>
+    PartAResult run_part_a(const Request& r, Run run) {
+        try {
+            return run(context(r.callbacks, r.cancel), r);
+        } catch (const Cancelled&) {
+            PartAResult res;
+            res.outcome = Outcome::Cancelled;
+            return res;
+        }
+    }
 };
+
+
 
 Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
     if (options.threads < 0 || options.threads > 1024)
@@ -461,19 +478,17 @@ void Engine::export_model(const ExportRequest& r) {
     models::save_model_file(r.out, model, r.fp16, {}, meta);
 }
 
-diffusion::RunContext Engine::Impl::context() {
-    return {registry.get(), options.data_dir, if_precision(), mnist_precision()};
+diffusion::RunContext Engine::Impl::context(const Callbacks& callbacks, const CancelToken& cancel) {
+    return {registry.get(), options.data_dir, if_precision(), mnist_precision(), &cache, &callbacks, &cancel};
 }
 
-PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) {
-    return diffusion::run_explore(impl_->context(), r);
-}
-PartAResult Engine::iterate(const IterateRequest& r) { return diffusion::run_iterate(impl_->context(), r); }
-PartAResult Engine::sdedit(const SdeditRequest& r) { return diffusion::run_sdedit(impl_->context(), r); }
-PartAResult Engine::inpaint(const InpaintRequest& r) { return diffusion::run_inpaint(impl_->context(), r); }
-PartAResult Engine::anagram(const AnagramRequest& r) { return diffusion::run_anagram(impl_->context(), r); }
-PartAResult Engine::hybrid(const HybridRequest& r) { return diffusion::run_hybrid(impl_->context(), r); }
-PartAResult Engine::denoise(const DenoiseRequest& r) { return diffusion::run_denoise(impl_->context(), r); }
+PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) { return impl_->run_part_a(r, diffusion::run_explore); }
+PartAResult Engine::iterate(const IterateRequest& r) { return impl_->run_part_a(r, diffusion::run_iterate); }
+PartAResult Engine::sdedit(const SdeditRequest& r) { return impl_->run_part_a(r, diffusion::run_sdedit); }
+PartAResult Engine::inpaint(const InpaintRequest& r) { return impl_->run_part_a(r, diffusion::run_inpaint); }
+PartAResult Engine::anagram(const AnagramRequest& r) { return impl_->run_part_a(r, diffusion::run_anagram); }
+PartAResult Engine::hybrid(const HybridRequest& r) { return impl_->run_part_a(r, diffusion::run_hybrid); }
+PartAResult Engine::denoise(const DenoiseRequest& r) { return impl_->run_part_a(r, diffusion::run_denoise); }
 
 void Engine::debug_t5(const DebugT5Request& r) {
     if (r.model_dir.empty() || r.prompts_json.empty() || r.out.empty())
@@ -523,7 +538,7 @@ void Engine::debug_unet(const DebugUnetRequest& r) {
     io::write_safetensors(r.out, outs);
 }
 
-PartAResult Engine::if_generate(const IfGenerateRequest& r) { return diffusion::run_if_generate(impl_->context(), r); }
+PartAResult Engine::if_generate(const IfGenerateRequest& r) { return impl_->run_part_a(r, diffusion::run_if_generate); }
 
 int Engine::import_prompts(const PromptImportRequest& r) {
     return text::import_prompt_dict(r.file, r.cache_dir.empty() ? text::PromptEncoder::default_cache_dir() : r.cache_dir,

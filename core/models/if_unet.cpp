@@ -263,7 +263,12 @@ struct IfUNet::TextCache {
     std::shared_ptr<TextState> last;
 };
 
-IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool prefer_fp16_file) {
+std::int64_t IfUNet::weight_bytes_of(const IfUNetConfig& config, const Precision& precision) {
+    return count_parameters(if_unet_weight_shapes(config)) * precision.bytes_per_weight();
+}
+
+IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool prefer_fp16_file,
+                    const LoadProgress& progress) {
     const auto dtype = precision.compute;
     if (dtype != torch::kFloat32 && dtype != torch::kBFloat16 && dtype != torch::kFloat16)
         throw InvalidRequest("the IF UNet runs in float32, bfloat16 or float16");
@@ -278,7 +283,7 @@ IfUNet IfUNet::load(const std::string& dir, const Precision& precision, bool pre
     if (prefer_fp16_file || precision.weights16 || dtype == torch::kFloat16)
         std::rotate(names.begin(), names.begin() + 2, names.end());
     const std::string file = find_weight_file(dir, names, "UNet");
-    u.weights_ = load_weights(file, if_unet_weight_shapes(u.config_), precision, "UNet");
+    u.weights_ = load_weights(file, if_unet_weight_shapes(u.config_), precision, "UNet", {}, progress);
     u.use_compute_layout();
     return u;
 }

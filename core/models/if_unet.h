@@ -30,7 +30,9 @@ public:
     // (Precision::fp32_w16) the fp16 file is preferred when both exist. Weights go to
     // precision.device; fp16 arithmetic needs a GPU (InvalidRequest on the CPU).
     static IfUNet load(const std::string& dir, const Precision& precision = torch::kFloat32,
-                       bool prefer_fp16_file = false);
+                       bool prefer_fp16_file = false, const LoadProgress& progress = {});
+    // Bytes the weights of `config` take in `precision` (what load() needs), without loading.
+    static std::int64_t weight_bytes_of(const IfUNetConfig& config, const Precision& precision);
     // Random weights (N(0, 0.02), norms 1/0) for a config: speed and memory benchmarks at real
     // scale without the gated checkpoints. Seeded on the CPU; drawn on the device, unseeded, elsewhere.
     static IfUNet random(const IfUNetConfig& config, const Precision& precision, std::uint64_t seed = 0);

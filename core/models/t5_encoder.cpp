@@ -110,7 +110,11 @@ std::int64_t T5Encoder::parameter_count() const { return count_parameters(t5_wei
 
 std::int64_t T5Encoder::weight_bytes() const { return models::weight_bytes(weights_); }
 
-T5Encoder T5Encoder::load(const std::string& dir, const Precision& precision) {
+std::int64_t T5Encoder::weight_bytes_of(const T5Config& config, const Precision& precision) {
+    return count_parameters(t5_weight_shapes(config)) * precision.bytes_per_weight();
+}
+
+T5Encoder T5Encoder::load(const std::string& dir, const Precision& precision, const LoadProgress& progress) {
     if (precision.compute != torch::kFloat32 && precision.compute != torch::kBFloat16 &&
         precision.compute != torch::kFloat16)
         throw InvalidRequest("the T5 encoder runs in float32, bfloat16 or float16 (GPU)");
@@ -123,7 +127,8 @@ T5Encoder T5Encoder::load(const std::string& dir, const Precision& precision) {
         std::rotate(names.begin(), names.begin() + 2, names.end());
     const std::string file = find_weight_file(dir, names, "T5 encoder");
     // encoder.embed_tokens.weight is tied to shared.weight: allowed, not loaded twice.
-    e.weights_ = load_weights(file, t5_weight_shapes(e.config_), precision, "T5 encoder", {"encoder.embed_tokens.weight"});
+    e.weights_ = load_weights(file, t5_weight_shapes(e.config_), precision, "T5 encoder", {"encoder.embed_tokens.weight"},
+                             progress);
     e.keep_wo_in_fp32();
     return e;
 }

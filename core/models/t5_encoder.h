@@ -39,7 +39,10 @@ public:
     // reported by name. Arithmetic in float32, bfloat16 or (GPU) float16; weights in that type
     // or, with Precision::fp32_w16, in 16 bits (the fp16 file preferred when both exist); on
     // precision.device. forward takes and returns CPU tensors.
-    static T5Encoder load(const std::string& dir, const Precision& precision = torch::kFloat32);
+    static T5Encoder load(const std::string& dir, const Precision& precision = torch::kFloat32,
+                          const LoadProgress& progress = {});
+    // Bytes the weights of `config` take in `precision` (what load() needs), without loading.
+    static std::int64_t weight_bytes_of(const T5Config& config, const Precision& precision);
     // Random weights for a config (benchmarks at real scale); seeded on the CPU, drawn on the
     // device (unseeded) elsewhere.
     static T5Encoder random(const T5Config& config, const Precision& precision, std::uint64_t seed = 0);

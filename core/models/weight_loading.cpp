@@ -134,7 +134,7 @@ std::string find_weight_file(const std::string& dir, const std::vector<std::stri
 
 std::map<std::string, torch::Tensor> load_weights(const std::string& file, const WeightShapes& expected,
                                                   const Precision& precision, const std::string& what,
-                                                  const std::set<std::string>& ignored) {
+                                                  const std::set<std::string>& ignored, const LoadProgress& progress) {
     precision.check_device();
     auto set = io::SafetensorsSet::open(file);
     const std::int64_t bytes = count_parameters(expected) * precision.bytes_per_weight();
@@ -155,9 +155,13 @@ std::map<std::string, torch::Tensor> load_weights(const std::string& file, const
     if (!problems.empty())
         throw ModelLoadError(what + " weights in '" + file + "' do not match its config.json:" + problems);
     std::map<std::string, torch::Tensor> out;
-    for (const auto& [name, shape] : expected)
-        out[name] = to_device(set.tensor(name, precision.storage_for(io::to_scalar_type(set.info(name).dtype))),
-                              precision.device, what, bytes);
+    std::int64_t done = 0;
+    for (const auto& [name, shape] : expected) {
+        auto& t = out[name] = to_device(set.tensor(name, precision.storage_for(io::to_scalar_type(set.info(name).dtype))),
+                                        precision.device, what, bytes);
+        done += t.numel() * precision.bytes_per_weight();
+        if (progress) progress(std::min(done, bytes), bytes);
+    }
     return out;
 }
 

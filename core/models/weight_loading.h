@@ -2,6 +2,7 @@
 // Loading a name -> tensor weight map (the IF UNet, T5) out of a safetensors file or sharded set:
 // pick the file, check memory, validate every name and shape against what the config implies,
 // and copy each tensor out of the mapping in the requested dtype.
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -80,6 +81,10 @@ torch::Tensor to_device(const torch::Tensor& t, torch::Device device, const std:
 torch::Tensor random_normal(const std::vector<std::int64_t>& shape, double stddev, at::Generator& gen,
                             torch::Device device);
 
+// Called after each tensor a load copies: bytes of the weights loaded so far and in all. It may
+// throw (a cancelled load) to stop loading; nothing is kept.
+using LoadProgress = std::function<void(std::int64_t done, std::int64_t total)>;
+
 // The first of `candidates` (file names inside `dir`) that exists; throws ModelLoadError
 // naming `what` when none does.
 std::string find_weight_file(const std::string& dir, const std::vector<std::string>& candidates,
@@ -93,6 +98,7 @@ std::string find_weight_file(const std::string& dir, const std::vector<std::stri
 // while loading becomes a ModelLoadError with the size of the weights.
 std::map<std::string, torch::Tensor> load_weights(const std::string& file, const WeightShapes& expected,
                                                   const Precision& precision, const std::string& what,
-                                                  const std::set<std::string>& ignored = {});
+                                                  const std::set<std::string>& ignored = {},
+                                                  const LoadProgress& progress = {});
 
 }  // namespace ds::models

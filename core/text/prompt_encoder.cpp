@@ -87,7 +87,7 @@ void PromptEncoder::put(const std::string& prompt, const torch::Tensor& embeds) 
     if (memory_.size() > kMemoryEntries) memory_.erase(memory_.begin());
 }
 
-torch::Tensor PromptEncoder::encode(const std::string& prompt) {
+torch::Tensor PromptEncoder::lookup(const std::string& prompt) {
     if (!io::is_valid_utf8(prompt))
         throw InvalidRequest("the prompt " + io::quoted(prompt) + " is not valid UTF-8 text; retype it or "
                              "save the file it came from as UTF-8");
@@ -99,20 +99,60 @@ torch::Tensor PromptEncoder::encode(const std::string& prompt) {
         memory_.push_back({prompt, t});
         return t;
     }
-    if (encoder_dir_.empty())
-        throw InvalidRequest("no embedding of the prompt " + io::quoted(prompt) + " is cached and this IF folder has no "
-                             "text_encoder/: import the course's embeddings with `dstudio prompts import "
-                             "prompt_embeds_dict.pth`, or use a folder with text_encoder/ and tokenizer/");
-    if (!loaded_) {
-        loaded_ = std::make_unique<Loaded>(Loaded{T5Tokenizer::open(spiece_), models::T5Encoder::load(encoder_dir_, precision_)});
+    return {};
+}
+
+std::int64_t PromptEncoder::encoder_bytes() const {
+    if (encoder_dir_.empty()) return 0;
+    return models::T5Encoder::weight_bytes_of(models::T5Config::from_json_file((fs::path(encoder_dir_) / "config.json").string()),
+                                              precision_);
+}
+
+bool PromptEncoder::needs_encoder(const std::vector<std::string>& prompts) {
+    for (const auto& p : prompts)
+        if (!lookup(p).defined()) return true;
+    return false;
+}
+
+void PromptEncoder::set_load_hooks(std::function<void(std::int64_t)> before_load, models::LoadProgress progress) {
+    before_load_ = std::move(before_load);
+    load_progress_ = std::move(progress);
+}
+
+torch::Tensor PromptEncoder::encode(const std::string& prompt) { return encode(std::vector<std::string>{prompt})[0]; }
+
+std::vector<torch::Tensor> PromptEncoder::encode(const std::vector<std::string>& prompts) {
+    std::vector<torch::Tensor> out;
+    for (const auto& prompt : prompts) out.push_back(lookup(prompt));
+    bool missing = false;
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+        if (out[i].defined()) continue;
+        if (encoder_dir_.empty())
+            throw InvalidRequest("no embedding of the prompt " + io::quoted(prompts[i]) + " is cached and this IF folder "
+                                 "has no text_encoder/: import the course's embeddings with `dstudio prompts import "
+                                 "prompt_embeds_dict.pth`, or use a folder with text_encoder/ and tokenizer/");
+        missing = true;
     }
-    auto tokens = loaded_->tokenizer.encode(prompt, kMaxLength);
-    auto ids = torch::tensor(tokens.ids, torch::kLong).view({1, kMaxLength});
-    auto mask = torch::tensor(tokens.mask, torch::kLong).view({1, kMaxLength});
-    auto e = loaded_->encoder.forward(ids, mask);
+    if (!missing) return out;
+    if (!loaded_) {  // once for all the prompts of a request (T5-XXL is 9.5 GB in bf16)
+        if (before_load_) before_load_(encoder_bytes());
+        loaded_ = std::make_unique<Loaded>(
+            Loaded{T5Tokenizer::open(spiece_), models::T5Encoder::load(encoder_dir_, precision_, load_progress_)});
+    }
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+        if (out[i].defined()) continue;
+        if (auto again = lookup(prompts[i]); again.defined()) {  // a repeated prompt
+            out[i] = again;
+            continue;
+        }
+        auto tokens = loaded_->tokenizer.encode(prompts[i], kMaxLength);
+        auto ids = torch::tensor(tokens.ids, torch::kLong).view({1, kMaxLength});
+        auto mask = torch::tensor(tokens.mask, torch::kLong).view({1, kMaxLength});
+        out[i] = loaded_->encoder.forward(ids, mask);
+        put(prompts[i], out[i]);
+    }
     if (free_after_) loaded_.reset();
-    put(prompt, e);
-    return e;
+    return out;
 }
 
 int import_prompt_dict(const std::string& pth_file, const std::string& cache_dir, const std::string& identity) {

@@ -24,6 +24,7 @@
 #include <QMouseEvent>
 #include <QDialog>
 #include <QLabel>
+#include <QProgressBar>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
@@ -421,21 +422,44 @@ private Q_SLOTS:
         auto* upscaler = w.findChild<QLineEdit*>(QStringLiteral("upscalerFolder"));
         QVERIFY(upscaler);
         upscaler->setText(QString::fromStdString(ds::testing::make_tiny_if_stage2_folder()));
+        auto* upscaleSteps = w.findChild<QSpinBox*>(QStringLiteral("upscaleSteps"));
+        QVERIFY(upscaleSteps);
+        QCOMPARE(upscaleSteps->value(), 50);  // IFSuperResolutionPipeline's default
+        upscaleSteps->setValue(3);
+        // Loading is shown in the progress bar (stage I is still loaded from the run above).
+        auto* bar = w.findChild<QProgressBar*>(QStringLiteral("progress"));
+        QVERIFY(bar);
+        QStringList loading;
+        connect(studio.worker(), &EngineWorker::progress, &studio, [&](quint64, const ds::ProgressEvent& e) {
+            if (e.phase.rfind("loading", 0) == 0) loading << bar->text();
+        });
         done.clear();
         w.run();
         QVERIFY(done.wait(120000));
         QCOMPARE(failed.count(), 0);
+        QVERIFY(!loading.isEmpty());
+        for (const auto& text : loading) QVERIFY2(text.startsWith(QStringLiteral("loading the IF stage II UNet (")), qPrintable(text));
+        QVERIFY(loading.last().contains(QStringLiteral("100 %")));
+        // A second run reuses both stages: nothing loads.
+        loading.clear();
+        done.clear();
+        w.run();
+        QVERIFY(done.wait(120000));
+        QVERIFY2(loading.isEmpty(), qPrintable(loading.join(QStringLiteral(" | "))));
         const auto out = done.first().at(1).value<PartAOutput>();
         QVERIFY(out.recipe.contains(QStringLiteral("\"technique\": \"if-generate\"")));
         QVERIFY(out.recipe.contains(QStringLiteral("\"negative_prompt\": \"blurry\"")));
         QCOMPARE(out.images.size(), 1);
         QCOMPARE(out.images[0].width(), 32);
         QVERIFY(out.recipe.contains(QStringLiteral("\"upscaler\": \"%1\"").arg(upscaler->text())));
+        QVERIFY(out.recipe.contains(QStringLiteral("\"upscale_steps\": 3")));
         // The recipe restores the stage II folder.
         const QString folder = upscaler->text();
         upscaler->clear();
+        upscaleSteps->setValue(50);
         QVERIFY(w.applyRecipe(out.recipe));
         QCOMPARE(upscaler->text(), folder);
+        QCOMPARE(upscaleSteps->value(), 3);
     }
 
     void stepsFieldSetsTheStridedList() {

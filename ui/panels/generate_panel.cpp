@@ -44,7 +44,14 @@ GeneratePanel::GeneratePanel(QWidget* parent) : ModePanel(parent) {
         const QString d = QFileDialog::getExistingDirectory(this, tr("DeepFloyd IF stage II folder"));
         if (!d.isEmpty()) m_upscaler->setText(d);
     });
+    m_upscaleSteps = new QSpinBox(this);
+    m_upscaleSteps->setObjectName(QStringLiteral("upscaleSteps"));
+    m_upscaleSteps->setRange(1, 1000);
+    m_upscaleSteps->setValue(50);
+    m_upscaleSteps->setPrefix(tr("steps "));
+    m_upscaleSteps->setToolTip(tr("Stage II denoising steps (diffusers' default 50; each is a 256 px UNet step)"));
     m_upscalerRow = row(this, tr("Stage II"), m_upscaler, browse);
+    static_cast<QHBoxLayout*>(m_upscalerRow->layout())->addWidget(m_upscaleSteps);
     col->addWidget(m_upscalerRow);
     // Flow-matching models sample with their own Euler steps (t = 0 noise -> 1 data).
     m_euler = new QSpinBox(this);
@@ -61,6 +68,7 @@ GeneratePanel::GeneratePanel(QWidget* parent) : ModePanel(parent) {
         Q_EMIT changed();
     });
     connect(m_upscaler, &QLineEdit::editingFinished, this, &ModePanel::changed);
+    connect(m_upscaleSteps, &QSpinBox::valueChanged, this, &ModePanel::changed);
 }
 
 FieldUse GeneratePanel::fields(const ds::ModelInfo* model) const {
@@ -90,6 +98,7 @@ PartARequest GeneratePanel::request(const RequestContext& c) const {
         r.negative_prompt = s.negative_prompt;
         r.count = s.count;
         r.steps = c.steps;
+        r.upscale_steps = m_upscaleSteps->value();
         r.guidance = s.guidance > 0 ? s.guidance : 7.0;
         r.seed = s.seed;
         return r;
@@ -103,6 +112,7 @@ PartARequest GeneratePanel::request(const RequestContext& c) const {
 
 void GeneratePanel::applyRecipe(const QJsonObject& r, QStringList*) {
     m_upscaler->setText(r.value(QStringLiteral("upscaler")).toString());
+    if (r.contains(QStringLiteral("upscale_steps"))) m_upscaleSteps->setValue(r.value(QStringLiteral("upscale_steps")).toInt());
     if (r.contains(QStringLiteral("flow_steps"))) m_euler->setValue(r.value(QStringLiteral("flow_steps")).toInt());
 }
 
@@ -110,6 +120,7 @@ void GeneratePanel::saveState(QSettings& s) const {
     s.setValue(QStringLiteral("workspace/generate/eulerSteps"), m_euler->value());
     s.setValue(QStringLiteral("workspace/generate/eulerIsUsers"), m_userEuler);
     s.setValue(QStringLiteral("workspace/generate/upscaler"), m_upscaler->text());
+    s.setValue(QStringLiteral("workspace/generate/upscaleSteps"), m_upscaleSteps->value());
 }
 
 void GeneratePanel::restoreState(const QSettings& s) {
@@ -119,6 +130,8 @@ void GeneratePanel::restoreState(const QSettings& s) {
         m_userEuler = s.value(QStringLiteral("workspace/generate/eulerIsUsers")).toBool();
     }
     m_upscaler->setText(s.value(QStringLiteral("workspace/generate/upscaler")).toString());
+    if (s.contains(QStringLiteral("workspace/generate/upscaleSteps")))
+        m_upscaleSteps->setValue(s.value(QStringLiteral("workspace/generate/upscaleSteps")).toInt());
 }
 
 }  // namespace ui

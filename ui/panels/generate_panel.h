@@ -27,6 +27,7 @@ public:
 private:
     QLineEdit* m_upscaler = nullptr;
     QWidget* m_upscalerRow = nullptr;
+    QSpinBox* m_upscaleSteps = nullptr;  // stage II steps (IFSuperResolutionPipeline: 50)
     QSpinBox* m_euler = nullptr;
     QWidget* m_eulerRow = nullptr;
     bool m_userEuler = false;  // the Euler count was typed (or restored): model changes keep it

@@ -44,9 +44,14 @@ void RunBar::markDone(double seconds) {
     m_progress->setFormat(tr("done in %1 s").arg(seconds, 0, 'f', 2));
 }
 
-void RunBar::setProgress(qint64 step, qint64 total, double eta) {
+void RunBar::setProgress(qint64 step, qint64 total, double eta, const QString& phase) {
     m_progress->setMaximum(int(total));
     m_progress->setValue(int(step));
+    if (phase.startsWith(QStringLiteral("loading"))) {  // "loading the IF stage I UNet (8.0 GB): 45 %"
+        m_progress->setFormat(eta >= 0 ? tr("%1: %p %  ETA %2 s").arg(phase).arg(eta, 0, 'f', 0)
+                                       : tr("%1: %p %").arg(phase));
+        return;
+    }
     m_progress->setFormat(eta >= 0 ? tr("%v / %m  ETA %1 s").arg(eta, 0, 'f', 1) : tr("%v / %m"));
 }
 

@@ -13,7 +13,8 @@ class RunBar : public QWidget {
 public:
     explicit RunBar(QWidget* parent = nullptr);
     void setBusy(bool busy);
-    void setProgress(qint64 step, qint64 total, double etaSeconds);
+    // `phase` "loading ..." (a model loading: step = percent) is shown as such.
+    void setProgress(qint64 step, qint64 total, double etaSeconds, const QString& phase = {});
     void markDone(double seconds);  // a result arrived: a full bar
     void markStopped();  // the job was cancelled: the bar says where it stopped
     void markFailed();

@@ -165,16 +165,48 @@ TEST_CASE("IF generate: stage I (+ stage II) is deterministic per seed", "[diffu
     r.steps = 8;
     r.seed = 11;
     int progress = 0;
-    r.callbacks.on_progress = [&](const ds::ProgressEvent&) { ++progress; };
+    std::vector<std::string> loads;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        if (e.phase.rfind("loading ", 0) == 0) {
+            if (e.step == e.total) loads.push_back(e.phase);
+        } else {
+            ++progress;
+        }
+    };
     auto a = engine.if_generate(r);
     CHECK(a.images.size() == 4);
     CHECK(progress == 8);
+    // The first run loads stage I's UNet (the prompts are cached from earlier runs or encoded by
+    // T5 before it); the second reuses it from the engine's cache.
+    REQUIRE_FALSE(loads.empty());
+    CHECK(loads.back().find("loading the IF stage I UNet") == 0);
+    loads.clear();
     CHECK(engine.if_generate(r).figure.pixels == a.figure.pixels);
+    CHECK(loads.empty());
     r.upscaler = up.string();
     r.upscale_steps = 4;
     auto b = engine.if_generate(r);
     CHECK(b.images.size() == 4);
     CHECK(b.images[0].pixels != a.images[0].pixels);
+    CHECK(loads == std::vector<std::string>{"loading the IF stage II UNet (0.0 GB)"});
+    // A cancel while stage II loads ends the run as cancelled, and nothing half-loaded is kept.
+    ds::Engine fresh({2});
+    ds::IfGenerateRequest c = r;
+    c.cancel = ds::CancelToken();  // its own token (a copy would share r's)
+    c.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        if (e.phase.rfind("loading the IF stage II", 0) == 0) c.cancel.request(ds::CancelMode::Now);
+    };
+    CHECK(fresh.if_generate(c).outcome == ds::Outcome::Cancelled);
+    loads.clear();
+    auto again = fresh.if_generate(r);
+    CHECK(again.figure.pixels == b.figure.pixels);
+    CHECK(loads == std::vector<std::string>{"loading the IF stage II UNet (0.0 GB)"});
+    // A machine too small for the largest model is refused before anything loads, naming sizes.
+    setenv("DS_MEMORY_LIMIT_GB", "0.0001", 1);
+    ds::Engine small({2});
+    CHECK_THROWS_WITH(small.if_generate(r), Catch::Contains("at its peak") && Catch::Contains("stage I UNet") &&
+                                                Catch::Contains("stage II UNet") && Catch::Contains("Nothing was loaded"));
+    unsetenv("DS_MEMORY_LIMIT_GB");
     r.noise_level = 1000;
     CHECK_THROWS_AS(engine.if_generate(r), ds::InvalidRequest);
     r.noise_level = 250;
