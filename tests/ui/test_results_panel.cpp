@@ -43,10 +43,11 @@ private Q_SLOTS:
         QVERIFY(bar->text().startsWith(QStringLiteral("stopped at")));
         QVERIFY(!bar->text().contains(QStringLiteral("ETA")));
         QCOMPARE(s.status(), QStringLiteral("Stopped"));
-        // A finished run fills the bar.
+        // A finished run fills the bar; a new run does not show the last one's figures meanwhile.
         steps->setValue(5);
         QSignalSpy done(s.studio.worker(), &EngineWorker::partAFinished);
         s.w.run();
+        QVERIFY2(bar->text().startsWith(QStringLiteral("starting")), qPrintable(bar->text()));
         QVERIFY(done.wait(60000));
         QCOMPARE(bar->value(), bar->maximum());
         QVERIFY(bar->text().startsWith(QStringLiteral("done in")));

@@ -29,7 +29,7 @@ bool GeneratePanel::isFlow(const ds::ModelInfo* m) {
 GeneratePanel::GeneratePanel(QWidget* parent) : ModePanel(parent) {
     auto* col = new QVBoxLayout(this);
     col->setContentsMargins(0, 0, 0, 0);
-    auto* info = new QLabel(tr("Samples from pure noise: the prompt, guidance and seed decide the digits."), this);
+    auto* info = new QLabel(tr("Samples from pure noise: the prompt, guidance and seed decide what appears."), this);
     info->setWordWrap(true);
     col->addWidget(info);
     // DeepFloyd IF only: upscale the 64 px stage I result with a stage II folder (256 px).

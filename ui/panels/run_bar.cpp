@@ -37,6 +37,10 @@ RunBar::RunBar(QWidget* parent) : QWidget(parent) {
 void RunBar::setBusy(bool busy) {
     m_stop->setEnabled(busy);
     m_finish->setEnabled(busy);
+    if (busy) {  // a new run: not the last one's "done in" until its first step or load reports
+        m_progress->setValue(0);
+        m_progress->setFormat(tr("starting…"));
+    }
 }
 
 void RunBar::markDone(double seconds) {
