@@ -2,9 +2,31 @@
 
 #include "ui/bridge/image_convert.h"
 
+#include <cstdlib>
+
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace ui {
 
 namespace {
+
+// The engine computes at a lower priority than the GUI: this worker thread and the OpenMP team it
+// starts (created by it, so inheriting its nice value) run at nice +5 (DS_WORKER_NICE, 0 = off).
+// On a machine with as many cores as compute threads the GUI thread then gets a core as soon as
+// it wakes instead of waiting for a time slice, and while it sleeps the engine has every core.
+void lowerComputePriority() {
+#ifdef __linux__
+    int nice = 5;
+    if (const char* env = std::getenv("DS_WORKER_NICE"); env && *env) nice = std::atoi(env);
+    if (nice <= 0) return;
+    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice > 19 ? 19 : nice);  // best effort
+#endif
+}
+
 ds::PartAResult call(ds::Engine& e, const ds::NoiseExplorerRequest& r) { return e.explore_noise(r); }
 ds::PartAResult call(ds::Engine& e, const ds::IterateRequest& r) { return e.iterate(r); }
 ds::PartAResult call(ds::Engine& e, const ds::SdeditRequest& r) { return e.sdedit(r); }
@@ -19,7 +41,10 @@ EngineWorker::EngineWorker(ds::EngineOptions options) : m_options(std::move(opti
 EngineWorker::~EngineWorker() = default;
 
 ds::Engine& EngineWorker::engine() {
-    if (!m_engine) m_engine = std::make_unique<ds::Engine>(m_options);
+    if (!m_engine) {
+        lowerComputePriority();  // on the worker thread, before the engine starts any threads
+        m_engine = std::make_unique<ds::Engine>(m_options);
+    }
     return *m_engine;
 }
 
