@@ -17,6 +17,7 @@
 
 #include "core/engine/precision_info.h"
 #include "ui/bridge/engine_controller.h"
+#include "ui/panels/precision_label.h"
 #include "ui/canvas/image_canvas.h"
 #include "ui/dashboard/train_dashboard.h"
 #include "ui/main_window.h"
@@ -121,15 +122,8 @@ int main(int argc, char** argv) {
     {
         // The precision each model family runs in, at the right of the status bar (with --dtype
         // auto: measured once per machine, about a second, then cached).
-        QStringList parts, reasons;
-        for (const auto& p : ds::describe_precision(options)) {
-            parts << QStringLiteral("%1 %2").arg(p.family == "MNIST UNet" ? QStringLiteral("MNIST") : QStringLiteral("IF"),
-                                                 QString::fromStdString(p.dtype));
-            reasons << QString::fromStdString(p.family + ": " + p.reason);
-        }
-        auto* precision = new QLabel(QStringLiteral("%1: %2").arg(QString::fromStdString(options.dtype), parts.join(QStringLiteral(", "))));
-        precision->setObjectName(QStringLiteral("precision"));
-        precision->setToolTip(reasons.join(QLatin1Char('\n')));
+        auto* precision = new ui::PrecisionLabel(&window);
+        precision->setPrecision(QString::fromStdString(options.dtype), ds::describe_precision(options));
         window.statusBar()->addPermanentWidget(precision);
     }
     if (cli.isSet(mode)) window.setMode(ui::MainWindow::Mode(std::clamp(cli.value(mode).toInt(), 0, 6)));

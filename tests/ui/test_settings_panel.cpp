@@ -11,6 +11,7 @@
 #include <QSpinBox>
 #include <QTest>
 
+#include "ui/panels/precision_label.h"
 #include "ui/panels/settings_panel.h"
 #include "../support/ui_studio.h"
 
@@ -32,6 +33,22 @@ private Q_SLOTS:
         QSettings().clear();
     }
     void cleanupTestCase() { QSettings().clear(); }
+
+    void precisionLabelNamesWhatEachFamilyRunsIn() {
+        PrecisionLabel label;
+        QCOMPARE(label.objectName(), QStringLiteral("precision"));
+        label.setPrecision(QStringLiteral("auto"),
+                           {{"MNIST UNet", "bf16", "auto: bf16 for the MNIST UNet (1.79x fp32)"},
+                            {"DeepFloyd IF", "fp32", "auto: fp32 (no bf16 instructions)"}});
+        QCOMPARE(label.text(), QStringLiteral("auto: MNIST bf16, IF fp32"));
+        QVERIFY(label.toolTip().contains(QStringLiteral("MNIST UNet: auto: bf16 for the MNIST UNet (1.79x fp32)")));
+        QVERIFY(label.toolTip().contains(QStringLiteral("DeepFloyd IF: auto: fp32")));
+        // A fixed dtype, as the engine describes it (nothing measured).
+        ds::EngineOptions o;
+        o.dtype = "fp32";
+        label.setPrecision(QStringLiteral("fp32"), ds::describe_precision(o));
+        QCOMPARE(label.text(), QStringLiteral("fp32: MNIST fp32, IF fp32"));
+    }
 
     void fieldsFollowTheModelAndTheMode() {
         SettingsPanel p;
