@@ -1,5 +1,8 @@
 #include "core/engine/recipe.h"
 
+#include <filesystem>
+#include <regex>
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -10,6 +13,13 @@
 #include "core/io/bounded_json.h"
 
 namespace ds {
+
+bool RecipeInput::is_dataset_image() const {
+    static const std::regex form(R"(^(mnist|fashion-mnist):(train|test):\d{1,6}$)");
+    std::error_code ec;
+    return std::regex_match(path, form) && !std::filesystem::exists(path, ec);
+}
+
 
 namespace {
 using json = nlohmann::json;

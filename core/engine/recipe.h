@@ -15,8 +15,11 @@ inline constexpr std::size_t kMaxRecipeText = 4096;      // bytes of any one str
 
 struct RecipeInput {
     std::string key;     // "input" or "mask"
-    std::string path;    // where the file was read from
+    std::string path;    // where the file was read from, or a data-set image ("mnist:test:7")
     std::string sha256;  // its hash then ("" when unrecorded)
+    // "mnist:test:7", "fashion-mnist:train:0": an image of a data set (read from the data folder
+    // when replayed), not a file.
+    bool is_dataset_image() const;
 };
 
 struct Recipe {

@@ -175,3 +175,15 @@ TEST_CASE("an inpainting recipe from before mask.cover replays with the half-cov
     j["argv"].push_back("--mask-cover=any");
     CHECK(ds::parse_recipe(j.dump(), "old2.json").argv.back() == "--mask-cover=any");
 }
+
+TEST_CASE("recipe inputs that name a data-set image are not files", "[engine][recipe]") {
+    const auto r = ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "sdedit", "command": "sdedit",
+        "argv": ["--input", "mnist:test:2"], "input": {"path": "mnist:test:2", "sha256": "ab"},
+        "mask": {"path": "masks/top.png"}})", "test");
+    REQUIRE(r.inputs.size() == 2);
+    CHECK(r.inputs[0].is_dataset_image());
+    CHECK_FALSE(r.inputs[1].is_dataset_image());
+    for (const char* p : {"fashion-mnist:train:0", "mnist:test:123456"}) CHECK(ds::RecipeInput{"input", p, ""}.is_dataset_image());
+    for (const char* p : {"mnist:val:1", "mnist:test:", "mnist:test:1234567", "cifar:test:1", "mnist:test:1/../x"})
+        CHECK_FALSE(ds::RecipeInput{"input", p, ""}.is_dataset_image());
+}
