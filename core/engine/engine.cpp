@@ -22,7 +22,6 @@
 #include "core/diffusion/schedule.h"
 #include "core/diffusion/techniques.h"
 #include "core/diffusion/views.h"
-#include "core/bench/benchmarks.h"
 #include "core/io/cpu_info.h"
 #include "core/io/huge_pages.h"
 #include "core/io/plot.h"
@@ -32,7 +31,6 @@
 #include "core/models/if_unet.h"
 #include "core/models/model_registry.h"
 #include "core/models/t5_encoder.h"
-#include "core/text/t5_tokenizer.h"
 #include "core/models/mnist_classifier.h"
 #include "core/models/model_store.h"
 #include "core/train/collective.h"
@@ -490,65 +488,11 @@ PartAResult Engine::anagram(const AnagramRequest& r) { return impl_->run_part_a(
 PartAResult Engine::hybrid(const HybridRequest& r) { return impl_->run_part_a(r, diffusion::run_hybrid); }
 PartAResult Engine::denoise(const DenoiseRequest& r) { return impl_->run_part_a(r, diffusion::run_denoise); }
 
-void Engine::debug_t5(const DebugT5Request& r) {
-    if (r.model_dir.empty() || r.prompts_json.empty() || r.out.empty())
-        throw InvalidRequest("debug t5 needs a model folder, a prompts JSON file and an output file");
-    std::ifstream in(r.prompts_json);
-    if (!in) throw IoError("cannot read prompts '" + r.prompts_json + "'");
-    std::vector<std::string> prompts;
-    try {
-        prompts = json::parse(in).get<std::vector<std::string>>();
-    } catch (const json::exception& e) {
-        throw DataError("'" + r.prompts_json + "' must be a JSON list of strings (" + e.what() + ")");
-    }
-    if (prompts.empty()) throw InvalidRequest("'" + r.prompts_json + "' lists no prompts");
-    auto tokenizer = text::T5Tokenizer::open((fs::path(r.model_dir) / "spiece.model").string());
-    auto encoder = models::T5Encoder::load(r.model_dir);
-    std::vector<std::int64_t> ids, mask;
-    for (const auto& p : prompts) {
-        auto t = tokenizer.encode(p, r.max_length);
-        ids.insert(ids.end(), t.ids.begin(), t.ids.end());
-        mask.insert(mask.end(), t.mask.begin(), t.mask.end());
-    }
-    const auto n = static_cast<std::int64_t>(prompts.size());
-    auto ids_t = torch::tensor(ids, torch::kLong).view({n, r.max_length});
-    auto mask_t = torch::tensor(mask, torch::kLong).view({n, r.max_length});
-    auto hidden = encoder.forward(ids_t, mask_t);
-    io::write_safetensors(r.out, {{"input_ids", ids_t}, {"attention_mask", mask_t},
-                                  {"last_hidden_state", hidden.contiguous()}});
-}
-
-void Engine::debug_unet(const DebugUnetRequest& r) {
-    if (r.model_dir.empty() || r.cases.empty() || r.out.empty())
-        throw InvalidRequest("debug unet needs a model folder, a cases file and an output file");
-    auto unet = models::IfUNet::load(r.model_dir);
-    auto cases = io::SafetensorsFile::open(r.cases);
-    std::vector<std::pair<std::string, torch::Tensor>> outs;
-    for (int i = 0;; ++i) {
-        const std::string p = "case" + std::to_string(i) + ".";
-        if (!cases.contains(p + "sample")) break;
-        auto labels = cases.contains(p + "class_labels") ? cases.tensor(p + "class_labels") : torch::Tensor();
-        auto out = unet.forward(cases.tensor(p + "sample", torch::kFloat32), cases.tensor(p + "timestep", torch::kLong),
-                                cases.tensor(p + "encoder_hidden_states", torch::kFloat32),
-                                labels.defined() ? labels.to(torch::kLong) : labels);
-        outs.push_back({p + "out", out.contiguous()});
-    }
-    if (outs.empty()) throw DataError("'" + r.cases + "' has no case0.sample (expected case{i}.sample, .timestep, "
-                                      ".encoder_hidden_states[, .class_labels])");
-    io::write_safetensors(r.out, outs);
-}
-
 PartAResult Engine::if_generate(const IfGenerateRequest& r) { return impl_->run_part_a(r, diffusion::run_if_generate); }
 
 int Engine::import_prompts(const PromptImportRequest& r) {
     return text::import_prompt_dict(r.file, r.cache_dir.empty() ? text::PromptEncoder::default_cache_dir() : r.cache_dir,
                                     text::PromptEncoder::kIfT5Identity);
-}
-
-std::string Engine::bench(const BenchRequest& request) {
-    BenchRequest r = request;
-    r.device = impl_->options.device;
-    return bench::run_benchmarks(r, threads());
 }
 
 }  // namespace ds

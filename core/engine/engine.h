@@ -45,9 +45,6 @@ public:
     PartAResult denoise(const DenoiseRequest& request);              // single-step denoiser (B.1.2)
     PartAResult if_generate(const IfGenerateRequest& request);   // IF stage I (+ II)
     int import_prompts(const PromptImportRequest& request);      // returns the number imported
-    std::string bench(const BenchRequest& request);  // JSON text
-    void debug_t5(const DebugT5Request& request);
-    void debug_unet(const DebugUnetRequest& request);
     void export_model(const ExportRequest& request);
 
     // A warning for a DeepFloyd IF dtype this CPU runs badly ("" when fine): bf16 without
