@@ -126,8 +126,8 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
                         {"count", r.count}, {"steps", r.steps}, {"guidance", r.guidance},
                         {"upscale_steps", r.upscale_steps}, {"upscale_guidance", r.upscale_guidance},
                         {"noise_level", r.noise_level}, {"seed", r.seed}};
-    if (ctx.if_precision.name() != "fp32") j["dtype"] = ctx.if_precision.name();  // fp32 left out, as before
-    if (!ctx.if_precision.device.is_cpu()) j["device"] = ctx.if_precision.device.str();  // cpu left out
+    if (ctx.if_precision().name() != "fp32") j["dtype"] = ctx.if_precision().name();  // fp32 left out, as before
+    if (!ctx.if_precision().device.is_cpu()) j["device"] = ctx.if_precision().device.str();  // cpu left out
     res.recipe_json = j.dump(2);
     res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return res;

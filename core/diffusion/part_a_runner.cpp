@@ -23,7 +23,7 @@
 #include "core/diffusion/views.h"
 #include "core/engine/errors.h"
 #include "core/engine/hashing.h"
-#include "core/io/image_prep.h"
+#include "core/diffusion/image_prep.h"
 #include "core/io/memory.h"
 #include "core/models/if_unet.h"
 #include "core/text/prompt_encoder.h"
@@ -129,11 +129,11 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
                  {"count", s.count}};
     if (!s.negative_prompt.empty()) ss.recipe["negative_prompt"] = s.negative_prompt;
     // IF results depend on the precision; fp32 (the default) is left out, as in older recipes.
-    if (is_if_folder(s.model) && ctx.if_precision.name() != "fp32") ss.recipe["dtype"] = ctx.if_precision.name();
+    if (is_if_folder(s.model) && ctx.if_precision().name() != "fp32") ss.recipe["dtype"] = ctx.if_precision().name();
     // So does an MNIST result made in bf16 (--dtype bf16 or auto): its replay uses it.
     const std::string mnist_dtype = models::Precision(ctx.mnist_precision.cpu_compute()).name();
     if (!is_if_folder(s.model) && mnist_dtype != "fp32") ss.recipe["dtype"] = mnist_dtype;
-    if (is_if_folder(s.model) && !ctx.if_precision.device.is_cpu()) ss.recipe["device"] = ctx.if_precision.device.str();
+    if (is_if_folder(s.model) && !ctx.if_precision().device.is_cpu()) ss.recipe["device"] = ctx.if_precision().device.str();
     return ss;
 }
 
@@ -163,7 +163,7 @@ Image dataset_image(const Session& ss, const std::string& path) {
 // Reads and prepares an input image; records its hash and settings in the recipe.
 torch::Tensor load_image(Session& ss, const ImageInput& in, const char* key) {
     Image img = dataset_image(ss, in.path);
-    if (img.empty()) img = io::load_input(in, key);
+    if (img.empty()) img = load_input(in, key);
     json j = {{"fit", to_string(in.fit)}, {"invert", to_string(in.invert)}};
     if (!in.path.empty()) {
         j["path"] = in.path;
@@ -174,7 +174,7 @@ torch::Tensor load_image(Session& ss, const ImageInput& in, const char* key) {
         j["size"] = {img.width, img.height, img.channels};
     }
     ss.recipe[key] = j;
-    return io::prepare_image(img, int(ss.shape[0]), int(ss.shape[1]), int(ss.shape[2]), in.fit,
+    return prepare_image(img, int(ss.shape[0]), int(ss.shape[1]), int(ss.shape[2]), in.fit,
                              in.invert, ss.range, ss.notes);
 }
 
@@ -318,11 +318,11 @@ std::shared_ptr<text::PromptEncoder> if_prompt_encoder(const RunContext& ctx, co
     if (has_t5 && !fs::exists(spiece))
         throw ModelLoadError("'" + dir + "' has text_encoder/ but no tokenizer/spiece.model");
     auto encoder = ctx.cache->get<text::PromptEncoder>(
-        cache_key("if-prompts", root / (has_t5 ? "text_encoder" : "unet"), ctx.if_precision), "IF prompt encoder", 0,
+        cache_key("if-prompts", root / (has_t5 ? "text_encoder" : "unet"), ctx.if_precision()), "IF prompt encoder", 0,
         [&] {
             return std::make_shared<text::PromptEncoder>(has_t5 ? (root / "text_encoder").string() : std::string(),
                                                          spiece.string(), text::PromptEncoder::default_cache_dir(),
-                                                         ctx.if_precision, /*free_after_use=*/true);
+                                                         ctx.if_precision(), /*free_after_use=*/true);
         });
     models::ModelCache* cache = ctx.cache;
     encoder->set_load_hooks([cache](std::int64_t bytes) { cache->make_room(bytes); },
@@ -340,7 +340,7 @@ std::unique_ptr<IfNoisePredictor> open_if_predictor(const RunContext& ctx, const
         throw InvalidRequest("'" + dir + "' is an IF stage II (super-resolution) model: the Part A techniques "
                              "run on stage I; upscale with `dstudio upscale`");
     const std::string stage = stage2 ? "II" : "I";
-    const auto precision = ctx.if_precision;
+    const auto precision = ctx.if_precision();
     const std::int64_t bytes = models::IfUNet::weight_bytes_of(config, precision);
     const std::string what = "IF stage " + stage + " UNet";
     auto progress = load_reporter(ctx, "loading the " + what);
@@ -362,7 +362,7 @@ std::unique_ptr<IfNoisePredictor> open_if_predictor(const RunContext& ctx, const
 
 void check_if_memory(const RunContext& ctx, const std::string& stage1_dir, const std::string& stage2_dir,
                      const std::vector<std::string>& prompts) {
-    const auto& precision = ctx.if_precision;
+    const auto precision = ctx.if_precision();
     if (!precision.device.is_cpu()) return;  // the GPU's memory is checked per model as it loads
     struct Part {
         std::string what;
@@ -630,7 +630,7 @@ PartAResult run_inpaint(const RunContext& ctx, const InpaintRequest& r) {
     const int n = r.sampler.count;
     auto x0 = load_image(ss, r.input, "input").expand({n, -1, -1, -1}).contiguous();
     if (r.mask.empty()) throw InvalidRequest("inpainting needs a mask (white = generate)");
-    Image mask_img = io::load_input(r.mask, "mask");
+    Image mask_img = load_input(r.mask, "mask");
     json mj = {{"grow", r.grow}, {"feather", r.feather}, {"cover", r.cover == MaskCover::Any ? "any" : "half"}};
     if (!r.mask.path.empty()) {
         mj["path"] = r.mask.path;
@@ -640,7 +640,7 @@ PartAResult run_inpaint(const RunContext& ctx, const InpaintRequest& r) {
         mj["size"] = {mask_img.width, mask_img.height, mask_img.channels};
     }
     ss.recipe["mask"] = mj;
-    auto mask = io::prepare_mask(mask_img, int(ss.shape[1]), int(ss.shape[2]), r.grow, r.feather,
+    auto mask = prepare_mask(mask_img, int(ss.shape[1]), int(ss.shape[2]), r.grow, r.feather,
                                  r.cover == MaskCover::Any, ss.notes);
     auto cond = encode(ss, r.sampler.prompt, n, r.sampler);
     ss.recipe["prompt"] = r.sampler.prompt;

@@ -2,6 +2,7 @@
 // Runs the Part A requests of the engine facade: validates them, opens the noise predictor,
 // prepares input images and masks, streams frames and progress, and composes the labelled
 // figures and recipes. The algorithms themselves live in techniques.h / combined_predictors.h.
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,7 +21,10 @@ namespace ds::diffusion {
 struct RunContext {
     models::ModelRegistry* registry = nullptr;
     std::string data_dir;  // for dataset images given as "mnist:test:INDEX"
-    models::Precision if_precision;  // DeepFloyd IF weights and arithmetic (--dtype)
+    // DeepFloyd IF weights and arithmetic (--dtype): resolved on first use, so MNIST requests never
+    // pay for measuring "auto" for IF (about half a second).
+    std::function<models::Precision()> resolve_if_precision;
+    models::Precision if_precision() const { return resolve_if_precision ? resolve_if_precision() : models::Precision(); }
     models::Precision mnist_precision;  // the MNIST models' arithmetic (--dtype; fp16 runs as fp32)
     models::ModelCache* cache = nullptr;  // the engine's loaded IF models (required for IF folders)
     // The request's: loading a large model reports progress ("loading ...", percent done) and

@@ -4,7 +4,6 @@
 
 #include "core/engine/errors.h"
 #include "core/io/safetensors.h"
-#include "core/train/trainer.h"
 
 namespace fs = std::filesystem;
 
@@ -16,11 +15,11 @@ std::string ModelRegistry::resolve(const std::string& model) const {
                              ".safetensors file or a training run folder");
     fs::path p(model);
     if (fs::is_directory(p)) {
-        if (fs::exists(p / train::kCheckpointFile)) return (p / train::kCheckpointFile).string();
+        if (fs::exists(p / kRunCheckpointFile)) return (p / kRunCheckpointFile).string();
         std::error_code ec;
         const bool empty = fs::is_empty(p, ec);
         throw ModelLoadError("'" + model + "' is " + (empty ? "an empty folder" : "a folder") +
-                             ", neither a training run (no " + train::kCheckpointFile +
+                             ", neither a training run (no " + kRunCheckpointFile +
                              ") nor a DeepFloyd IF folder (no unet/config.json)");
     }
     if (fs::exists(p)) return p.string();

@@ -12,6 +12,10 @@
 
 namespace ds::models {
 
+// The checkpoint inside a training run folder (the trainer writes it; the registry opens a run
+// folder given as a model through it).
+inline constexpr const char* kRunCheckpointFile = "checkpoint.safetensors";
+
 struct LoadedModel {
     ModelSpec spec;
     MnistUNet unet{nullptr};              // all kinds but the classifier

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/engine/requests.h"
+#include "core/models/model_store.h"
 
 namespace ds::models {
 struct LoadedModel;
@@ -50,7 +51,7 @@ private:
 };
 
 // Files inside a run folder.
-inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";
+inline constexpr const char* kCheckpointFile = models::kRunCheckpointFile;
 inline constexpr const char* kMetricsFile = "metrics.jsonl";
 inline constexpr const char* kRecipeFile = "recipe.json";
 

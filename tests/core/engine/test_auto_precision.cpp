@@ -101,6 +101,21 @@ TEST_CASE("an engine in auto runs and records the dtype it resolved to", "[engin
     o.threads = 2;
     o.dtype = "auto";
     ds::Engine engine(o);
+    {
+        // An MNIST request resolves only the MNIST family: IF's measurement (about half a
+        // second) is not paid by users who never open an IF folder.
+        ds::SdeditRequest first;
+        first.sampler.model = model;
+        first.sampler.prompt = "3";
+        first.input.image = ds::Image(28, 28, 1);
+        first.i_starts = {25};
+        REQUIRE(engine.sdedit(first).outcome == ds::Outcome::Completed);
+        if (cpu_has_bf16()) {
+            const auto cached = read_json(dir / "precision-auto.json");
+            CHECK(cached.size() == 1);
+            CHECK_THAT(cached.begin().key(), Catch::Contains("MNIST UNet"));
+        }
+    }
     const auto families = ds::describe_precision(o);
     REQUIRE(families.size() == 2);
     const std::string mnist = families[0].dtype;

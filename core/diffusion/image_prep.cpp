@@ -1,4 +1,4 @@
-#include "core/io/image_prep.h"
+#include "core/diffusion/image_prep.h"
 
 #include <cmath>
 
@@ -10,7 +10,7 @@
 #include "core/io/image_check.h"
 #include "core/io/tensor_image.h"
 
-namespace ds::io {
+namespace ds::diffusion {
 
 namespace {
 
@@ -99,14 +99,14 @@ Image load_input(const ImageInput& input, const char* what) {
     if (!input.path.empty()) return read_image(input.path, 0);
     if (input.image.empty())
         throw InvalidRequest(std::string("no ") + what + " given (a file or pixels are required)");
-    validate_image(input.image, what);
+    io::validate_image(input.image, what);
     return input.image;
 }
 
 torch::Tensor prepare_image(const Image& image, int channels, int height, int width,
                             InputFit fit, Invert invert, std::pair<double, double> range,
                             std::vector<std::string>& notes) {
-    validate_image(image, "input image");
+    io::validate_image(image, "input image");
     if (channels != 1 && channels != 3)
         throw InvalidRequest("models with " + std::to_string(channels) + " channels are not supported");
     cv::Mat f = float_channels(image, channels);
@@ -156,7 +156,7 @@ torch::Tensor prepare_image(const Image& image, int channels, int height, int wi
 
 torch::Tensor prepare_mask(const Image& mask, int height, int width, int grow, double feather,
                            bool any_cover, std::vector<std::string>& notes) {
-    validate_image(mask, "mask");
+    io::validate_image(mask, "mask");
     if (grow < 0 || grow > std::max(height, width))
         throw InvalidRequest("mask grow must be in 0.." + std::to_string(std::max(height, width)) + " pixels");
     if (!(feather >= 0 && feather <= 64)) throw InvalidRequest("mask feather must be in [0, 64] pixels");
@@ -187,11 +187,11 @@ torch::Tensor prepare_mask(const Image& mask, int height, int width, int grow, d
         m = torch::max_pool2d(m, {2 * grow + 1, 2 * grow + 1}, {1, 1}, {grow, grow});
     if (feather > 0) {
         const int k = 2 * int(std::ceil(3 * feather)) + 1;
-        m = torch::max(m, diffusion::gaussian_blur(m, k, feather)).clamp(0, 1);
+        m = torch::max(m, gaussian_blur(m, k, feather)).clamp(0, 1);
     }
     if (m.min().item<double>() >= 1.0)
         notes.push_back("the mask covers the whole image: this is plain sampling");
     return m;
 }
 
-}  // namespace ds::io
+}  // namespace ds::diffusion

@@ -477,7 +477,8 @@ void Engine::export_model(const ExportRequest& r) {
 }
 
 diffusion::RunContext Engine::Impl::context(const Callbacks& callbacks, const CancelToken& cancel) {
-    return {registry.get(), options.data_dir, if_precision(), mnist_precision(), &cache, &callbacks, &cancel};
+    return {registry.get(), options.data_dir, [this] { return if_precision(); }, mnist_precision(), &cache, &callbacks,
+            &cancel};
 }
 
 PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) { return impl_->run_part_a(r, diffusion::run_explore); }
