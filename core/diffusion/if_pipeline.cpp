@@ -32,7 +32,7 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
         throw InvalidRequest("guidance must be in [0, 100]");
     if (r.noise_level < 0 || r.noise_level >= 1000) throw InvalidRequest("noise_level must be in [0, 1000)");
     for (const auto& dir : {r.weights, r.upscaler})
-        if (!dir.empty() && !fs::exists(fs::path(dir) / "unet" / "config.json"))
+        if (!dir.empty() && !models::is_if_folder(dir))
             throw ModelLoadError("'" + dir + "' is not a diffusers IF folder (no unet/config.json)");
     if (r.weights.empty()) throw InvalidRequest("give the stage I IF folder (--weights)");
 

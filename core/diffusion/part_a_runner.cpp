@@ -42,10 +42,7 @@ constexpr int kFigurePixels = 96;      // small models are upscaled so a tile is
 constexpr int kMaxColumns = 10;
 constexpr int kMaxFlowSteps = 10000;
 
-bool is_if_folder(const std::string& model) {
-    std::error_code ec;
-    return fs::is_directory(model, ec) && fs::exists(fs::path(model) / "unet" / "config.json", ec);
-}
+using models::is_if_folder;
 
 // Everything a technique needs, resolved from SamplerSettings.
 struct Session {

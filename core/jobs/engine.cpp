@@ -147,7 +147,7 @@ std::vector<ModelInfo> Engine::bundled_models() const {
 }
 
 ModelInfo Engine::describe(const std::string& model) const {
-    if (fs::exists(fs::path(model) / "unet" / "config.json")) {  // a DeepFloyd IF folder
+    if (models::is_if_folder(model)) {
         ModelInfo info;
         info.family = "deepfloyd-if";
         info.path = model;

@@ -146,4 +146,10 @@ IfUNetConfig IfUNetConfig::from_json_text(const std::string& text, const std::st
     }
 }
 
+bool is_if_folder(const std::string& path) {
+    std::error_code ec;
+    return std::filesystem::is_directory(path, ec) &&
+           std::filesystem::exists(std::filesystem::path(path) / "unet" / "config.json", ec);
+}
+
 }  // namespace ds::models

@@ -33,4 +33,8 @@ struct IfUNetConfig {
     static IfUNetConfig from_json_text(const std::string& text, const std::string& where);
 };
 
+// Whether `path` is a DeepFloyd IF folder in the diffusers layout (a folder with
+// unet/config.json): the one test the engine, the samplers and the pipelines use.
+bool is_if_folder(const std::string& path);
+
 }  // namespace ds::models
