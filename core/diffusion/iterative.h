@@ -11,6 +11,7 @@
 
 #include "core/diffusion/noise_predictor.h"
 #include "core/engine/cancel.h"
+#include "core/engine/part_a_requests.h"
 
 namespace ds::diffusion {
 
@@ -22,12 +23,10 @@ enum class VarianceMode {
 };
 
 // What happens to the x0 estimate before the update (diffusers DDPMScheduler semantics, applied
-// in the model's value range mapped to [-1, 1]).
-enum class X0Clamp {
-    None,     // the course loop: no clipping
-    Clip,     // clamp to the value range (diffusers clip_sample)
-    Dynamic,  // dynamic thresholding (Imagen; IF's scheduler config)
-};
+// in the model's value range mapped to [-1, 1]): the request's own enum, ds::X0Limit
+// (None: the course loop; Clip: clamp to the value range, diffusers clip_sample; Dynamic:
+// dynamic thresholding, Imagen and IF's scheduler config).
+using X0Clamp = X0Limit;
 struct X0Options {
     X0Clamp mode = X0Clamp::None;
     double ratio = 0.95;       // dynamic: quantile of |x0| per sample (IF config 0.95)

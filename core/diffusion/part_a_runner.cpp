@@ -108,9 +108,7 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s,
     const double fallback = guidance_default_override >= 0 ? guidance_default_override : m.default_guidance();
     ss.guidance = !m.is_conditional() ? 1.0 : (s.guidance < 0 ? fallback : s.guidance);
     ss.variance = to_mode(s.variance, m);
-    ss.x0.mode = s.x0_limit == X0Limit::Clip      ? X0Clamp::Clip
-                 : s.x0_limit == X0Limit::Dynamic ? X0Clamp::Dynamic
-                                                  : X0Clamp::None;
+    ss.x0.mode = s.x0_limit;
     ss.gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
     ss.range = m.value_range();
     ss.shape = m.sample_shape();
