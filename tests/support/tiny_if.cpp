@@ -15,6 +15,17 @@ namespace fs = std::filesystem;
 
 namespace ds::testing {
 
+std::string tiny_t5_config_json() {
+    std::ifstream in(std::string(DS_FIXTURES_DIR) + "/t5_encoder_tiny/config.json");
+    auto cfg = nlohmann::json::parse(in);
+    cfg["d_model"] = 32;
+    cfg["d_kv"] = 8;
+    cfg["num_heads"] = 4;
+    cfg["d_ff"] = 64;
+    cfg["num_layers"] = 2;
+    return cfg.dump(2);
+}
+
 // A diffusers-style IF folder: unet/ (fixture), text_encoder/ (random T5, d_model 32),
 // tokenizer/spiece.model (fixture), model_index.json.
 std::string make_tiny_if_folder() {
@@ -31,14 +42,7 @@ std::string make_tiny_if_folder() {
     for (const char* f : {"config.json", "diffusion_pytorch_model.safetensors"})
         fs::copy_file(kFix + "/if_stage1_unet_tiny/" + f, root / "unet" / f);
     fs::copy_file(kFix + "/t5_encoder_tiny/spiece.model", root / "tokenizer" / "spiece.model");
-    std::ifstream cin(kFix + "/t5_encoder_tiny/config.json");
-    auto cfg = nlohmann::json::parse(cin);
-    cfg["d_model"] = 32;
-    cfg["d_kv"] = 8;
-    cfg["num_heads"] = 4;
-    cfg["d_ff"] = 64;
-    cfg["num_layers"] = 2;
-    std::ofstream(root / "text_encoder" / "config.json") << cfg.dump(2);
+    std::ofstream(root / "text_encoder" / "config.json") << tiny_t5_config_json();
     torch::manual_seed(3);
     std::vector<std::pair<std::string, torch::Tensor>> w = {
         {"shared.weight", torch::randn({1128, 32})},

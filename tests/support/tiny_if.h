@@ -10,5 +10,7 @@ namespace ds::testing {
 std::string make_tiny_if_folder();
 // A stage II folder: unet/ = the stage II fixture UNet. Returns its path.
 std::string make_tiny_if_stage2_folder();
+// The fixture T5's config.json shrunk to the tiny folder's T5 (d_model 32, 2 layers), as JSON text.
+std::string tiny_t5_config_json();
 
 }  // namespace ds::testing

@@ -15,6 +15,7 @@
 #include "core/models/if_unet.h"
 #include "core/models/t5_encoder.h"
 #include "core/text/t5_tokenizer.h"
+#include "tests/support/tiny_if.h"
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
@@ -35,16 +36,9 @@ struct TempDir {
 
 // The fixture's T5 config shrunk to d_model 32 (the writer draws its weights).
 std::string tiny_t5_config(const fs::path& where) {
-    std::ifstream in(kFix + "/t5_encoder_tiny/config.json");
-    auto cfg = nlohmann::json::parse(in);
-    cfg["d_model"] = 32;
-    cfg["d_kv"] = 8;
-    cfg["num_heads"] = 4;
-    cfg["d_ff"] = 64;
-    cfg["num_layers"] = 2;
     fs::create_directories(where);
     const auto path = where / "t5-tiny.json";
-    std::ofstream(path) << cfg.dump();
+    std::ofstream(path) << ds::testing::tiny_t5_config_json();
     return path.string();
 }
 
