@@ -3,8 +3,6 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QHash>
-#include <QJsonDocument>
-#include <QJsonObject>
 
 #include "core/engine/engine.h"
 #include "core/engine/recipe.h"
@@ -16,28 +14,23 @@ namespace ui {
 RecipeRestore restoreRecipe(const QString& json, SettingsPanel* settings, const QList<ModePanel*>& panels,
                             const std::function<bool(const QString&, QString*)>& openModel) {
     RecipeRestore out;
+    ds::Recipe recipe;
     try {
-        ds::parse_recipe(json.toStdString(), "recipe");
+        recipe = ds::parse_recipe(json.toStdString(), "recipe");
     } catch (const std::exception& e) {
         out.error = QString::fromUtf8(e.what());
         return out;
     }
-    const QJsonObject r = QJsonDocument::fromJson(json.toUtf8()).object();
-    if (r.value(QStringLiteral("format")).toString() != QStringLiteral("ds.recipe/1")) {
-        out.error = QObject::tr("Not a Diffusion Studio recipe");
-        return out;
-    }
     out.ok = true;
-    out.technique = r.value(QStringLiteral("technique")).toString();
+    out.technique = QString::fromStdString(recipe.technique);
     static const QHash<QString, Mode> modes = {
         {QStringLiteral("sample"), Mode::Generate},  {QStringLiteral("iterate"), Mode::Generate},
         {QStringLiteral("explore"), Mode::Explore},  {QStringLiteral("sdedit"), Mode::Sdedit},
         {QStringLiteral("inpaint"), Mode::Inpaint},  {QStringLiteral("anagram"), Mode::Anagram},
         {QStringLiteral("hybrid"), Mode::Hybrid},    {QStringLiteral("if-generate"), Mode::Generate},
-        {QStringLiteral("denoise"), Mode::Denoise}};
+        {QStringLiteral("denoise"), Mode::Denoise},  {QStringLiteral("part-b-sample"), Mode::Generate}};
     // IF text-to-image recipes name the stage I folder "weights" (and stage II "upscaler").
-    const QString model = r.contains(QStringLiteral("model")) ? r.value(QStringLiteral("model")).toString()
-                                                              : r.value(QStringLiteral("weights")).toString();
+    const QString model = QString::fromStdString(recipe.settings.model);
     if (!settings->selectModel(model)) {
         QString why = QObject::tr("not loaded, and no such file or folder");
         if (!QFileInfo::exists(model) || !openModel(model, &why)) {
@@ -47,8 +40,8 @@ RecipeRestore restoreRecipe(const QString& json, SettingsPanel* settings, const 
         }
     }
     if (modes.contains(out.technique)) settings->setMode(modes.value(out.technique));
-    settings->applyRecipe(r, &out.unrestored);
-    if (auto* panel = panels.value(int(settings->mode()))) panel->applyRecipe(r, &out.unrestored);
+    settings->applyRecipe(recipe.settings, &out.unrestored);
+    if (auto* panel = panels.value(int(settings->mode()))) panel->applyRecipe(recipe.settings, &out.unrestored);
     return out;
 }
 

@@ -231,17 +231,13 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
     ProgressPrinter progress;
     r.callbacks.preview_interval = 1;
     r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
-    r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
-        ds::ProgressEvent p;
-        p.phase = "sample";
-        p.step = e.step;
-        p.total = e.total;
-        progress.update(p);
-        if (gif.empty()) return;
-        const int every = gif_every > 0 ? gif_every : std::max(1, e.total / 60);
-        if (e.step % every == 0 || e.step == e.total || e.step == 1)
-            frames.push_back(ds::scale_nearest(gif_x0 ? e.x0_hat : e.x_t, scale));
-    };
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& p) { progress.update(p); };
+    if (!gif.empty())
+        r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
+            const int every = gif_every > 0 ? gif_every : std::max(1, e.total / 60);
+            if (e.step % every == 0 || e.step == e.total || e.step == 1)
+                frames.push_back(ds::scale_nearest(gif_x0 ? e.x0_hat : e.x_t, scale));
+        };
     InterruptScope sig(r.cancel);
     auto res = engine.sample(r);
     progress.clear();
@@ -249,11 +245,7 @@ int cmd_sample(const std::vector<std::string>& a, const ds::EngineOptions& opt) 
         std::cerr << "interrupted; nothing written\n";
         return InterruptScope::exit_code();
     }
-    // A bf16 result (--dtype bf16, or auto where bf16 measured faster) replays in bf16.
-    const bool bf16 = ds::describe_precision(opt).front().dtype == "bf16";
-    const std::string recipe = std::string("{\"format\":\"ds.recipe/1\",\"technique\":\"sample\"") +
-                               (bf16 ? ",\"dtype\":\"bf16\"}" : "}");
-    write_figure("sample", a, recipe, ds::scale_nearest(res.grid, scale), args.str("out"));
+    write_figure("sample", a, res.recipe_json, ds::scale_nearest(res.grid, scale), args.str("out"));
     if (!gif.empty()) ds::write_animation(frames, gif, 6, 200);
     std::cerr << "wrote " << args.str("out") << " (" << res.images.size() << " samples, "
               << res.seconds << " s)" << (gif.empty() ? "" : ", " + gif) << (r.raw_out.empty() ? "" : ", " + r.raw_out)
@@ -384,13 +376,7 @@ int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     ds::Engine engine(opt);
     ProgressPrinter progress;
     r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
-    r.callbacks.on_frame = [&](const ds::FrameEvent& e) {
-        ds::ProgressEvent p;
-        p.phase = "sample";
-        p.step = e.step;
-        p.total = e.total;
-        progress.update(p);
-    };
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& p) { progress.update(p); };
     InterruptScope sig(r.cancel);
     auto res = engine.evaluate(r);
     progress.clear();

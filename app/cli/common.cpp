@@ -13,6 +13,7 @@
 #include "core/engine/errors.h"
 #include "core/engine/hashing.h"
 #include "core/engine/image.h"
+#include "core/engine/recipe.h"
 
 namespace cli {
 
@@ -77,27 +78,6 @@ std::vector<std::string> split_list(const std::string& text, char sep) {
     return out;
 }
 
-namespace {
-// Options that name output files: left out of the recipe, so a replay to another file writes
-// identical bytes.
-// The GIF's frame spacing is left out too: it only shapes a file named on the command line.
-const std::set<std::string> kOutputOptions = {"out", "gif", "raw", "gif-every"};
-const std::set<std::string> kOutputFlags = {"gif-x0"};
-
-std::vector<std::string> recipe_argv(const std::vector<std::string>& raw) {
-    std::vector<std::string> out;
-    for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i].rfind("--", 0) == 0 && kOutputFlags.count(raw[i].substr(2))) continue;
-        if (raw[i].rfind("--", 0) == 0 && kOutputOptions.count(raw[i].substr(2))) {
-            ++i;  // skip its value
-            continue;
-        }
-        out.push_back(raw[i]);
-    }
-    return out;
-}
-
-}  // namespace
 
 void check_output_folder(const std::string& path) {
     if (std::filesystem::is_directory(path))
@@ -110,19 +90,11 @@ void check_output_folder(const std::string& path) {
         throw ds::IoError("cannot write '" + path + "': folder '" + dir.string() + "' is not writable");
 }
 
-std::string sidecar_path(const std::string& png) {
-    return std::filesystem::path(png).replace_extension(".json").string();
-}
+std::string sidecar_path(const std::string& png) { return ds::recipe_sidecar_path(png); }
 
 void write_figure(const std::string& command, const std::vector<std::string>& raw,
                   const std::string& recipe_json, const ds::Image& figure, const std::string& out) {
-    auto recipe = nlohmann::json::parse(recipe_json);
-    recipe["command"] = command;
-    recipe["argv"] = recipe_argv(raw);
-    ds::write_png(figure, out, {{"ds.recipe", recipe.dump(2)}});
-    recipe["output"] = {{"file", std::filesystem::path(out).filename().string()},
-                        {"sha256", ds::sha256_file(out)}};
-    ds::write_text_file(sidecar_path(out), recipe.dump(2) + "\n");
+    ds::save_result_png(figure, out, recipe_json, command, raw);
 }
 
 }  // namespace cli

@@ -11,12 +11,6 @@ namespace ds::diffusion {
 
 int default_flow_steps(ModelKind kind) { return kind == ModelKind::ClassFm ? 300 : 50; }
 
-namespace {
-bool want_frame(int step, int total, int interval) {
-    return step == total || (interval > 0 && step % interval == 0);
-}
-}  // namespace
-
 torch::Tensor generate(models::LoadedModel& model, const GenerateOptions& o) {
     c10::InferenceMode guard;
     const auto& spec = model.spec;
@@ -35,7 +29,7 @@ torch::Tensor generate(models::LoadedModel& model, const GenerateOptions& o) {
 
     if (spec.kind == ModelKind::Denoiser) {  // one shot: D(eps)
         auto y = model.unet->forward(x);
-        if (o.on_frame) o.on_frame(1, 1, 0, x, y);
+        if (o.on_step) o.on_step(1, 1, 0, x, y);
         return y.clamp(0, 1);
     }
     if (spec.is_flow()) {
@@ -44,12 +38,7 @@ torch::Tensor generate(models::LoadedModel& model, const GenerateOptions& o) {
         f.guidance = o.guidance;
         f.labels = labels;
         f.cancel = o.cancel;
-        if (o.on_frame) {
-            f.on_step = [&](const FlowStepInfo& s) {
-                if (want_frame(s.step, s.total, o.preview_interval))
-                    o.on_frame(s.step, s.total, s.t, *s.x, *s.x1_hat);
-            };
-        }
+        if (o.on_step) f.on_step = [&](const FlowStepInfo& s) { o.on_step(s.step, s.total, s.t, *s.x, *s.x1_hat); };
         return flow_sample(model, x, f).clamp(0, 1);
     }
     MnistNoisePredictor predictor(model);
@@ -67,12 +56,8 @@ torch::Tensor generate(models::LoadedModel& model, const GenerateOptions& o) {
     it.guidance = spec.is_class_conditioned() ? o.guidance : 1.0;
     it.generator = gen;
     it.cancel = o.cancel;
-    if (o.on_frame) {
-        it.on_step = [&](const StepInfo& s) {
-            if (want_frame(s.step, s.total, o.preview_interval))
-                o.on_frame(s.step, s.total, double(s.t_next), *s.x, *s.x0);
-        };
-    }
+    if (o.on_step)
+        it.on_step = [&](const StepInfo& s) { o.on_step(s.step, s.total, double(s.t_next), *s.x, *s.x0); };
     Conditioning cond;
     cond.labels = labels;
     return iterative_denoise(predictor, x, cond, it).clamp(0, 1);

@@ -19,10 +19,9 @@ struct GenerateOptions {
     bool posterior_variance = false;
     std::uint64_t seed = 0;
     const CancelToken* cancel = nullptr;
-    int preview_interval = 1;       // frames every N steps (last always)
-    // step (1-based), total, timestep (DDPM int t or FM time), x_t, x0 estimate (both in [0,1]
-    // display range; may be outside it).
-    std::function<void(int, int, double, const torch::Tensor&, const torch::Tensor&)> on_frame;
+    // Every step: step (1-based), total, timestep (DDPM int t or FM time), x_t, x0 estimate (both
+    // in the [0,1] display range; may be outside it).
+    std::function<void(int, int, double, const torch::Tensor&, const torch::Tensor&)> on_step;
 };
 
 torch::Tensor generate(models::LoadedModel& model, const GenerateOptions& options);

@@ -1,6 +1,6 @@
 #pragma once
 // The Part A techniques at tensor level, on any NoisePredictor (course_spec §2). The engine's
-// Part A runner (part_a_runner.h) turns requests into calls of these.
+// The Part A jobs (core/jobs/*.cpp) turn requests into calls of these.
 #include <cstdint>
 #include <vector>
 

@@ -4,6 +4,8 @@
 // it: `dstudio replay` re-runs only the sampling commands below with their own options (never an
 // output path, never replay or train), and the GUI restores only validated settings.
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,20 +24,59 @@ struct RecipeInput {
     bool is_dataset_image() const;
 };
 
+// The settings of a recipe a front end restores, read and range-checked by parse_recipe (absent
+// fields stay empty). The dstudio commands re-check everything when a recipe is replayed.
+struct RecipeSettings {
+    std::string model;                    // "model", or an IF text-to-image recipe's "weights"
+    std::string upscaler;                 // IF stage II folder ("" when none)
+    std::optional<std::uint64_t> seed;
+    std::optional<double> guidance;
+    std::optional<int> count;
+    std::optional<int> steps;             // Part B sample steps / IF stage I steps
+    std::optional<int> upscale_steps;     // IF stage II steps
+    std::optional<int> flow_steps;        // flow-matching Euler steps
+    std::vector<std::int64_t> timesteps;  // the strided list (empty when absent)
+    std::optional<int> i_start;
+    std::vector<int> i_starts;            // SDEdit strip
+    std::vector<std::int64_t> t_list;     // noise explorer
+    std::vector<std::string> prompts;     // "prompt", then "prompts"; a hybrid's far and near
+    std::string negative_prompt;
+    std::vector<std::string> views;       // anagram views
+    std::optional<int> kernel;            // hybrid low-pass kernel
+    std::optional<double> sigma;          // hybrid low-pass sigma, or the denoiser's noise level
+    std::vector<double> sweep;            // denoiser sigma sweep
+    std::optional<bool> pure_noise;       // denoiser on pure noise
+    std::optional<double> mask_grow, mask_feather;  // inpainting mask
+};
+
 struct Recipe {
-    std::string technique;          // explore, iterate, sample, sdedit, inpaint, anagram, hybrid, if-generate, denoise
+    std::string technique;          // explore, iterate, sample, sdedit, inpaint, anagram, hybrid, if-generate, denoise,
+                                    // part-b-sample (dstudio sample's grids)
     std::string command;            // dstudio subcommand that wrote it ("" for the GUI's own results)
     std::vector<std::string> argv;  // that command's options (output options never appear)
     std::string dtype = "fp32";     // IF precision it was made with
     std::string device = "cpu";     // IF device it was made on
     std::vector<RecipeInput> inputs;
     std::string output_sha256;      // the sidecar's record of the output ("" when none)
+    RecipeSettings settings;        // what a front end restores
 };
 
 // The dstudio commands a recipe may name.
 const std::vector<std::string>& replayable_commands();
 // The techniques a recipe may name.
 const std::vector<std::string>& recipe_techniques();
+
+// Saves a result: `figure` as a PNG at `out` carrying its recipe (text chunk "ds.recipe"), and
+// the recipe beside it as a .json sidecar (recipe_sidecar_path) that also records the PNG's name
+// and SHA-256. `command` and `argv`: the dstudio command that made it and its options, output
+// options (--out, --gif, --raw, --gif-every, --gif-x0) left out so that a replay to another file
+// writes the same bytes; empty for the GUI's own results. Each file is written atomically.
+// Throws DataError for a recipe that is not a JSON object, IoError when a file cannot be written.
+struct Image;
+void save_result_png(const Image& figure, const std::string& out, const std::string& recipe_json,
+                     const std::string& command = {}, const std::vector<std::string>& argv = {});
+// "dir/result.png" -> "dir/result.json".
+std::string recipe_sidecar_path(const std::string& png);
 
 // Validates `text` (from `source`, named in errors). Throws DataError when it is too large or
 // deep, not JSON, not a ds.recipe/1 object, names a technique or command outside the allow-lists,

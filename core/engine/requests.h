@@ -102,6 +102,7 @@ struct SampleResult {
     std::vector<Image> images;      // one per sample
     std::vector<int> labels;        // class per sample (-1 for unconditional models)
     Image grid;                     // all samples tiled
+    std::string recipe_json;        // ds.recipe/1 of the run (technique "part-b-sample")
     double seconds = 0;
 };
 

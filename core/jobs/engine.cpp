@@ -2,42 +2,29 @@
 #include "core/engine/precision_info.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "core/data/mnist.h"
-#include "core/diffusion/generate.h"
-#include "core/diffusion/if_pipeline.h"
-#include "core/diffusion/part_a_runner.h"
-#include "core/text/prompt_encoder.h"
 #include "core/diffusion/schedule.h"
 #include "core/diffusion/techniques.h"
 #include "core/diffusion/views.h"
 #include "core/io/cpu_info.h"
 #include "core/io/huge_pages.h"
-#include "core/io/plot.h"
-#include "core/io/safetensors.h"
-#include "core/io/tensor_image.h"
+#include "core/jobs/jobs.h"
 #include "core/models/auto_precision.h"
+#include "core/models/if_config.h"
 #include "core/models/if_unet.h"
 #include "core/models/model_registry.h"
-#include "core/models/t5_encoder.h"
-#include "core/models/mnist_classifier.h"
-#include "core/models/model_store.h"
+#include "core/text/prompt_encoder.h"
 #include "core/train/collective.h"
 #include "core/train/trainer.h"
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
 
 namespace ds {
 
@@ -63,11 +50,6 @@ std::string default_assets_dir() {
 struct Engine::Impl {
     EngineOptions options;
     std::unique_ptr<models::ModelRegistry> registry;
-    models::LoadedModel load(const std::string& model) { return registry->load(model); }
-    // In the compute dtype of --dtype (bf16: an inference copy; fp32 and fp32-w16: as stored).
-    models::LoadedModel load_for_inference(const std::string& model) {
-        return models::with_compute_dtype(registry->load(model), mnist_precision().cpu_compute());
-    }
     // --dtype per model family: "auto" is measured (once per machine, cached) on first use.
     std::mutex precision_mutex;
     std::optional<models::AutoPrecision> auto_mnist, auto_if;
@@ -84,7 +66,7 @@ struct Engine::Impl {
     }
     std::string resolve_model_path(const std::string& model) const { return registry->resolve(model); }
     // The request's callbacks and cancel token report and stop model loads.
-    diffusion::RunContext context(const Callbacks& callbacks, const CancelToken& cancel);
+    jobs::RunContext context(const Callbacks& callbacks, const CancelToken& cancel);
     // Loaded DeepFloyd IF models and prompt encoders, kept between requests while memory allows.
     models::ModelCache cache;
     // A cancel that lands while a model loads (outside a technique's own handling) ends the
@@ -177,241 +159,13 @@ TrainResult Engine::train(const TrainRequest& request) {
     return train::run_training(r, impl_->options.data_dir);
 }
 
-SampleResult Engine::sample(const SampleRequest& r) {
-    const auto start = std::chrono::steady_clock::now();
-    if (!(r.guidance >= 0 && r.guidance <= 100)) throw InvalidRequest("guidance must be in [0, 100]");
-    if (r.steps < 0 || r.steps > 100000) throw InvalidRequest("steps must be in 0..100000");
-    if (r.count < 0 || r.per_class < 0 || r.per_class > 1000)
-        throw InvalidRequest("count and per_class must be >= 0 (per_class <= 1000)");
-    auto model = impl_->load_for_inference(r.model);
-    const auto& spec = model.spec;
-    if (spec.kind == ModelKind::Classifier)
-        throw InvalidRequest("'" + r.model + "' is a classifier; it cannot sample images");
-    if (!model.warning.empty() && r.callbacks.on_log) r.callbacks.on_log(LogLevel::Warning, model.warning);
-
-    diffusion::GenerateOptions g;
-    g.guidance = r.guidance;
-    g.steps = r.steps;
-    g.seed = r.seed;
-    g.posterior_variance = r.posterior_variance;
-    g.cancel = &r.cancel;
-    g.preview_interval = std::max(1, r.callbacks.preview_interval);
-    int columns = r.grid_columns;
-    if (spec.is_class_conditioned()) {
-        g.labels = r.labels;
-        if (g.labels.empty()) {
-            const int k = r.per_class > 0 ? r.per_class : (r.count > 0 ? 0 : 4);
-            if (k > 0) {
-                for (int i = 0; i < k; ++i)
-                    for (int c = 0; c < spec.num_classes; ++c) g.labels.push_back(c);
-                if (columns <= 0) columns = spec.num_classes;
-            } else {
-                for (int i = 0; i < r.count; ++i) g.labels.push_back(i % spec.num_classes);
-            }
-        }
-        for (int l : g.labels)
-            if (l < -1 || l >= spec.num_classes)
-                throw InvalidRequest("class " + std::to_string(l) + " is not in 0.." +
-                                     std::to_string(spec.num_classes - 1) + " (-1 = unconditional)");
-    } else {
-        if (!r.labels.empty() || r.per_class > 0)
-            throw InvalidRequest("'" + r.model + "' is a " + to_string(spec.kind) +
-                                 " model: it takes no class labels (use --count)");
-        g.count = r.count > 0 ? r.count : 40;
-    }
-    const int n = g.labels.empty() ? g.count : static_cast<int>(g.labels.size());
-    if (columns <= 0) columns = std::min(n, 10);
-    if (r.callbacks.on_frame) {
-        g.on_frame = [&](int step, int total, double t, const torch::Tensor& x, const torch::Tensor& x0) {
-            FrameEvent e;
-            e.step = step;
-            e.total = total;
-            e.t = t;
-            e.x_t = io::tensor_grid(x, columns);
-            e.x0_hat = io::tensor_grid(x0, columns);
-            r.callbacks.on_frame(e);
-        };
-    }
-    int progress_total = 0;
-    (void)progress_total;
-    SampleResult result;
-    torch::Tensor samples;
-    try {
-        samples = diffusion::generate(model, g);
-    } catch (const Cancelled&) {
-        result.outcome = Outcome::Cancelled;
-        return result;
-    }
-    for (std::int64_t i = 0; i < samples.size(0); ++i) result.images.push_back(io::tensor_to_image(samples[i]));
-    result.labels = g.labels.empty() ? std::vector<int>(n, -1) : g.labels;
-    result.grid = io::tensor_grid(samples, columns);
-    if (!r.raw_out.empty()) {
-        std::vector<std::int64_t> lab(result.labels.begin(), result.labels.end());
-        auto labels = torch::tensor(lab, torch::kLong);
-        io::write_safetensors(r.raw_out, {{"samples", samples.contiguous()}, {"labels", labels}},
-                              {{"model", r.model}, {"seed", std::to_string(r.seed)},
-                               {"guidance", std::to_string(r.guidance)}});
-    }
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return result;
-}
-
+SampleResult Engine::sample(const SampleRequest& r) { return jobs::sample(impl_->context(r.callbacks, r.cancel), r); }
+EvalResult Engine::evaluate(const EvalRequest& r) { return jobs::evaluate(impl_->context(r.callbacks, r.cancel), r); }
 DenoiseSweepResult Engine::denoise_sweep(const DenoiseSweepRequest& r) {
-    if (r.indices.empty() || r.sigmas.empty()) throw InvalidRequest("need at least one image and one sigma");
-    for (double s : r.sigmas)
-        if (!(s >= 0 && s <= 100)) throw InvalidRequest("sigma values must be in [0, 100]");
-    c10::InferenceMode guard;
-    auto test = data::load_mnist(r.dataset, impl_->options.data_dir, false);
-    for (int i : r.indices)
-        if (i < 0 || i >= test.images.size(0))
-            throw InvalidRequest("test image index " + std::to_string(i) + " is outside 0.." +
-                                 std::to_string(test.images.size(0) - 1));
-    std::optional<models::LoadedModel> model;
-    if (!r.model.empty()) {
-        model = impl_->load_for_inference(r.model);
-        if (model->spec.kind != ModelKind::Denoiser)
-            throw InvalidRequest("'" + r.model + "' is a " + to_string(model->spec.kind) +
-                                 " model; the sweep needs a denoiser (e.g. mnist-denoiser)");
-        model->unet->eval();
-    }
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed);
-    DenoiseSweepResult out;
-    std::vector<torch::Tensor> rows;
-    for (int idx : r.indices) {
-        if (r.cancel.now()) break;
-        auto x = test.images[idx];
-        std::vector<torch::Tensor> noisy;
-        for (double s : r.sigmas) noisy.push_back(x + s * torch::randn(x.sizes(), gen, x.options()));
-        auto z = torch::stack(noisy);
-        rows.push_back(z.clamp(0, 1));
-        for (std::int64_t k = 0; k < z.size(0); ++k) out.noisy.push_back(io::tensor_to_image(z[k].clamp(0, 1)));
-        if (model) {
-            auto d = model->unet->forward(z).clamp(0, 1);
-            rows.push_back(d);
-            for (std::int64_t k = 0; k < d.size(0); ++k) out.denoised.push_back(io::tensor_to_image(d[k]));
-        }
-    }
-    if (rows.empty()) return out;
-    out.grid = io::tensor_grid(torch::cat(rows, 0), static_cast<int>(r.sigmas.size()), 0, 1, 2, 3);
-    return out;
+    return jobs::denoise_sweep(impl_->context({}, r.cancel), r);
 }
-
-EvalResult Engine::evaluate(const EvalRequest& r) {
-    if (r.per_class < 1 || r.per_class > 10000) throw InvalidRequest("per_class must be in 1..10000");
-    if (!(r.threshold > 0 && r.threshold < 1)) throw InvalidRequest("threshold must be in (0, 1)");
-    auto clf = impl_->load(r.classifier);
-    if (clf.spec.kind != ModelKind::Classifier)
-        throw InvalidRequest("'" + r.classifier + "' is not a classifier checkpoint");
-    auto model = impl_->load(r.model);
-    if (model.spec.kind == ModelKind::Denoiser || model.spec.kind == ModelKind::Classifier)
-        throw InvalidRequest("'" + r.model + "' is a " + to_string(model.spec.kind) +
-                             ", not a generative model; nothing to score");
-    const bool conditional = model.spec.is_class_conditioned();
-    SampleRequest s;
-    s.model = r.model;
-    if (conditional) s.per_class = r.per_class;
-    else s.count = 10 * r.per_class;
-    s.guidance = r.guidance;
-    s.steps = r.steps;
-    s.seed = r.seed;
-    s.callbacks = r.callbacks;
-    s.cancel = r.cancel;
-    auto samples = sample(s);
-    EvalResult out;
-    out.conditional = conditional;
-    if (samples.outcome == Outcome::Cancelled) {
-        out.outcome = Outcome::Cancelled;
-        return out;
-    }
-    c10::InferenceMode guard;
-    clf.classifier->eval();
-    std::vector<torch::Tensor> xs;
-    for (const auto& img : samples.images) xs.push_back(io::image_to_tensor(img));
-    auto probs = torch::softmax(clf.classifier->forward(torch::stack(xs)), 1);
-    auto [top, pred] = probs.max(1);
-    const int classes = static_cast<int>(probs.size(1));
-    out.per_class_correct.assign(conditional ? model.spec.num_classes : 0, 0);
-    out.predicted.assign(classes, 0);
-    out.total = static_cast<int>(xs.size());
-    for (int i = 0; i < out.total; ++i) {
-        const int p = pred[i].item<int>();
-        ++out.predicted[p];
-        if (top[i].item<double>() >= r.threshold) ++out.confident;
-        if (conditional && p == samples.labels[i]) {
-            ++out.correct;
-            ++out.per_class_correct[samples.labels[i]];
-        }
-    }
-    out.mean_confidence = top.mean().item<double>();
-    if (r.frechet) {
-        // Reference: the whole test split; scale: as many real test digits as there are samples,
-        // drawn at random (a Fréchet distance of N samples carries a bias that shrinks with N).
-        auto features = [&](const torch::Tensor& x) {
-            std::vector<torch::Tensor> parts;
-            for (std::int64_t i = 0; i < x.size(0); i += 1000) parts.push_back(clf.classifier->features(x.slice(0, i, i + 1000)));
-            return torch::cat(parts);
-        };
-        const auto test = data::load_mnist(model.spec.dataset, impl_->options.data_dir, false);
-        auto gen = at::make_generator<at::CPUGeneratorImpl>(r.seed + 0xfd);
-        const auto pick = torch::randperm(test.images.size(0), gen, torch::kLong).narrow(0, 0, std::min<std::int64_t>(out.total, test.images.size(0)));
-        const auto ref = features(test.images);
-        out.frechet = models::frechet_distance(features(torch::stack(xs)), ref);
-        out.frechet_real = models::frechet_distance(features(test.images.index_select(0, pick)), ref);
-        out.frechet_reference = static_cast<int>(test.images.size(0));
-    }
-    return out;
-}
-
-void Engine::plot_losses(const LossPlotRequest& r) {
-    if (r.runs.empty()) throw InvalidRequest("give at least one run folder or metrics.jsonl");
-    if (r.out_png.empty()) throw InvalidRequest("an output PNG path is required");
-    std::vector<io::Curve> curves;
-    for (size_t i = 0; i < r.runs.size(); ++i) {
-        fs::path p(r.runs[i]);
-        if (fs::is_directory(p)) p /= train::kMetricsFile;
-        std::ifstream in(p);
-        if (!in) throw IoError("cannot read metrics '" + p.string() + "' (a run folder holds metrics.jsonl)");
-        io::Curve raw, smooth;
-        std::string name = i < r.names.size() ? r.names[i] : p.parent_path().filename().string();
-        raw.name = name;  // same name: the faint raw curve shares the colour and legend entry
-        raw.faint = true;
-        smooth.name = name;
-        int line_no = 0, bad_line = 0;
-        for (std::string line; std::getline(in, line);) {
-            ++line_no;
-            if (line.empty()) continue;
-            // A bad line is an error unless it is the last one: a run killed while writing
-            // leaves a torn last line, which is skipped.
-            if (bad_line) throw DataError(p.string() + ":" + std::to_string(bad_line) + ": not a metrics line");
-            try {
-                if (line.size() > 4096) throw std::length_error("line too long");
-                auto j = json::parse(line);
-                const double x = j.at("step").get<double>(), y = j.at("loss").get<double>();
-                raw.x.push_back(x);
-                raw.y.push_back(y);
-            } catch (const std::exception&) {
-                bad_line = line_no;
-            }
-        }
-        if (raw.x.empty()) throw DataError(p.string() + " has no loss values yet");
-        const int w = std::max(1, r.smooth);
-        double acc = 0;
-        for (size_t k = 0; k < raw.y.size(); ++k) {
-            acc += raw.y[k];
-            if (k >= size_t(w)) acc -= raw.y[k - w];
-            smooth.x.push_back(raw.x[k]);
-            smooth.y.push_back(acc / std::min<size_t>(k + 1, w));
-        }
-        curves.push_back(raw);
-        curves.push_back(smooth);
-    }
-    io::PlotOptions opt;
-    opt.title = r.title;
-    opt.log_y = r.log_scale;
-    opt.width = r.width;
-    opt.height = r.height;
-    write_png(io::plot_curves(curves, opt), r.out_png);
-}
+void Engine::plot_losses(const LossPlotRequest& r) { jobs::plot_losses(r); }
+void Engine::export_model(const ExportRequest& r) { jobs::export_model(impl_->context({}, {}), r); }
 
 std::vector<std::string> Engine::dtype_choices() {
     std::vector<std::string> out = {"auto"};
@@ -443,53 +197,20 @@ std::string Engine::dtype_warning(const std::string& dtype, const std::string& d
            "path here (measured 10x slower than fp32 for DeepFloyd IF); fp32 is faster on this machine";
 }
 
-void Engine::export_model(const ExportRequest& r) {
-    if (r.out.empty()) throw InvalidRequest("an output file is required");
-    const std::string path = impl_->resolve_model_path(r.source);
-    auto model = models::load_model_file(path);
-    std::map<std::string, std::string> meta;
-    for (const auto& key : {"ds.recipe", "ds.train", "epoch"}) {
-        auto it = model.metadata.find(key);
-        if (it != model.metadata.end()) meta[key] = it->second;
-    }
-    if (!r.description.empty()) meta["ds.description"] = r.description;
-    if (r.recalibrate_bn < -1) throw InvalidRequest("--recalibrate-bn must be >= 0");
-    int batches = r.recalibrate_bn;
-    if (batches == -1) {  // auto: a checkpoint's weight average needs statistics of its own
-        batches = 0;
-        const auto ema = models::ema_info(model.metadata);
-        if (model.unet && ema.has_average) {
-            if (ema.bn_epoch > 0)  // re-estimated by the trainer at an epoch end; loading applied them
-                meta["ds.bn_recalibrated"] = "by the trainer at the end of epoch " + std::to_string(ema.bn_epoch) +
-                                             " (" + std::to_string(train::kEmaBnBatches) + " batches of 128)";
-            else
-                batches = train::kEmaBnBatches;
-        }
-    }
-    if (batches > 0) {
-        if (!model.unet) throw InvalidRequest("BatchNorm recalibration applies to the UNet models, not the classifier");
-        auto data = data::load_mnist(model.spec.dataset, impl_->options.data_dir, true);
-        train::recalibrate_batchnorm(model, data, batches, 128, r.recalibrate_seed);
-        meta["ds.bn_recalibrated"] = std::to_string(batches) + " batches of 128, seed " +
-                                     std::to_string(r.recalibrate_seed);
-    }
-    models::save_model_file(r.out, model, r.fp16, {}, meta);
-}
-
-diffusion::RunContext Engine::Impl::context(const Callbacks& callbacks, const CancelToken& cancel) {
+jobs::RunContext Engine::Impl::context(const Callbacks& callbacks, const CancelToken& cancel) {
     return {registry.get(), options.data_dir, [this] { return if_precision(); }, mnist_precision(), &cache, &callbacks,
             &cancel};
 }
 
-PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) { return impl_->run_part_a(r, diffusion::run_explore); }
-PartAResult Engine::iterate(const IterateRequest& r) { return impl_->run_part_a(r, diffusion::run_iterate); }
-PartAResult Engine::sdedit(const SdeditRequest& r) { return impl_->run_part_a(r, diffusion::run_sdedit); }
-PartAResult Engine::inpaint(const InpaintRequest& r) { return impl_->run_part_a(r, diffusion::run_inpaint); }
-PartAResult Engine::anagram(const AnagramRequest& r) { return impl_->run_part_a(r, diffusion::run_anagram); }
-PartAResult Engine::hybrid(const HybridRequest& r) { return impl_->run_part_a(r, diffusion::run_hybrid); }
-PartAResult Engine::denoise(const DenoiseRequest& r) { return impl_->run_part_a(r, diffusion::run_denoise); }
+PartAResult Engine::explore_noise(const NoiseExplorerRequest& r) { return impl_->run_part_a(r, jobs::explore); }
+PartAResult Engine::iterate(const IterateRequest& r) { return impl_->run_part_a(r, jobs::iterate); }
+PartAResult Engine::sdedit(const SdeditRequest& r) { return impl_->run_part_a(r, jobs::sdedit); }
+PartAResult Engine::inpaint(const InpaintRequest& r) { return impl_->run_part_a(r, jobs::inpaint); }
+PartAResult Engine::anagram(const AnagramRequest& r) { return impl_->run_part_a(r, jobs::anagram); }
+PartAResult Engine::hybrid(const HybridRequest& r) { return impl_->run_part_a(r, jobs::hybrid); }
+PartAResult Engine::denoise(const DenoiseRequest& r) { return impl_->run_part_a(r, jobs::denoise); }
 
-PartAResult Engine::if_generate(const IfGenerateRequest& r) { return impl_->run_part_a(r, diffusion::run_if_generate); }
+PartAResult Engine::if_generate(const IfGenerateRequest& r) { return impl_->run_part_a(r, jobs::if_generate); }
 
 int Engine::import_prompts(const PromptImportRequest& r) {
     return text::import_prompt_dict(r.file, r.cache_dir.empty() ? text::PromptEncoder::default_cache_dir() : r.cache_dir,

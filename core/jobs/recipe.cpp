@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/engine/errors.h"
+#include "core/engine/hashing.h"
+#include "core/engine/image.h"
 #include "core/io/bounded_json.h"
 
 namespace ds {
@@ -84,6 +86,40 @@ struct Checker {
 };
 }  // namespace
 
+namespace {
+// Options that name output files, or only shape one (the GIF's frame spacing): left out of a
+// recipe's argv.
+const std::set<std::string> kOutputOptions = {"out", "gif", "raw", "gif-every"};
+const std::set<std::string> kOutputFlags = {"gif-x0"};
+}  // namespace
+
+std::string recipe_sidecar_path(const std::string& png) {
+    return std::filesystem::path(png).replace_extension(".json").string();
+}
+
+void save_result_png(const Image& figure, const std::string& out, const std::string& recipe_json,
+                     const std::string& command, const std::vector<std::string>& argv) {
+    json recipe = io::parse_json_bounded(recipe_json, "recipe of '" + out + "'", kMaxRecipeBytes);
+    if (!recipe.is_object()) throw DataError("the recipe of '" + out + "' is not a JSON object");
+    if (!command.empty()) {
+        std::vector<std::string> kept;
+        for (std::size_t i = 0; i < argv.size(); ++i) {
+            const bool option = argv[i].rfind("--", 0) == 0;
+            if (option && kOutputFlags.count(argv[i].substr(2))) continue;
+            if (option && kOutputOptions.count(argv[i].substr(2))) {
+                ++i;  // and its value
+                continue;
+            }
+            kept.push_back(argv[i]);
+        }
+        recipe["command"] = command;
+        recipe["argv"] = kept;
+    }
+    write_png(figure, out, {{"ds.recipe", recipe.dump(2)}});
+    recipe["output"] = {{"file", std::filesystem::path(out).filename().string()}, {"sha256", sha256_file(out)}};
+    write_text_file(recipe_sidecar_path(out), recipe.dump(2) + "\n");
+}
+
 const std::vector<std::string>& replayable_commands() {
     static const std::vector<std::string> c = {"forward", "blur",    "one-step", "explore", "iterate", "sdedit",
                                                "inpaint", "anagram", "hybrid",   "generate", "sample",
@@ -92,8 +128,10 @@ const std::vector<std::string>& replayable_commands() {
 }
 
 const std::vector<std::string>& recipe_techniques() {
-    static const std::vector<std::string> t = {"explore", "iterate", "sample", "sdedit", "inpaint",
-                                               "anagram", "hybrid", "if-generate", "denoise"};
+    // "sample" is Part A sampling from pure noise (an iterate without input); Part B generation
+    // grids (dstudio sample) are "part-b-sample" (older ones said "sample" with command "sample").
+    static const std::vector<std::string> t = {"explore", "iterate", "sample", "sdedit", "inpaint", "anagram",
+                                               "hybrid", "if-generate", "denoise", "part-b-sample"};
     return t;
 }
 
@@ -182,6 +220,7 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
     c.number(r, "guidance", -1000, 1000);
     c.number(r, "count", 0, 100000);
     c.number(r, "steps", 0, 100000);
+    c.number(r, "upscale_steps", 0, 100000);
     c.number(r, "i_start", -1, 100000);
     c.number(r, "kernel", 0, 1001);
     c.number(r, "sigma", 0, 1000);
@@ -193,6 +232,44 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
     c.integers(r, "t_list", 0, 100000);
     c.strings(r, "prompts", 64);
     c.strings(r, "views", 64);
+
+    RecipeSettings& st = out.settings;
+    auto str = [&](const char* f) { return r.contains(f) ? r[f].get<std::string>() : std::string(); };
+    auto integer = [&](const char* f) { return r.contains(f) ? std::optional<int>(int(r[f].get<double>())) : std::nullopt; };
+    auto real = [&](const char* f) { return r.contains(f) ? std::optional<double>(r[f].get<double>()) : std::nullopt; };
+    st.model = r.contains("model") ? str("model") : str("weights");
+    st.upscaler = str("upscaler");
+    if (r.contains("seed")) st.seed = r["seed"].is_number_unsigned() ? r["seed"].get<std::uint64_t>()
+                                                                     : std::uint64_t(r["seed"].get<double>());
+    st.guidance = real("guidance");
+    st.count = integer("count");
+    st.steps = integer("steps");
+    st.upscale_steps = integer("upscale_steps");
+    st.flow_steps = integer("flow_steps");
+    st.i_start = integer("i_start");
+    st.kernel = integer("kernel");
+    st.sigma = real("sigma");
+    if (r.contains("pure_noise")) st.pure_noise = r["pure_noise"].get<bool>();
+    if (r.contains("timesteps")) st.timesteps = r["timesteps"].get<std::vector<std::int64_t>>();
+    if (r.contains("i_starts")) st.i_starts = r["i_starts"].get<std::vector<int>>();
+    if (r.contains("t_list")) st.t_list = r["t_list"].get<std::vector<std::int64_t>>();
+    if (r.contains("sweep")) st.sweep = r["sweep"].get<std::vector<double>>();
+    if (r.contains("views")) st.views = r["views"].get<std::vector<std::string>>();
+    st.negative_prompt = str("negative_prompt");
+    if (r.contains("prompt_far") || r.contains("prompt_near")) {
+        st.prompts = {str("prompt_far"), str("prompt_near")};
+    } else {
+        if (r.contains("prompt")) st.prompts.push_back(str("prompt"));
+        if (r.contains("prompts"))
+            for (const auto& p : r["prompts"]) st.prompts.push_back(p.get<std::string>());
+    }
+    if (r.contains("mask")) {  // an object (checked above)
+        const auto& m = r["mask"];
+        c.number(m, "grow", 0, 1000);
+        c.number(m, "feather", 0, 1000);
+        if (m.contains("grow")) st.mask_grow = m["grow"].get<double>();
+        if (m.contains("feather")) st.mask_feather = m["feather"].get<double>();
+    }
     return out;
 }
 

@@ -10,6 +10,7 @@
 #include <QSpinBox>
 #include <QTest>
 
+#include "core/engine/recipe.h"
 #include "ui/panels/anagram_panel.h"
 #include "../support/ui_studio.h"
 
@@ -40,9 +41,9 @@ private Q_SLOTS:
         QCOMPARE(r.prompts, (std::vector<std::string>{"6", "9"}));
         QCOMPARE(r.views, (std::vector<std::string>{"identity", "flipv"}));
         QStringList lost;
-        p.applyRecipe(QJsonObject{{QStringLiteral("views"), QJsonArray{QStringLiteral("identity"), QStringLiteral("jigsaw4")}}}, &lost);
+        p.applyRecipe(ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "anagram", "views": ["identity", "jigsaw4"]})", "test").settings, &lost);
         QCOMPARE(p.view(), QStringLiteral("jigsaw4"));
-        p.applyRecipe(QJsonObject{{QStringLiteral("views"), QJsonArray{QStringLiteral("identity"), QStringLiteral("jigsaw7:3")}}}, &lost);
+        p.applyRecipe(ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "anagram", "views": ["identity", "jigsaw7:3"]})", "test").settings, &lost);
         QCOMPARE(lost.size(), 1);
         QCOMPARE(p.view(), QStringLiteral("jigsaw4"));  // unchanged
     }

@@ -10,6 +10,7 @@
 #include <QSlider>
 #include <QTest>
 
+#include "core/engine/recipe.h"
 #include "ui/panels/explore_panel.h"
 #include "../support/ui_studio.h"
 
@@ -42,10 +43,10 @@ private Q_SLOTS:
         QCOMPARE(int(r.t_list[0]), m.timesteps / 2);
         QCOMPARE(r.sampler.count, 1);  // one image: the explorer shows x_t and its estimate
         QStringList lost;
-        p.applyRecipe(QJsonObject{{QStringLiteral("t_list"), QJsonArray{42}}}, &lost);
+        p.applyRecipe(ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "explore", "t_list": [42]})", "test").settings, &lost);
         QCOMPARE(p.t(), 42);
         QVERIFY(lost.isEmpty());
-        p.applyRecipe(QJsonObject{{QStringLiteral("t_list"), QJsonArray{5000}}}, &lost);
+        p.applyRecipe(ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "explore", "t_list": [5000]})", "test").settings, &lost);
         QCOMPARE(lost.size(), 1);
         // A model without a schedule (the denoiser) keeps t for the next one.
         const ds::ModelInfo d = probe.describe("mnist-denoiser");

@@ -11,6 +11,7 @@
 #include <QSpinBox>
 #include <QTest>
 
+#include "core/engine/recipe.h"
 #include "ui/panels/inpaint_panel.h"
 #include "../support/ui_studio.h"
 
@@ -41,14 +42,12 @@ private Q_SLOTS:
         QCOMPARE(r.grow, 2);
         QCOMPARE(r.feather, 1.5);
         QStringList lost;
-        p.applyRecipe(QJsonObject{{QStringLiteral("i_start"), 10},
-                                  {QStringLiteral("mask"), QJsonObject{{QStringLiteral("grow"), 0}, {QStringLiteral("feather"), 0.0}}}},
-                      &lost);
+        p.applyRecipe(ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "inpaint", "i_start": 10, "mask": {"grow": 0, "feather": 0.0}})", "test").settings, &lost);
         r = std::get<ds::InpaintRequest>(p.request(c));
         QCOMPARE(r.i_start, 10);
         QCOMPARE(r.grow, 0);
         QVERIFY(lost.isEmpty());
-        p.applyRecipe(QJsonObject{{QStringLiteral("i_start"), 99}}, &lost);
+        p.applyRecipe(ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "inpaint", "i_start": 99})", "test").settings, &lost);
         QCOMPARE(lost.size(), 1);  // not in a 34-entry list
     }
 

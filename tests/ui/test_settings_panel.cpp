@@ -11,6 +11,7 @@
 #include <QSpinBox>
 #include <QTest>
 
+#include "core/engine/recipe.h"
 #include "ui/panels/precision_label.h"
 #include "ui/panels/settings_panel.h"
 #include "../support/ui_studio.h"
@@ -88,9 +89,7 @@ private Q_SLOTS:
         ds::Engine probe(engineOptions());
         p.setModels(probe.bundled_models());
         QStringList lost;
-        p.applyRecipe(QJsonObject{{QStringLiteral("seed"), 12}, {QStringLiteral("guidance"), 3.5},
-                                  {QStringLiteral("prompts"), QJsonArray{QStringLiteral("4"), QStringLiteral("12")}}},
-                      &lost);
+        p.applyRecipe(ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "anagram", "seed": 12, "guidance": 3.5, "prompts": ["4", "12"]})", "test").settings, &lost);
         QCOMPARE(p.samplerSettings().seed, std::uint64_t(12));
         QCOMPARE(p.samplerSettings().guidance, 3.5);
         QCOMPARE(p.samplerSettings().prompt, std::string("4"));

@@ -16,6 +16,7 @@
 #include <QStandardItemModel>
 #include <QTest>
 
+#include "core/engine/recipe.h"
 #include "core/engine/engine.h"
 #include "ui/bridge/engine_controller.h"
 #include "ui/canvas/image_canvas.h"
@@ -78,8 +79,7 @@ private Q_SLOTS:
         QCOMPARE(changed.count(), 3);
         // A recipe sets the three options back.
         DenoisePanel q;
-        q.applyRecipe(QJsonObject{{QStringLiteral("sigma"), 0.8}, {QStringLiteral("sweep"), QJsonArray{0, 0.5}},
-                                  {QStringLiteral("pure_noise"), false}});
+        q.applyRecipe(ds::parse_recipe(R"({"format": "ds.recipe/1", "technique": "denoise", "sigma": 0.8, "sweep": [0, 0.5], "pure_noise": false})", "test").settings);
         QCOMPARE(q.sigma(), 0.8);
         QVERIFY(q.sweep());
         QVERIFY(!q.pureNoise());

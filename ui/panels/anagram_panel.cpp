@@ -2,7 +2,6 @@
 
 #include <QComboBox>
 #include <QFormLayout>
-#include <QJsonArray>
 
 #include "core/engine/engine.h"
 
@@ -37,12 +36,12 @@ PartARequest AnagramPanel::request(const RequestContext& c) const {
     return r;
 }
 
-void AnagramPanel::applyRecipe(const QJsonObject& r, QStringList* unrestored) {
-    const QJsonArray v = r.value(QStringLiteral("views")).toArray();
-    if (v.size() < 2) return;
-    const int i = m_view->findText(v[1].toString());
+void AnagramPanel::applyRecipe(const ds::RecipeSettings& r, QStringList* unrestored) {
+    if (r.views.size() < 2) return;
+    const QString view = QString::fromStdString(r.views[1]);
+    const int i = m_view->findText(view);
     if (i >= 0) m_view->setCurrentIndex(i);
-    else if (unrestored) *unrestored << tr("view '%1' (unknown)").arg(v[1].toString());
+    else if (unrestored) *unrestored << tr("view '%1' (unknown)").arg(view);
 }
 
 void AnagramPanel::saveState(QSettings& s) const { s.setValue(QStringLiteral("workspace/anagram/view"), view()); }

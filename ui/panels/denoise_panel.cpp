@@ -2,7 +2,6 @@
 
 #include <QCheckBox>
 #include <QFormLayout>
-#include <QJsonArray>
 #include <QLabel>
 #include <QSlider>
 #include <cmath>
@@ -109,10 +108,10 @@ void DenoisePanel::restoreState(const QSettings& s) {
     setLive(s.value(QStringLiteral("workspace/denoise/live"), true).toBool());
 }
 
-void DenoisePanel::applyRecipe(const QJsonObject& r, QStringList*) {
-    if (r.contains(QStringLiteral("sigma"))) setSigma(r.value(QStringLiteral("sigma")).toDouble());
-    if (r.contains(QStringLiteral("pure_noise"))) setPureNoise(r.value(QStringLiteral("pure_noise")).toBool());
-    setSweep(!r.value(QStringLiteral("sweep")).toArray().isEmpty());
+void DenoisePanel::applyRecipe(const ds::RecipeSettings& r, QStringList*) {
+    if (r.sigma) setSigma(*r.sigma);
+    if (r.pure_noise) setPureNoise(*r.pure_noise);
+    setSweep(!r.sweep.empty());
 }
 
 }  // namespace ui

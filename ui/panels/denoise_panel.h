@@ -44,7 +44,7 @@ public:
     ds::DenoiseRequest request(const std::string& model, std::uint64_t seed, int count,
                                ds::ImageInput input) const;
     // Sets sigma, the sweep and pure noise from a "denoise" recipe (fields it lacks stay as they are).
-    void applyRecipe(const QJsonObject& recipe, QStringList* unrestored = nullptr) override;
+    void applyRecipe(const ds::RecipeSettings& recipe, QStringList* unrestored = nullptr) override;
 
 private:
     void updateLabel();

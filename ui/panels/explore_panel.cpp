@@ -1,7 +1,6 @@
 #include "ui/panels/explore_panel.h"
 
 #include <QFormLayout>
-#include <QJsonArray>
 #include <QLabel>
 #include <QSlider>
 #include <cmath>
@@ -59,10 +58,9 @@ PartARequest ExplorePanel::request(const RequestContext& c) const {
     return r;
 }
 
-void ExplorePanel::applyRecipe(const QJsonObject& r, QStringList* unrestored) {
-    const QJsonArray list = r.value(QStringLiteral("t_list")).toArray();
-    if (list.isEmpty()) return;
-    const int t = list[0].toInt();
+void ExplorePanel::applyRecipe(const ds::RecipeSettings& r, QStringList* unrestored) {
+    if (r.t_list.empty()) return;
+    const int t = int(r.t_list[0]);
     if (t > m_t->maximum() && unrestored) *unrestored << tr("t = %1 (the model has T = %2)").arg(t).arg(m_t->maximum() + 1);
     m_t->setValue(t);
 }

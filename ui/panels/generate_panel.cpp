@@ -110,10 +110,10 @@ PartARequest GeneratePanel::request(const RequestContext& c) const {
     return r;
 }
 
-void GeneratePanel::applyRecipe(const QJsonObject& r, QStringList*) {
-    m_upscaler->setText(r.value(QStringLiteral("upscaler")).toString());
-    if (r.contains(QStringLiteral("upscale_steps"))) m_upscaleSteps->setValue(r.value(QStringLiteral("upscale_steps")).toInt());
-    if (r.contains(QStringLiteral("flow_steps"))) m_euler->setValue(r.value(QStringLiteral("flow_steps")).toInt());
+void GeneratePanel::applyRecipe(const ds::RecipeSettings& r, QStringList*) {
+    m_upscaler->setText(QString::fromStdString(r.upscaler));
+    if (r.upscale_steps) m_upscaleSteps->setValue(*r.upscale_steps);
+    if (r.flow_steps) m_euler->setValue(*r.flow_steps);
 }
 
 void GeneratePanel::saveState(QSettings& s) const {

@@ -18,7 +18,7 @@ public:
     PartARequest request(const RequestContext& context) const override;
     FieldUse fields(const ds::ModelInfo* model) const override;
     void setModel(const ds::ModelInfo* model, const std::vector<std::int64_t>& timesteps) override;
-    void applyRecipe(const QJsonObject& recipe, QStringList* unrestored = nullptr) override;
+    void applyRecipe(const ds::RecipeSettings& recipe, QStringList* unrestored = nullptr) override;
     void saveState(QSettings& settings) const override;
     void restoreState(const QSettings& settings) override;
 

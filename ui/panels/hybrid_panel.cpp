@@ -51,9 +51,9 @@ PartARequest HybridPanel::request(const RequestContext& c) const {
     return r;
 }
 
-void HybridPanel::applyRecipe(const QJsonObject& r, QStringList*) {
-    if (r.contains(QStringLiteral("kernel"))) m_kernel->setValue(r.value(QStringLiteral("kernel")).toInt(33));
-    if (r.contains(QStringLiteral("sigma"))) m_sigma->setValue(r.value(QStringLiteral("sigma")).toDouble(2.0));
+void HybridPanel::applyRecipe(const ds::RecipeSettings& r, QStringList*) {
+    if (r.kernel) m_kernel->setValue(*r.kernel);
+    if (r.sigma) m_sigma->setValue(*r.sigma);
 }
 
 void HybridPanel::saveState(QSettings& s) const {

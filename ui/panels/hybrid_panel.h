@@ -17,7 +17,7 @@ public:
     QString key() const override { return QStringLiteral("hybrid"); }
     PartARequest request(const RequestContext& context) const override;
     FieldUse fields(const ds::ModelInfo* model) const override;
-    void applyRecipe(const QJsonObject& recipe, QStringList* unrestored = nullptr) override;
+    void applyRecipe(const ds::RecipeSettings& recipe, QStringList* unrestored = nullptr) override;
     void saveState(QSettings& settings) const override;
     void restoreState(const QSettings& settings) override;
     int viewingDistance() const;

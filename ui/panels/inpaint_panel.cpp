@@ -56,17 +56,14 @@ PartARequest InpaintPanel::request(const RequestContext& c) const {
     return r;
 }
 
-void InpaintPanel::applyRecipe(const QJsonObject& r, QStringList* unrestored) {
-    if (r.contains(QStringLiteral("i_start"))) {
-        const int i = r.value(QStringLiteral("i_start")).toInt();
+void InpaintPanel::applyRecipe(const ds::RecipeSettings& r, QStringList* unrestored) {
+    if (r.i_start) {
+        const int i = *r.i_start;
         if (!m_strength->setIStart(i) && unrestored) *unrestored << tr("i_start %1 (not in the step list)").arg(i);
         m_strengthSet = true;
     }
-    if (r.contains(QStringLiteral("mask"))) {
-        const QJsonObject m = r.value(QStringLiteral("mask")).toObject();
-        m_grow->setValue(m.value(QStringLiteral("grow")).toInt());
-        m_feather->setValue(m.value(QStringLiteral("feather")).toDouble());
-    }
+    if (r.mask_grow) m_grow->setValue(int(*r.mask_grow));
+    if (r.mask_feather) m_feather->setValue(*r.mask_feather);
 }
 
 void InpaintPanel::saveState(QSettings& s) const {

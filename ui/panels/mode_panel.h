@@ -4,13 +4,13 @@
 // panel for the engine request, which shared fields it uses, whether it reads the canvas, and
 // whether it re-runs live. Each panel restores its own fields from a recipe and keeps them in the
 // workspace (QSettings, keys under workspace/<key()>/).
-#include <QJsonObject>
 #include <QSettings>
 #include <QStringList>
 #include <QWidget>
 #include <cstdint>
 #include <vector>
 
+#include "core/engine/recipe.h"
 #include "core/engine/requests.h"
 #include "ui/bridge/engine_worker.h"
 
@@ -60,7 +60,7 @@ public:
     }
     // Restores the panel's fields from a recipe of its technique; fields it cannot restore are
     // named in `unrestored` (never dropped silently).
-    virtual void applyRecipe(const QJsonObject& recipe, QStringList* unrestored = nullptr) {
+    virtual void applyRecipe(const ds::RecipeSettings& recipe, QStringList* unrestored = nullptr) {
         (void)recipe;
         (void)unrestored;
     }

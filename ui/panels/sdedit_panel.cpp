@@ -2,7 +2,6 @@
 
 #include <QCheckBox>
 #include <QFormLayout>
-#include <QJsonArray>
 
 #include "ui/panels/strength_slider.h"
 
@@ -46,11 +45,11 @@ PartARequest SdeditPanel::request(const RequestContext& c) const {
     return r;
 }
 
-void SdeditPanel::applyRecipe(const QJsonObject& r, QStringList* unrestored) {
-    const QJsonArray a = r.value(QStringLiteral("i_starts")).toArray();
+void SdeditPanel::applyRecipe(const ds::RecipeSettings& r, QStringList* unrestored) {
+    const auto& a = r.i_starts;
     m_strip->setChecked(a.size() > 1);
-    if (a.size() == 1 && !m_strength->setIStart(a[0].toInt()) && unrestored)
-        *unrestored << tr("i_start %1 (not in the step list)").arg(a[0].toInt());
+    if (a.size() == 1 && !m_strength->setIStart(a[0]) && unrestored)
+        *unrestored << tr("i_start %1 (not in the step list)").arg(a[0]);
 }
 
 void SdeditPanel::saveState(QSettings& s) const {

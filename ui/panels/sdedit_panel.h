@@ -20,7 +20,7 @@ public:
     bool usesCanvas() const override { return true; }
     bool isLive() const override;
     void setModel(const ds::ModelInfo* model, const std::vector<std::int64_t>& timesteps) override;
-    void applyRecipe(const QJsonObject& recipe, QStringList* unrestored = nullptr) override;
+    void applyRecipe(const ds::RecipeSettings& recipe, QStringList* unrestored = nullptr) override;
     void saveState(QSettings& settings) const override;
     void restoreState(const QSettings& settings) override;
     StrengthSlider* strength() const { return m_strength; }

@@ -7,7 +7,6 @@
 #include <QDoubleSpinBox>
 #include <QFormLayout>
 #include <QHBoxLayout>
-#include <QJsonArray>
 #include <QLabel>
 #include <QLineEdit>
 #include <QRandomGenerator>
@@ -312,26 +311,25 @@ void SettingsPanel::newSeedIfUnlocked() {
     }
 }
 
-void SettingsPanel::applyRecipe(const QJsonObject& r, QStringList* unrestored) {
+void SettingsPanel::applyRecipe(const ds::RecipeSettings& r, QStringList* unrestored) {
     auto note = [unrestored](const QString& what) {
         if (unrestored) *unrestored << what;
     };
-    m_seed->setValue(int(r.value(QStringLiteral("seed")).toDouble()));
+    if (r.seed && *r.seed > std::uint64_t(m_seed->maximum()))
+        note(tr("seed %1 (the seed field goes up to %2)").arg(*r.seed).arg(m_seed->maximum()));
+    m_seed->setValue(int(std::min<std::uint64_t>(r.seed.value_or(0), std::uint64_t(m_seed->maximum()))));
     m_seedLock->setChecked(true);
-    if (r.contains(QStringLiteral("guidance"))) m_guidance->setValue(r.value(QStringLiteral("guidance")).toDouble());
-    if (r.contains(QStringLiteral("count"))) m_count->setValue(r.value(QStringLiteral("count")).toInt());
-    if (r.value(QStringLiteral("timesteps")).isArray())  // a strided list: its length
-        m_steps->setValue(int(r.value(QStringLiteral("timesteps")).toArray().size()));
-    else if (r.contains(QStringLiteral("steps")))
-        m_steps->setValue(r.value(QStringLiteral("steps")).toInt());
+    if (r.guidance) m_guidance->setValue(*r.guidance);
+    if (r.count) m_count->setValue(*r.count);
+    if (!r.timesteps.empty())  // a strided list: its length
+        m_steps->setValue(int(r.timesteps.size()));
+    else if (r.steps)
+        m_steps->setValue(*r.steps);
     else
         m_steps->setValue(kCourseSteps);
-    m_negative->setText(r.value(QStringLiteral("negative_prompt")).toString());
+    m_negative->setText(QString::fromStdString(r.negative_prompt));
     QStringList prompts;
-    if (r.contains(QStringLiteral("prompt"))) prompts << r.value(QStringLiteral("prompt")).toString();
-    for (const auto& p : r.value(QStringLiteral("prompts")).toArray()) prompts << p.toString();
-    if (r.contains(QStringLiteral("prompt_far")))
-        prompts = {r.value(QStringLiteral("prompt_far")).toString(), r.value(QStringLiteral("prompt_near")).toString()};
+    for (const auto& p : r.prompts) prompts << QString::fromStdString(p);
     if (!prompts.isEmpty() && !setPrompt(prompts[0])) note(tr("prompt '%1' (the model does not offer it)").arg(prompts[0]));
     if (prompts.size() > 1 && !setSecondPrompt(prompts[1]))
         note(tr("second prompt '%1' (the model does not offer it)").arg(prompts[1]));

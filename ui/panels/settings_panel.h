@@ -3,7 +3,6 @@
 // strided step list. Models a mode cannot use stay listed but greyed out (a single-step
 // denoiser runs only in the Denoise mode, noise predictors everywhere else); the fields the
 // current mode does not use are disabled (FieldUse).
-#include <QJsonObject>
 #include <QSettings>
 #include <QWidget>
 #include <vector>
@@ -58,7 +57,7 @@ public:
 
     // Seed, guidance, samples, steps, prompts and negative prompt of a recipe (the model and mode
     // are the caller's); fields that cannot be restored are named in `unrestored`.
-    void applyRecipe(const QJsonObject& recipe, QStringList* unrestored);
+    void applyRecipe(const ds::RecipeSettings& recipe, QStringList* unrestored);
     void saveState(QSettings& settings) const;
     // Restores the fields; the model must be selected first (prompts depend on it).
     void restoreState(const QSettings& settings, QStringList* unrestored);

@@ -6,13 +6,10 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHBoxLayout>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QLabel>
 #include <QPainter>
 #include <QPushButton>
 #include <QResizeEvent>
-#include <QSaveFile>
 #include <QSettings>
 #include <QSlider>
 #include <QStackedWidget>
@@ -20,6 +17,7 @@
 
 #include "core/engine/engine.h"
 #include "core/engine/hashing.h"
+#include "core/engine/recipe.h"
 #include "ui/bridge/image_convert.h"
 #include "ui/canvas/compare_view.h"
 
@@ -326,15 +324,7 @@ void ResultsPanel::saveResult() {
                                                    tr("PNG (*.png)"));
     if (f.isEmpty()) return;
     try {
-        ds::write_png(fromQImage(m_lastFigure), f.toStdString(), {{"ds.recipe", m_lastRecipe.toStdString()}});
-        QJsonObject recipe = QJsonDocument::fromJson(m_lastRecipe.toUtf8()).object();
-        recipe[QStringLiteral("output")] = QJsonObject{{QStringLiteral("file"), QFileInfo(f).fileName()},
-                                                      {QStringLiteral("sha256"), QString::fromStdString(ds::sha256_file(f.toStdString()))}};
-        QSaveFile side(QFileInfo(f).path() + QLatin1Char('/') + QFileInfo(f).completeBaseName() + QStringLiteral(".json"));
-        if (side.open(QIODevice::WriteOnly)) {
-            side.write(QJsonDocument(recipe).toJson());
-            side.commit();
-        }
+        ds::save_result_png(fromQImage(m_lastFigure), f.toStdString(), m_lastRecipe.toStdString());
         settings.setValue(QStringLiteral("outputFolder"), QFileInfo(f).path());
         Q_EMIT status(tr("Saved %1 with its recipe").arg(f));
     } catch (const std::exception& e) {

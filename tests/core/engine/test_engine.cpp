@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "core/engine/engine.h"
+#include "core/engine/recipe.h"
+#include <nlohmann/json.hpp>
 #include "core/io/cpu_info.h"
 #include "core/io/safetensors.h"
 #include "core/models/model_store.h"
@@ -72,6 +74,41 @@ TEST_CASE("every generative kind samples, and frames stream per step", "[engine]
         CHECK(res.images.size() == 3);
         CHECK(frames == (kind == ds::ModelKind::Denoiser ? 1 : kind == ds::ModelKind::TimeDdpm ? 6 : 5));
     }
+}
+
+TEST_CASE("sampling reports progress and frames through one reporter and writes its recipe", "[engine]") {
+    ds::Engine engine({2});
+    ds::SampleRequest r;
+    r.model = make_model(ds::ModelKind::TimeDdpm, "time_progress");
+    r.count = 2;
+    r.steps = 8;  // 9 timesteps from 299 down to 0: 9 steps
+    r.seed = 5;
+    r.callbacks.preview_interval = 4;
+    std::vector<std::int64_t> steps;
+    std::int64_t total = -1;
+    double eta_last = -2;
+    std::vector<int> frame_steps;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        CHECK(e.phase == "sample");
+        steps.push_back(e.step);
+        total = e.total;
+        eta_last = e.eta_seconds;
+    };
+    r.callbacks.on_frame = [&](const ds::FrameEvent& e) { frame_steps.push_back(e.step); };
+    auto res = engine.sample(r);
+    REQUIRE(res.outcome == ds::Outcome::Completed);
+    REQUIRE(steps.size() == 9);
+    for (std::size_t i = 0; i < steps.size(); ++i) CHECK(steps[i] == std::int64_t(i) + 1);
+    CHECK(total == 9);
+    CHECK(eta_last == 0);
+    CHECK(frame_steps == std::vector<int>{4, 8, 9});  // every 4th and the last
+    auto j = nlohmann::json::parse(res.recipe_json);
+    CHECK(j["format"] == "ds.recipe/1");
+    CHECK(j["technique"] == "part-b-sample");
+    CHECK(j["seed"] == 5);
+    CHECK(j["steps"] == 8);
+    CHECK(j["labels"].size() == 2);
+    CHECK_NOTHROW(ds::parse_recipe(res.recipe_json, "sample"));
 }
 
 TEST_CASE("sampling cancels within one step", "[engine]") {

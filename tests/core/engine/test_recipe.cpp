@@ -1,11 +1,18 @@
 // Recipes are data (issue 23): parse_recipe's allow-list of techniques, commands and options.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "core/engine/errors.h"
+#include "core/engine/hashing.h"
+#include "core/engine/image.h"
 #include "core/engine/recipe.h"
 #include "core/io/bounded_json.h"
 
@@ -186,4 +193,77 @@ TEST_CASE("recipe inputs that name a data-set image are not files", "[engine][re
     for (const char* p : {"fashion-mnist:train:0", "mnist:test:123456"}) CHECK(ds::RecipeInput{"input", p, ""}.is_dataset_image());
     for (const char* p : {"mnist:val:1", "mnist:test:", "mnist:test:1234567", "cifar:test:1", "mnist:test:1/../x"})
         CHECK_FALSE(ds::RecipeInput{"input", p, ""}.is_dataset_image());
+}
+
+TEST_CASE("parse_recipe gives the settings a front end restores", "[recipe]") {
+    json j = base();
+    j["model"] = "mnist-class-ddpm";
+    j["seed"] = 12;
+    j["guidance"] = 3.5;
+    j["timesteps"] = {990, 960, 930};
+    j["i_starts"] = {1, 3};
+    j["prompt"] = "7";
+    j["negative_prompt"] = "";
+    j["mask"] = {{"grow", 2}, {"feather", 1.5}};
+    auto s = ds::parse_recipe(j.dump(), "r.json").settings;
+    CHECK(s.model == "mnist-class-ddpm");
+    REQUIRE(s.seed);
+    CHECK(*s.seed == 12);
+    CHECK(s.guidance == 3.5);
+    CHECK(s.timesteps == std::vector<std::int64_t>{990, 960, 930});
+    CHECK(s.i_starts == std::vector<int>{1, 3});
+    CHECK(s.prompts == std::vector<std::string>{"7"});
+    CHECK(s.mask_grow == 2.0);
+    CHECK(s.mask_feather == 1.5);
+    CHECK(!s.count);
+    CHECK(!s.i_start);
+    CHECK(s.views.empty());
+
+    // An IF text-to-image recipe names its folders "weights" and "upscaler"; a hybrid its two prompts.
+    json g = {{"format", "ds.recipe/1"}, {"technique", "if-generate"}, {"weights", "/m/IF-I"},
+              {"upscaler", "/m/IF-II"}, {"upscale_steps", 20}, {"seed", 18446744073709551615ull}};
+    auto gs = ds::parse_recipe(g.dump(), "g.json").settings;
+    CHECK(gs.model == "/m/IF-I");
+    CHECK(gs.upscaler == "/m/IF-II");
+    CHECK(gs.upscale_steps == 20);
+    CHECK(*gs.seed == 18446744073709551615ull);
+    json h = {{"format", "ds.recipe/1"}, {"technique", "hybrid"}, {"prompt_far", "1"}, {"prompt_near", "8"},
+              {"kernel", 9}, {"sigma", 2.0}};
+    auto hs = ds::parse_recipe(h.dump(), "h.json").settings;
+    CHECK(hs.prompts == std::vector<std::string>{"1", "8"});
+    CHECK(hs.kernel == 9);
+    CHECK(hs.sigma == 2.0);
+
+    j["mask"] = {{"grow", -1}};
+    CHECK_THROWS_WITH(ds::parse_recipe(j.dump(), "r.json"), Contains("grow"));
+}
+
+TEST_CASE("a saved result carries its recipe without output options, and a sidecar with its hash", "[recipe]") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("ds_save_result_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    ds::Image img;
+    img.width = 4;
+    img.height = 2;
+    img.channels = 1;
+    img.pixels.assign(8, 200);
+    const std::string out = (dir / "fig.png").string();
+    ds::save_result_png(img, out, R"({"format": "ds.recipe/1", "technique": "sample", "seed": 3})", "iterate",
+                        {"--model", "m", "--out", "x.png", "--gif", "a.gif", "--gif-x0", "--seed", "3"});
+    std::string chunk;
+    for (const auto& [k, v] : ds::read_png_text(out))
+        if (k == "ds.recipe") chunk = v;
+    const auto r = ds::parse_recipe(chunk, out);
+    CHECK(r.command == "iterate");
+    CHECK(r.argv == std::vector<std::string>{"--model", "m", "--seed", "3"});
+    CHECK(r.output_sha256.empty());  // the PNG cannot hold its own hash
+    CHECK(ds::recipe_sidecar_path(out) == (dir / "fig.json").string());
+    std::ifstream side(ds::recipe_sidecar_path(out));
+    std::stringstream text;
+    text << side.rdbuf();
+    const auto s = ds::parse_recipe(text.str(), "sidecar");
+    CHECK(s.output_sha256 == ds::sha256_file(out));
+    CHECK_THROWS_AS(ds::save_result_png(img, (dir / "g.png").string(), "[1, 2]"), ds::DataError);
+    CHECK(!fs::exists(dir / "g.png"));
+    fs::remove_all(dir);
 }

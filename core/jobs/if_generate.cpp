@@ -1,19 +1,26 @@
-#include "core/diffusion/if_pipeline.h"
+// DeepFloyd IF text-to-image as diffusers' IFPipeline / IFSuperResolutionPipeline run it, on top
+// of the shared sampler: stage I 64 px from pure noise on `leading` timesteps with CFG, learned
+// variance and dynamic thresholding (sample_max 1.5); optional stage II 256 px conditioned on the
+// noised, upscaled stage I image (noise level 250, thresholding max 1.0).
+#include "core/jobs/jobs.h"
 
 #include <chrono>
-#include <filesystem>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "core/diffusion/if_predictor.h"
 #include "core/diffusion/iterative.h"
+#include "core/diffusion/schedule.h"
 #include "core/engine/errors.h"
 #include "core/io/tensor_image.h"
+#include "core/jobs/predictors.h"
+#include "core/jobs/reporter.h"
+#include "core/models/if_config.h"
 
-namespace fs = std::filesystem;
+namespace ds::jobs {
 
-namespace ds::diffusion {
+using namespace diffusion;
 
 namespace {
 constexpr double kStage1SampleMax = 1.5;  // IF-I scheduler config
@@ -21,7 +28,7 @@ constexpr double kStage2SampleMax = 1.0;  // IF-II scheduler config (convert_if.
 constexpr double kThresholdRatio = 0.95;
 }  // namespace
 
-PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
+PartAResult if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
     c10::InferenceMode guard;
     const auto start = std::chrono::steady_clock::now();
     if (r.prompts.empty()) throw InvalidRequest("give at least one prompt");
@@ -60,29 +67,12 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
     const auto shape = stage1->sample_shape();
     auto x = torch::randn({n, shape[0], shape[1], shape[2]}, gen, torch::kFloat32);
 
-    int done = 0;
     const int total = r.steps + (r.upscaler.empty() ? 0 : r.upscale_steps);
+    Reporter rep(r.callbacks, "stage I", total, [&r](const torch::Tensor& t) { return io::tensor_grid(t, r.count, -1, 1); },
+                 start);
     auto report = [&](const StepInfo& s) {
-        ++done;
-        if (r.callbacks.on_progress) {
-            ProgressEvent e;
-            e.phase = done <= r.steps ? "stage I" : "stage II";
-            e.step = done;
-            e.total = total;
-            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-            e.items_per_sec = done / secs;
-            e.eta_seconds = secs / done * (total - done);
-            r.callbacks.on_progress(e);
-        }
-        if (r.callbacks.on_frame && (s.step == s.total || s.step % std::max(1, r.callbacks.preview_interval) == 0)) {
-            FrameEvent f;
-            f.step = s.step;
-            f.total = s.total;
-            f.t = double(s.t_next);
-            f.x_t = io::tensor_grid(*s.x, r.count, -1, 1);
-            f.x0_hat = io::tensor_grid(*s.x0, r.count, -1, 1);
-            r.callbacks.on_frame(f);
-        }
+        if (rep.done() == r.steps) rep.set_phase("stage II");
+        rep.step(s.step, s.total, double(s.t_next), *s.x, *s.x0);
     };
     IterativeOptions o;
     o.timesteps = leading_timesteps(stage1->num_timesteps(), r.steps);
@@ -133,4 +123,4 @@ PartAResult run_if_generate(const RunContext& ctx, const IfGenerateRequest& r) {
     return res;
 }
 
-}  // namespace ds::diffusion
+}  // namespace ds::jobs

@@ -1,4 +1,4 @@
-#include "core/diffusion/image_prep.h"
+#include "core/jobs/image_prep.h"
 
 #include <cmath>
 
@@ -10,7 +10,7 @@
 #include "core/io/image_check.h"
 #include "core/io/tensor_image.h"
 
-namespace ds::diffusion {
+namespace ds::jobs {
 
 namespace {
 
@@ -187,11 +187,11 @@ torch::Tensor prepare_mask(const Image& mask, int height, int width, int grow, d
         m = torch::max_pool2d(m, {2 * grow + 1, 2 * grow + 1}, {1, 1}, {grow, grow});
     if (feather > 0) {
         const int k = 2 * int(std::ceil(3 * feather)) + 1;
-        m = torch::max(m, gaussian_blur(m, k, feather)).clamp(0, 1);
+        m = torch::max(m, diffusion::gaussian_blur(m, k, feather)).clamp(0, 1);
     }
     if (m.min().item<double>() >= 1.0)
         notes.push_back("the mask covers the whole image: this is plain sampling");
     return m;
 }
 
-}  // namespace ds::diffusion
+}  // namespace ds::jobs

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "core/engine/errors.h"
-#include "core/diffusion/image_prep.h"
+#include "core/jobs/image_prep.h"
 #include "core/io/tensor_image.h"
 
 using ds::Image;
@@ -25,7 +25,7 @@ Image drawing() {
 
 TEST_CASE("a dark-on-light drawing becomes an MNIST-like digit", "[io][prep]") {
     std::vector<std::string> notes;
-    auto t = ds::diffusion::prepare_image(drawing(), 1, 28, 28, ds::InputFit::Auto, ds::Invert::Auto, {0, 1}, notes);
+    auto t = ds::jobs::prepare_image(drawing(), 1, 28, 28, ds::InputFit::Auto, ds::Invert::Auto, {0, 1}, notes);
     REQUIRE(t.sizes() == torch::IntArrayRef({1, 1, 28, 28}));
     CHECK(notes.size() == 3);  // inverted, framed, resized
     // Paper is exactly black after levelling; ink is bright.
@@ -40,26 +40,26 @@ TEST_CASE("a dark-on-light drawing becomes an MNIST-like digit", "[io][prep]") {
     CHECK(std::abs(cy - 14.0) < 1.0);
 
     notes.clear();
-    auto kept = ds::diffusion::prepare_image(drawing(), 1, 28, 28, ds::InputFit::Stretch, ds::Invert::No, {0, 1}, notes);
+    auto kept = ds::jobs::prepare_image(drawing(), 1, 28, 28, ds::InputFit::Stretch, ds::Invert::No, {0, 1}, notes);
     CHECK(kept[0][0][0][0].item<double>() > 0.8);  // light paper stays light
     CHECK(notes.size() == 1);
 }
 
 TEST_CASE("RGB inputs: crop, pad and the value range", "[io][prep]") {
     std::vector<std::string> notes;
-    auto crop = ds::diffusion::prepare_image(drawing(), 3, 16, 16, ds::InputFit::Auto, ds::Invert::Auto, {-1, 1}, notes);
+    auto crop = ds::jobs::prepare_image(drawing(), 3, 16, 16, ds::InputFit::Auto, ds::Invert::Auto, {-1, 1}, notes);
     CHECK(crop.sizes() == torch::IntArrayRef({1, 3, 16, 16}));
     CHECK(crop.min().item<double>() >= -1.0);
     CHECK(crop.max().item<double>() <= 1.0);
     CHECK(crop[0][0][0][0].item<double>() > 0.7);  // paper, not inverted for colour models
-    auto pad = ds::diffusion::prepare_image(drawing(), 3, 16, 16, ds::InputFit::Pad, ds::Invert::Auto, {-1, 1}, notes);
+    auto pad = ds::jobs::prepare_image(drawing(), 3, 16, 16, ds::InputFit::Pad, ds::Invert::Auto, {-1, 1}, notes);
     CHECK(pad[0][0][0][0].item<double>() == -1.0);  // letterbox bars are black
     Image bad;
-    CHECK_THROWS_AS(ds::diffusion::prepare_image(bad, 1, 28, 28, ds::InputFit::Auto, ds::Invert::Auto, {0, 1}, notes),
+    CHECK_THROWS_AS(ds::jobs::prepare_image(bad, 1, 28, 28, ds::InputFit::Auto, ds::Invert::Auto, {0, 1}, notes),
                     ds::InvalidRequest);
     Image blank(50, 50, 1);
     for (auto& p : blank.pixels) p = 240;
-    CHECK_THROWS_WITH(ds::diffusion::prepare_image(blank, 1, 28, 28, ds::InputFit::Digit, ds::Invert::Auto, {0, 1}, notes),
+    CHECK_THROWS_WITH(ds::jobs::prepare_image(blank, 1, 28, 28, ds::InputFit::Digit, ds::Invert::Auto, {0, 1}, notes),
                       Catch::Contains("blank"));
 }
 
@@ -68,22 +68,22 @@ TEST_CASE("masks: threshold, resize, grow, feather, empty", "[io][prep]") {
     for (int y = 10; y < 14; ++y)
         for (int x = 10; x < 14; ++x) *m.at(x, y) = 200;
     std::vector<std::string> notes;
-    auto t = ds::diffusion::prepare_mask(m, 28, 28, 0, 0, true, notes);
+    auto t = ds::jobs::prepare_mask(m, 28, 28, 0, 0, true, notes);
     CHECK(t.sum().item<double>() == 16);
     CHECK(notes.empty());
-    auto grown = ds::diffusion::prepare_mask(m, 28, 28, 1, 0, true, notes);
+    auto grown = ds::jobs::prepare_mask(m, 28, 28, 1, 0, true, notes);
     CHECK(grown.sum().item<double>() == 36);
-    auto soft = ds::diffusion::prepare_mask(m, 28, 28, 0, 1.5, true, notes);
+    auto soft = ds::jobs::prepare_mask(m, 28, 28, 0, 1.5, true, notes);
     CHECK(soft[0][0][11][11].item<double>() == 1.0);  // inside stays 1
     const double edge = soft[0][0][11][15].item<double>();
     CHECK(edge > 0.0);
     CHECK(edge < 1.0);
-    auto big = ds::diffusion::prepare_mask(m, 14, 14, 0, 0, true, notes);
+    auto big = ds::jobs::prepare_mask(m, 14, 14, 0, 0, true, notes);
     CHECK(big.sizes() == torch::IntArrayRef({1, 1, 14, 14}));
     REQUIRE(notes.size() == 1);
     CHECK(notes[0].find("resized the mask") != std::string::npos);
-    CHECK_THROWS_WITH(ds::diffusion::prepare_mask(Image(28, 28, 1), 28, 28, 0, 0, true, notes), Catch::Contains("empty"));
-    CHECK_THROWS_AS(ds::diffusion::prepare_mask(m, 28, 28, -1, 0, true, notes), ds::InvalidRequest);
+    CHECK_THROWS_WITH(ds::jobs::prepare_mask(Image(28, 28, 1), 28, 28, 0, 0, true, notes), Catch::Contains("empty"));
+    CHECK_THROWS_AS(ds::jobs::prepare_mask(m, 28, 28, -1, 0, true, notes), ds::InvalidRequest);
 }
 
 TEST_CASE("a shrunk mask regenerates every model pixel a stroke touches (any) or half covers (half)", "[io][prep]") {
@@ -95,8 +95,8 @@ TEST_CASE("a shrunk mask regenerates every model pixel a stroke touches (any) or
         for (int x = 113; x < 116; ++x) *m.at(x, y) = 100;
     }
     std::vector<std::string> notes;
-    auto any = ds::diffusion::prepare_mask(m, 28, 28, 0, 0, true, notes);
-    auto half = ds::diffusion::prepare_mask(m, 28, 28, 0, 0, false, notes);
+    auto any = ds::jobs::prepare_mask(m, 28, 28, 0, 0, true, notes);
+    auto half = ds::jobs::prepare_mask(m, 28, 28, 0, 0, false, notes);
     CHECK(any[0][0][5][10].item<double>() == 1.0);
     CHECK(any[0][0][5][11].item<double>() == 1.0);  // 30 % painted: nothing of the original survives
     CHECK(any[0][0][5][9].item<double>() == 0.0);
@@ -109,8 +109,8 @@ TEST_CASE("a shrunk mask regenerates every model pixel a stroke touches (any) or
     Image s(28, 28, 1);
     *s.at(3, 3) = 128;
     *s.at(4, 3) = 127;
-    CHECK(ds::diffusion::prepare_mask(s, 28, 28, 0, 0, true, notes).sum().item<double>() == 1);
-    CHECK(ds::diffusion::prepare_mask(s, 28, 28, 0, 0, false, notes).sum().item<double>() == 1);
+    CHECK(ds::jobs::prepare_mask(s, 28, 28, 0, 0, true, notes).sum().item<double>() == 1);
+    CHECK(ds::jobs::prepare_mask(s, 28, 28, 0, 0, false, notes).sum().item<double>() == 1);
 }
 
 TEST_CASE("tensor_to_image reports NaN and Inf instead of making black pixels", "[io]") {

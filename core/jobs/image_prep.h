@@ -9,7 +9,7 @@
 
 #include "core/engine/part_a_requests.h"
 
-namespace ds::diffusion {
+namespace ds::jobs {
 
 // The pixels of an ImageInput (reads the file when a path is given). Throws IoError / InvalidRequest.
 Image load_input(const ImageInput& input, const char* what);
@@ -27,4 +27,4 @@ torch::Tensor prepare_image(const Image& image, int channels, int height, int wi
 torch::Tensor prepare_mask(const Image& mask, int height, int width, int grow, double feather,
                            bool any_cover, std::vector<std::string>& notes);
 
-}  // namespace ds::diffusion
+}  // namespace ds::jobs
