@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     o.assets_dir = std::string(DS_SOURCE_DIR) + "/assets";
     ui::EngineController studio(o), trainer(o);
     ui::MainWindow w(&studio, &trainer);
-    w.populateModels(ds::Engine(o).bundled_models());
+    w.populateModels(ds::bundled_models(o));
     w.resize(1480, 820);
     w.show();
     QObject::connect(studio.worker(), &ui::EngineWorker::frameReady, &studio, [&studio] { studio.worker()->frameConsumed(); });

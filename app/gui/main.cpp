@@ -97,8 +97,7 @@ int main(int argc, char** argv) {
     std::vector<ds::ModelInfo> models;
     try {
         try {
-            ds::Engine probe(options);  // lists bundled models; the worker owns its own engine
-            models = probe.bundled_models();
+            models = ds::bundled_models(options);  // checks the options; the workers own the engines
         } catch (const ds::InvalidRequest& e) {
             // A saved dtype/device this build or machine cannot run (fp16 without a GPU, a GPU
             // that is gone): say so and start on the CPU in fp32 rather than not at all.
@@ -106,8 +105,7 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "diffusion-studio: %s; using fp32 on the CPU\n", e.what());
             options.dtype = "fp32";
             options.device = "cpu";
-            ds::Engine probe(options);
-            models = probe.bundled_models();
+            models = ds::bundled_models(options);
         }
     } catch (const std::exception& e) {
         QMessageBox::critical(nullptr, QStringLiteral("Diffusion Studio"), QString::fromUtf8(e.what()));

@@ -155,13 +155,13 @@ json bench_if_unet(const std::string& config_file, const std::string& dtype_name
     unet.forward(x, t, text, labels);
     const double first = seconds_since(t0);
     double best = 1e30;
-    models::reset_if_unet_macs();
+    unet.reset_macs();
     for (int r = 0; r < reps; ++r) {
         t0 = Clock::now();
         unet.forward(x, t, text, labels);
         best = std::min(best, seconds_since(t0));
     }
-    const double gflop = 2.0 * double(models::if_unet_macs_counted()) / reps / 1e9;
+    const double gflop = 2.0 * double(unet.macs_counted()) / reps / 1e9;
     if (const char* trace = std::getenv("DS_BENCH_TRACE")) {  // one more step, op by op
         const std::string trace_file(trace);
         torch::autograd::profiler::RecordProfile guard(trace_file);
@@ -169,9 +169,9 @@ json bench_if_unet(const std::string& config_file, const std::string& dtype_name
     }
     if (const char* shapes = std::getenv("DS_BENCH_SHAPES")) {  // the op shapes of one step
         std::vector<std::string> log;
-        models::set_if_unet_shape_log(&log);
+        unet.set_shape_log(&log);
         unet.forward(x, t, text, labels);
-        models::set_if_unet_shape_log(nullptr);
+        unet.set_shape_log(nullptr);
         std::string text_out;
         for (const auto& l : log) text_out += l + "\n";
         io::write_file_atomic(shapes, text_out);

@@ -1,6 +1,7 @@
 #include "core/diffusion/iterative.h"
 
 #include <cmath>
+#include <stdexcept>
 
 #include <torch/torch.h>
 
@@ -78,6 +79,8 @@ torch::Tensor step_log_variance(VarianceMode mode, double abar_t, double abar_pr
         case VarianceMode::Beta: return torch::full_like(like, std::log(beta));
         case VarianceMode::Posterior: return torch::full_like(like, std::log(posterior));
         case VarianceMode::None: return torch::full_like(like, -INFINITY);
+        case VarianceMode::Auto:
+            throw std::logic_error("VarianceChoice::Auto reached the sampler unresolved");
         case VarianceMode::Learned: {
             if (!variance.defined())
                 throw InvalidRequest("learned variance requested but the model has no variance "

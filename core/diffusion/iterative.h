@@ -15,12 +15,12 @@
 
 namespace ds::diffusion {
 
-enum class VarianceMode {
-    Beta,       // sigma^2 = beta_t (course B.2)
-    Posterior,  // sigma^2 = (1 - abar_t') / (1 - abar_t) * beta_t (DDPM eq. 7)
-    Learned,    // learned range between the two, from the model's variance channels
-    None,       // deterministic
-};
+// The step variance: the request's own enum, ds::VarianceChoice, with Auto resolved by the job
+// before sampling (learned where the model has variance channels, else posterior).
+// Beta: sigma^2 = beta_t (course B.2); Posterior: sigma^2 = (1 - abar_t') / (1 - abar_t) * beta_t
+// (DDPM eq. 7); Learned: the learned range between the two, from the model's variance channels;
+// None: deterministic.
+using VarianceMode = VarianceChoice;
 
 // What happens to the x0 estimate before the update (diffusers DDPMScheduler semantics, applied
 // in the model's value range mapped to [-1, 1]): the request's own enum, ds::X0Limit

@@ -22,6 +22,16 @@ struct EngineOptions {
     std::string device = "cpu";
 };
 
+// The options as an Engine would run with them: checked (InvalidRequest naming the choices, or
+// when the dtype cannot run on the device) and with the defaults filled in (threads = cores,
+// assets and data folders). Sets nothing.
+EngineOptions resolve_options(EngineOptions options);
+
+// The model catalogue without an engine, safe on any thread (a GUI's): no thread count is set, no
+// allocator installed; only file headers are read. Engine::bundled_models / describe give the same.
+std::vector<ModelInfo> bundled_models(const EngineOptions& options = {});
+ModelInfo describe_model(const std::string& model, const EngineOptions& options = {});  // throws ModelLoadError
+
 class Engine {
 public:
     explicit Engine(EngineOptions options = {});

@@ -139,9 +139,9 @@ struct LossPlotRequest {
 // 10*K samples; there is no requested class, so only the confidence measures apply ("looks like
 // a digit": the classifier's top probability >= threshold; real MNIST test digits score >= 95 %).
 struct EvalRequest {
-    std::string model;              // model id/path (class- or time-conditioned)
-    std::string classifier;         // classifier checkpoint (.safetensors)
-    int per_class = 20;
+    std::string model;              // model id/path (class- or time-conditioned, or a denoiser)
+    std::string classifier;         // classifier checkpoint (.safetensors; not used for a denoiser)
+    int per_class = 20;             // a denoiser: 10 * per_class test digits
     double threshold = 0.9;         // top-class probability that counts as "confident"
     double guidance = 5.0;
     int steps = 0;
@@ -164,6 +164,15 @@ struct EvalResult {
     double frechet = -1;            // FD of the samples' features to the test split's (-1: not computed)
     double frechet_real = -1;       // FD of as many real training images, for scale
     int frechet_reference = 0;      // test images the reference statistics come from
+    // A single-step denoiser instead: for each sigma of the course's sweep, the mean squared error
+    // of D(x + sigma eps) against the clean test digit x, and of the noisy input clamped to [0, 1]
+    // (what doing nothing scores), over `total` test digits.
+    struct DenoiseScore {
+        double sigma = 0;
+        double mse = 0;
+        double mse_noisy = 0;
+    };
+    std::vector<DenoiseScore> denoise;
     double accuracy() const { return total ? double(correct) / total : 0.0; }
     double confident_fraction() const { return total ? double(confident) / total : 0.0; }
 };

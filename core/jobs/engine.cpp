@@ -85,11 +85,11 @@ struct Engine::Impl {
 
 
 
-Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
+EngineOptions resolve_options(EngineOptions options) {
     if (options.threads < 0 || options.threads > 1024)
         throw InvalidRequest("threads must be in 0..1024 (0 = all cores)");
     // Throw InvalidRequest naming the choices, or when the dtype cannot run on the device.
-    const auto choices = dtype_choices();
+    const auto choices = Engine::dtype_choices();
     if (std::find(choices.begin(), choices.end(), options.dtype) == choices.end())
         throw InvalidRequest("dtype must be auto (what measured fastest on this CPU), fp32, bf16, fp16 (GPU only) or "
                              "fp32-w16 (16-bit weights, fp32 arithmetic); got '" + options.dtype + "'");
@@ -101,6 +101,11 @@ Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
     if (options.assets_dir.empty()) options.assets_dir = env_or("DS_ASSETS_DIR", default_assets_dir());
     if (options.data_dir.empty())
         options.data_dir = env_or("DS_DATA_DIR", std::string(DS_SOURCE_DIR) + "/data");
+    return options;
+}
+
+Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
+    options = resolve_options(std::move(options));
     // Debian's torch starts with one intra-op thread; use the cores we were given.
     at::set_num_threads(options.threads);
     // Large tensors on transparent huge pages (first touch of fresh memory; core/io/huge_pages.h).
@@ -122,13 +127,14 @@ ModelInfo with_schedule(ModelInfo info) {
 }
 }  // namespace
 
-std::vector<ModelInfo> Engine::bundled_models() const {
-    auto list = impl_->registry->list_bundled();
+namespace {
+std::vector<ModelInfo> bundled_in(const models::ModelRegistry& registry) {
+    auto list = registry.list_bundled();
     for (auto& m : list) m = with_schedule(std::move(m));
     return list;
 }
 
-ModelInfo Engine::describe(const std::string& model) const {
+ModelInfo describe_in(const models::ModelRegistry& registry, const std::string& model) {
     if (models::is_if_folder(model)) {
         ModelInfo info;
         info.family = "deepfloyd-if";
@@ -145,8 +151,21 @@ ModelInfo Engine::describe(const std::string& model) const {
         models::IfUNetConfig::from_json_file((fs::path(model) / "unet" / "config.json").string());  // validates
         return info;
     }
-    const std::string path = impl_->resolve_model_path(model);
+    const std::string path = registry.resolve(model);
     return with_schedule(models::ModelRegistry::info_of(path, fs::path(path).stem().string()));
+}
+
+}  // namespace
+
+std::vector<ModelInfo> Engine::bundled_models() const { return bundled_in(*impl_->registry); }
+ModelInfo Engine::describe(const std::string& model) const { return describe_in(*impl_->registry, model); }
+
+std::vector<ModelInfo> bundled_models(const EngineOptions& options) {
+    return bundled_in(models::ModelRegistry(resolve_options(options).assets_dir));
+}
+
+ModelInfo describe_model(const std::string& model, const EngineOptions& options) {
+    return describe_in(models::ModelRegistry(resolve_options(options).assets_dir), model);
 }
 
 DistributedConfig Engine::distributed_from_env() { return train::distributed_from_env(); }

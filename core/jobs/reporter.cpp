@@ -29,7 +29,7 @@ void Reporter::step(int step, int steps, double t, const torch::Tensor& x, const
         cb_.on_progress(e);
     }
     const int every = std::max(1, cb_.preview_interval);
-    if (cb_.on_frame && (step == steps || step % every == 0)) {
+    if (cb_.on_frame && grid_ && (step == steps || step % every == 0)) {
         FrameEvent f;
         f.step = step;
         f.total = steps;

@@ -23,7 +23,8 @@ public:
     using Views = std::function<std::vector<std::pair<std::string, torch::Tensor>>(const torch::Tensor&)>;
 
     // `total`: steps of the whole job (several runs, e.g. an SDEdit strip, add up; 0 = the job is
-    // one run of the `steps` given with each step); `grid` draws a batch for a frame.
+    // one run of the `steps` given with each step); `grid` draws a batch for a frame (none: the
+    // job streams no frames).
     Reporter(const Callbacks& callbacks, std::string phase, int total, Grid grid,
              std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now());
 

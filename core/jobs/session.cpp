@@ -20,26 +20,18 @@ namespace ds::jobs {
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using diffusion::VarianceMode;
 
 namespace {
 
-VarianceMode to_mode(VarianceChoice v, const diffusion::NoisePredictor& m) {
-    switch (v) {
-        case VarianceChoice::Auto:
-            // Without learned channels: the posterior variance, which on strided lists is smaller
-            // than the skipped step's beta and leaves less grain.
-            return m.has_learned_variance() ? VarianceMode::Learned : VarianceMode::Posterior;
-        case VarianceChoice::Beta: return VarianceMode::Beta;
-        case VarianceChoice::Posterior: return VarianceMode::Posterior;
-        case VarianceChoice::None: return VarianceMode::None;
-        case VarianceChoice::Learned:
-            if (!m.has_learned_variance())
-                throw InvalidRequest("this model has no learned variance channels: use variance "
-                                     "beta, posterior or none");
-            return VarianceMode::Learned;
-    }
-    return VarianceMode::Beta;
+// Auto resolved for the model; Learned refused for a model without variance channels.
+VarianceChoice resolve_variance(VarianceChoice v, const diffusion::NoisePredictor& m) {
+    if (v == VarianceChoice::Auto)
+        // Without learned channels: the posterior variance, which on strided lists is smaller
+        // than the skipped step's beta and leaves less grain.
+        return m.has_learned_variance() ? VarianceChoice::Learned : VarianceChoice::Posterior;
+    if (v == VarianceChoice::Learned && !m.has_learned_variance())
+        throw InvalidRequest("this model has no learned variance channels: use variance beta, posterior or none");
+    return v;
 }
 
 // "mnist:test:7" / "fashion-mnist:train:0": an image of a dataset split; empty if `path` is not
@@ -92,7 +84,7 @@ Session open_session(const RunContext& ctx, const SamplerSettings& s, const std:
     diffusion::check_timesteps(ss.timesteps, m.num_timesteps());
     const double fallback = guidance_default_override >= 0 ? guidance_default_override : m.default_guidance();
     ss.guidance = !m.is_conditional() ? 1.0 : (s.guidance < 0 ? fallback : s.guidance);
-    ss.variance = to_mode(s.variance, m);
+    ss.variance = resolve_variance(s.variance, m);
     ss.x0.mode = s.x0_limit;
     ss.gen = at::make_generator<at::CPUGeneratorImpl>(s.seed);
     ss.range = m.value_range();

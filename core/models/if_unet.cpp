@@ -138,12 +138,7 @@ int if_unet_conv_resolution(const std::string& prefix, const IfUNetConfig& c) {
 
 namespace {
 
-// Multiply-adds of the convolutions and attention products since the last reset (benchmarks).
-std::atomic<std::int64_t> g_macs{0};
-// When set, every convolution and attention product appends its shapes here (benchmarks).
-std::vector<std::string>* g_shape_log = nullptr;
-// The bf16 attention's fp32 scores are computed by chunks of heads of at most this many bytes.
-std::int64_t g_attention_chunk_bytes = std::int64_t(40) << 20;
+constexpr std::int64_t kAttentionChunkBytes = std::int64_t(40) << 20;
 
 std::string shape_line(const char* op, std::initializer_list<std::int64_t> dims) {
     std::string line = op;
@@ -151,17 +146,9 @@ std::string shape_line(const char* op, std::initializer_list<std::int64_t> dims)
     return line;
 }
 
-// Counts a stride-1 "same" convolution of x with a [cout, cin, k, k] kernel (benchmarks).
-void count_conv(const torch::Tensor& x, std::int64_t cout, std::int64_t k, int padding) {
-    g_macs += x.size(0) * cout * x.size(1) * k * k * x.size(2) * x.size(3);
-    if (g_shape_log)  // conv N Cin H W Cout k padding
-        g_shape_log->push_back(shape_line("conv", {x.size(0), x.size(1), x.size(2), x.size(3), cout, k, padding}));
-}
-
 torch::Tensor conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding) {
     const auto cin = x.size(1);
     // Stride 1, "same" padding for 3x3 (padding 1) and 1x1 (padding 0): output H x W = input's.
-    count_conv(x, w.size(0), w.size(2), padding);
     // The slices work around oneDNN (CPU) only; GPUs take the convolution in one piece.
     if (x.scalar_type() != torch::kBFloat16 || !x.device().is_cpu() || cin <= kBf16ConvSlice)
         return F::conv2d(x, w, F::Conv2dFuncOptions().bias(b).padding(padding));
@@ -344,10 +331,32 @@ void IfUNet::use_compute_layout() {
     }
 }
 
+struct IfUNet::Probe {
+    std::atomic<std::int64_t> macs{0};
+    std::vector<std::string>* shape_log = nullptr;
+    std::int64_t attention_chunk_bytes = kAttentionChunkBytes;
+
+    void count(std::int64_t n, const char* op, std::initializer_list<std::int64_t> dims) {
+        macs += n;
+        if (shape_log) shape_log->push_back(shape_line(op, dims));
+    }
+    // A stride-1 "same" convolution of x with a [cout, cin, k, k] kernel: conv N Cin H W Cout k padding.
+    void conv(const torch::Tensor& x, std::int64_t cout, std::int64_t k, int padding) {
+        count(x.size(0) * cout * x.size(1) * k * k * x.size(2) * x.size(3), "conv",
+              {x.size(0), x.size(1), x.size(2), x.size(3), cout, k, padding});
+    }
+};
+
+std::shared_ptr<IfUNet::Probe> IfUNet::new_probe() { return std::make_shared<Probe>(); }
+
 torch::Tensor IfUNet::conv(const std::string& p, const torch::Tensor& x, int padding) const {
     const auto op = conv_ops_.find(p);
-    if (op == conv_ops_.end()) return models::conv(x, w(p + ".weight"), w(p + ".bias"), padding);
-    count_conv(x, op->second->out_channels(), op->second->kernel_size(), padding);
+    if (op == conv_ops_.end()) {
+        const auto weight = w(p + ".weight");
+        probe_->conv(x, weight.size(0), weight.size(2), padding);
+        return models::conv(x, weight, w(p + ".bias"), padding);
+    }
+    probe_->conv(x, op->second->out_channels(), op->second->kernel_size(), padding);
     return (*op->second)(x);
 }
 
@@ -464,9 +473,7 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, Te
     auto ks = torch::cat({text_kv.first, lin(s, "to_k")}, 1);  // text keys first
     auto vs = torch::cat({text_kv.second, lin(s, "to_v")}, 1);
     const std::int64_t Nk = ks.size(1);
-    g_macs += 2 * B * nh * N * Nk * dh;  // q k^T and probs v
-    if (g_shape_log)  // attn B heads Nq Nk head_dim
-        g_shape_log->push_back(shape_line("attn", {B, nh, N, Nk, dh}));
+    probe_->count(2 * B * nh * N * Nk * dh, "attn", {B, nh, N, Nk, dh});  // q k^T and probs v
     const double scale = 1.0 / std::sqrt(double(dh));
     torch::Tensor o;
     if (qs.scalar_type() == torch::kBFloat16 && dnnl_ops::applies(qs)) {
@@ -486,7 +493,7 @@ torch::Tensor IfUNet::attention(const std::string& p, const torch::Tensor& x, Te
         auto q = heads(qs.to(torch::kFloat32)), k = heads(ks.to(torch::kFloat32)).transpose(-1, -2), v = heads(vs);
         o = torch::empty({B, N, C}, qs.options());
         auto oh = heads(o);
-        const std::int64_t hc = std::clamp<std::int64_t>(g_attention_chunk_bytes / (N * Nk * 4), 1, nh);
+        const std::int64_t hc = std::clamp<std::int64_t>(probe_->attention_chunk_bytes / (N * Nk * 4), 1, nh);
         auto scores = torch::empty({1, hc, N, Nk}, qs.options().dtype(torch::kFloat32));
         auto probs = torch::empty_like(scores, scores.options().dtype(torch::kBFloat16));
         for (std::int64_t b = 0; b < B; ++b)
@@ -616,9 +623,11 @@ torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const
     return conv(x, w, b, padding);
 }
 
-std::int64_t if_unet_macs_counted() { return g_macs.load(); }
-void reset_if_unet_macs() { g_macs = 0; }
-void set_if_unet_shape_log(std::vector<std::string>* log) { g_shape_log = log; }
-void set_if_attention_chunk_bytes(std::int64_t bytes) { g_attention_chunk_bytes = bytes > 0 ? bytes : std::int64_t(40) << 20; }
+std::int64_t IfUNet::macs_counted() const { return probe_->macs.load(); }
+void IfUNet::reset_macs() { probe_->macs = 0; }
+void IfUNet::set_shape_log(std::vector<std::string>* log) { probe_->shape_log = log; }
+void IfUNet::set_attention_chunk_bytes(std::int64_t bytes) {
+    probe_->attention_chunk_bytes = bytes > 0 ? bytes : kAttentionChunkBytes;
+}
 
 }  // namespace ds::models

@@ -49,6 +49,18 @@ public:
     // Bytes the weights take in memory.
     std::int64_t weight_bytes() const;
 
+    // Instrumentation of this UNet (benchmarks, tests). Multiply-adds of the convolutions and
+    // attention products of its forwards since load or reset_macs() (2 FLOP each: benchmarks
+    // report achieved GFLOP/s); while a log is set, each convolution ("conv N Cin H W Cout k
+    // padding") and attention product ("attn B heads Nq Nk head_dim") of a forward appends a
+    // line to it (nullptr stops it); the bf16 (oneDNN) attention computes its fp32 scores by
+    // chunks of heads of one image of at most `bytes` (at least one head), default 40 MB (<= 0
+    // restores it): tests use 1 byte to check that chunks give the unchunked result.
+    std::int64_t macs_counted() const;
+    void reset_macs();
+    void set_shape_log(std::vector<std::string>* log);
+    void set_attention_chunk_bytes(std::int64_t bytes);
+
 private:
     torch::Tensor w(const std::string& name) const;  // in the compute dtype
     bool channels_last() const;  // activations NHWC: 16-bit arithmetic
@@ -74,6 +86,9 @@ private:
     // bf16 with oneDNN: the convolutions by weight prefix; their weights are no longer in weights_.
     std::map<std::string, std::shared_ptr<const DnnlConv>> conv_ops_;
     std::shared_ptr<TextCache> text_cache_;
+    struct Probe;  // the instrumentation above, this UNet's own
+    static std::shared_ptr<Probe> new_probe();
+    std::shared_ptr<Probe> probe_ = new_probe();
 };
 
 // The resolution (px) the convolution with weight prefix `prefix` runs at: sample_size halved per
@@ -94,16 +109,5 @@ torch::Tensor if_unet_random_weight(const std::string& name, const std::vector<s
 torch::Tensor if_unet_conv(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b, int padding,
                            bool packed = true);
 
-// Multiply-adds of the convolutions and attention products of every IfUNet forward since the last
-// reset (all threads): benchmarks report achieved GFLOP/s with it (2 FLOP per multiply-add).
-std::int64_t if_unet_macs_counted();
-void reset_if_unet_macs();
-// Benchmarks: while set, each convolution ("conv N Cin H W Cout k padding") and attention product
-// ("attn B heads Nq Nk head_dim") of a forward appends a line to `log` (nullptr stops it).
-void set_if_unet_shape_log(std::vector<std::string>* log);
-// The bf16 (oneDNN) attention computes its fp32 scores by chunks of heads of one image of at most
-// this many bytes (at least one head), default 40 MB (<= 0 restores it): tests use 1 byte (one
-// head per chunk) to check that the chunks give exactly the unchunked result.
-void set_if_attention_chunk_bytes(std::int64_t bytes);
 
 }  // namespace ds::models

@@ -424,10 +424,7 @@ void TrainDashboard::showEpoch(int index) {
 
 void TrainDashboard::openCheckpoint() {
     try {
-        ds::EngineOptions o;
-        o.threads = 1;  // only reads a header here
-        ds::Engine probe(o);
-        ds::ModelInfo info = probe.describe(m_out->text().toStdString());
+        ds::ModelInfo info = ds::describe_model(m_out->text().toStdString());  // reads a header
         info.id = QFileInfo(m_out->text()).fileName().toStdString();
         Q_EMIT openModelRequested(info);
         m_log->setText(tr("Opened %1 in the studio").arg(QString::fromStdString(info.path)));

@@ -278,9 +278,7 @@ RequestContext SettingsPanel::requestContext() const {
 
 bool SettingsPanel::openModel(const QString& path, QString* why) {
     try {
-        ds::EngineOptions o;
-        o.threads = 1;
-        const ds::ModelInfo info = ds::Engine(o).describe(path.toStdString());
+        const ds::ModelInfo info = ds::describe_model(path.toStdString());
         if (addModel(info)) return true;
         if (why) *why = tr("a %1, which the Studio cannot play").arg(QString::fromStdString(info.description));
     } catch (const std::exception& e) {

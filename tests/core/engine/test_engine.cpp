@@ -222,3 +222,26 @@ TEST_CASE("loss plots skip a torn last metrics line but not a bad line elsewhere
     fs::remove_all(dir);
 }
 
+
+TEST_CASE("the model catalogue needs no engine and leaves the thread count alone", "[engine]") {
+    const int before = at::get_num_threads();
+    at::set_num_threads(1);
+    ds::EngineOptions o;
+    o.threads = 2;
+    const auto list = ds::bundled_models(o);
+    CHECK(at::get_num_threads() == 1);  // an Engine would have set 2
+    REQUIRE(!list.empty());
+    std::vector<std::string> ids, engine_ids;
+    for (const auto& m : list) ids.push_back(m.id);
+    {
+        ds::Engine engine(o);
+        for (const auto& m : engine.bundled_models()) engine_ids.push_back(m.id);
+        CHECK(ds::describe_model(list.front().id, o).path == engine.describe(list.front().id).path);
+    }
+    CHECK(ids == engine_ids);
+    CHECK(!ds::describe_model("mnist-class-ddpm").default_timesteps.empty());
+    CHECK_THROWS_AS(ds::describe_model("/nonexistent/model.safetensors"), ds::ModelLoadError);
+    o.dtype = "fp64";
+    CHECK_THROWS_AS(ds::bundled_models(o), ds::InvalidRequest);
+    at::set_num_threads(before);
+}

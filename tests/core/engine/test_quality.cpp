@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/data/mnist.h"
@@ -108,4 +109,51 @@ TEST_CASE("bundled time-conditioned models: most samples look like digits", "[qu
         ++checked;
     }
     CHECK(checked > 0);
+}
+
+TEST_CASE("eval scores a denoiser by its error per sigma of the course's sweep", "[quality]") {
+    auto spec = ds::models::ModelSpec::defaults(ds::ModelKind::Denoiser);
+    spec.hidden = 4;
+    torch::manual_seed(0);
+    auto m = ds::models::build_model(spec);
+    const auto path = (std::filesystem::temp_directory_path() / "ds_eval_denoiser_tiny.safetensors").string();
+    ds::models::save_model_file(path, m);
+    ds::Engine engine({2});
+    ds::EvalRequest r;
+    r.model = path;  // no classifier: not needed for a denoiser
+    r.per_class = 3;
+    int progress = 0;
+    r.callbacks.on_progress = [&](const ds::ProgressEvent& e) {
+        ++progress;
+        CHECK(e.phase == "eval");
+    };
+    auto res = engine.evaluate(r);
+    CHECK(res.total == 30);
+    CHECK(progress == 7);  // one batch per sigma
+    REQUIRE(res.denoise.size() == 7);
+    CHECK(res.denoise[0].sigma == 0.0);
+    CHECK(res.denoise[0].mse_noisy == 0.0);  // no noise: the input is the digit
+    CHECK(res.denoise[3].sigma == 0.5);
+    for (std::size_t i = 1; i < res.denoise.size(); ++i) {
+        CHECK(res.denoise[i].mse_noisy > res.denoise[i - 1].mse_noisy);  // more noise, further away
+        CHECK(std::isfinite(res.denoise[i].mse));
+    }
+    // sigma^2 bounds the clamped input's error (clamping to [0, 1] only moves it towards x).
+    CHECK(res.denoise[6].mse_noisy < 1.0);
+    // A generative model still needs the classifier, and says so.
+    r.model = kClassifier;
+    CHECK_THROWS_WITH(engine.evaluate(r), Catch::Contains("classifier"));
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("the bundled denoiser removes most of the noise it was trained on", "[quality][slow]") {
+    ds::Engine engine;
+    ds::EvalRequest r;
+    r.model = "mnist-denoiser";
+    r.per_class = 50;
+    auto res = engine.evaluate(r);
+    REQUIRE(res.denoise.size() == 7);
+    const auto& at_half = res.denoise[3];
+    INFO("sigma 0.5: mse " << at_half.mse << ", noisy " << at_half.mse_noisy);
+    CHECK(at_half.mse < at_half.mse_noisy / 5);
 }

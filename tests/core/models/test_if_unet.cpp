@@ -292,9 +292,9 @@ TEST_CASE("bf16 attention by chunks of heads gives the unchunked result up to ro
                                 stage2 ? f.tensor("case2.class_labels") : torch::Tensor());
         };
         auto whole = run();  // the tiny UNets' scores fit in one chunk
-        ds::models::set_if_attention_chunk_bytes(1);  // one head of one image per chunk
+        unet.set_attention_chunk_bytes(1);  // one head of one image per chunk
         auto chunked = run();
-        ds::models::set_if_attention_chunk_bytes(0);
+        unet.set_attention_chunk_bytes(0);
         // Not bit for bit: oneDNN picks other kernels for one head than for all, which sum the
         // fp32 scores in another order, and bf16 probabilities then round differently (1.3-1.8e-2
         // here after the whole UNet, against 3-6e-2 from diffusers' fp32). A chunk reading the
