@@ -38,7 +38,7 @@ ds noise --index 0,1,2 --sigmas 0,0.2,0.4,0.5,0.6,0.8,1.0 --out "$out/noising.pn
 # 1.2 the single-step denoiser: outputs after epochs 1 and 5, loss; 1.2.2 the sigma sweep
 grid denoiser 1 denoiser_epoch1.png
 grid denoiser 5 denoiser_epoch5.png
-loss denoiser_loss.png "single-step denoiser (sigma 0.5)" denoiser
+loss denoiser_loss.png "single-step denoiser (sigma 0.5), 5 epochs" denoiser
 ds denoise --model mnist-denoiser --index 0,1 --out "$out/denoiser_ood.png"
 # 1.2.3 the pure-noise denoiser: loss, outputs after epochs 1 and 5, its samples
 grid pure-noise 1 pure_noise_epoch1.png
