@@ -111,7 +111,7 @@ Engine::Engine(EngineOptions options) : impl_(std::make_unique<Impl>()) {
     // Large tensors on transparent huge pages (first touch of fresh memory; core/io/huge_pages.h).
     io::install_huge_page_allocator();
     impl_->options = options;
-    impl_->registry = std::make_unique<models::ModelRegistry>(options.assets_dir);
+    impl_->registry = std::make_unique<models::ModelRegistry>(options.assets_dir, &impl_->cache);
 }
 
 Engine::~Engine() = default;

@@ -1,6 +1,7 @@
 #pragma once
-// Loaded models kept between requests, owned by the engine (one per ds::Engine): the DeepFloyd IF
-// UNets of stage I and II and the prompt encoders. Each entry records the bytes its weights hold.
+// Loaded models kept between requests, owned by the engine (one per ds::Engine): the MNIST models
+// (through ModelRegistry::load), the DeepFloyd IF UNets of stage I and II and the prompt encoders.
+// Each entry records the bytes its weights hold.
 // Before a load, models no request holds any more are freed, least recently used first, until the
 // new one fits in the memory available (io::available_memory_bytes); so a machine that holds both
 // IF stages keeps them for the next run, and a 24 GB machine runs the pipeline one model at a time.

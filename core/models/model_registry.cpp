@@ -35,15 +35,16 @@ std::string ModelRegistry::resolve(const std::string& model) const {
 
 LoadedModel ModelRegistry::load(const std::string& model) {
     const std::string path = resolve(model);
+    if (!cache_) return load_model_file(path);
     std::error_code ec;
-    auto mtime = fs::last_write_time(path, ec);
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = cache_.find(path);
-    if (it != cache_.end() && it->second.first == mtime) return it->second.second;
-    auto loaded = load_model_file(path);
-    if (cache_.size() > 8) cache_.clear();  // a few models at most; they are small
-    cache_[path] = {mtime, loaded};
-    return loaded;
+    const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+    // In memory the weights are fp32: twice an fp16 file, about the size of an fp32 one.
+    const auto file_bytes = static_cast<std::int64_t>(fs::file_size(path, ec));
+    const std::int64_t bytes = ec ? 0 : 2 * file_bytes;
+    const std::string key = "mnist|" + fs::absolute(path).lexically_normal().string() + "|" + std::to_string(mtime);
+    auto held = cache_->get<LoadedModel>(key, "model " + fs::path(path).filename().string(), bytes,
+                                         [&] { return std::make_shared<LoadedModel>(load_model_file(path)); });
+    return *held;
 }
 
 std::vector<ModelInfo> ModelRegistry::list_bundled() const {

@@ -1,7 +1,8 @@
 #pragma once
 // Finds and loads models by what users type: a bundled id ("mnist-class-ddpm"), a .safetensors
-// file or a training run folder. Loaded models are cached (keyed by path and modification time),
-// so a GUI slider that re-runs a request does not reload the weights.
+// file or a training run folder. Loaded models are kept in the engine's ModelCache (keyed by path
+// and modification time, with the bytes they hold, evicted like every other model), so a GUI
+// slider that re-runs a request does not reload the weights.
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -9,13 +10,16 @@
 #include <vector>
 
 #include "core/engine/requests.h"
+#include "core/models/model_cache.h"
 #include "core/models/model_store.h"
 
 namespace ds::models {
 
 class ModelRegistry {
 public:
-    explicit ModelRegistry(std::string assets_dir) : assets_dir_(std::move(assets_dir)) {}
+    // `cache`: where loaded models are kept (the engine's); none = every load reads the file.
+    explicit ModelRegistry(std::string assets_dir, ModelCache* cache = nullptr)
+        : assets_dir_(std::move(assets_dir)), cache_(cache) {}
 
     // The file a model string refers to. Throws InvalidRequest (empty) / ModelLoadError (unknown,
     // listing the bundled ids).
@@ -27,8 +31,7 @@ public:
 
 private:
     std::string assets_dir_;
-    std::mutex mutex_;
-    std::map<std::string, std::pair<std::filesystem::file_time_type, LoadedModel>> cache_;
+    ModelCache* cache_ = nullptr;
 };
 
 }  // namespace ds::models

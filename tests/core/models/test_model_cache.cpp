@@ -2,12 +2,17 @@
 // memory accounting (with a simulated machine).
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/models/model_cache.h"
+#include "core/models/model_registry.h"
 
 namespace {
 struct Fake {
@@ -59,4 +64,30 @@ TEST_CASE("the model cache reuses loaded models and frees unused ones, oldest fi
     cache.clear();
     CHECK(cache.held_bytes() == 0);
     CHECK(d->id == 4);  // a request's model outlives clear()
+}
+
+TEST_CASE("MNIST models load once through the engine's cache, and again when the file changes", "[models]") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("ds_registry_cache_" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path file = dir / "m.safetensors";
+    fs::copy_file(std::string(DS_SOURCE_DIR) + "/assets/models/mnist-time-fm.safetensors", file);
+    ds::models::ModelCache cache([] { return std::int64_t(1) << 40; });
+    ds::models::ModelRegistry registry(std::string(DS_SOURCE_DIR) + "/assets", &cache);
+    auto a = registry.load(file.string());
+    auto b = registry.load(file.string());
+    CHECK(a.unet.get() == b.unet.get());  // the same weights, not a second load
+    REQUIRE(cache.entries().size() == 1);
+    CHECK(cache.entries()[0].what == "model m.safetensors");
+    CHECK(cache.entries()[0].bytes == 2 * std::int64_t(fs::file_size(file)));  // fp16 file, fp32 in memory
+    fs::last_write_time(file, fs::last_write_time(file) + std::chrono::seconds(5));
+    auto c = registry.load(file.string());
+    CHECK(c.unet.get() != a.unet.get());  // a changed file is read again
+    CHECK(cache.entries().size() == 2);
+    // Unused models are freed like any other entry when memory runs short.
+    CHECK(cache.make_room(std::int64_t(1) << 41) > 0);
+    // Without a cache every load reads the file.
+    ds::models::ModelRegistry plain(std::string(DS_SOURCE_DIR) + "/assets");
+    CHECK(plain.load(file.string()).unet.get() != plain.load(file.string()).unet.get());
+    fs::remove_all(dir);
 }
