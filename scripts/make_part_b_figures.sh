@@ -22,7 +22,8 @@ grid() {
     f="$runs/$1/samples/epoch_$(printf %03d "$2").png"
     if [ -f "$f" ]; then cp "$f" "$out/$3"; else pending+=("$3 <- $f"); fi
 }
-# loss FILE TITLE RUN [RUN...]: loss curves of one or more runs (names: folder names).
+# loss FILE TITLE RUN [RUN...]: loss curves of one or more runs (names: folder names); a
+# `smooth=N` before the call sets the moving-average window (dstudio plot's default otherwise).
 loss() {
     local file="$1" title="$2"
     shift 2
@@ -30,7 +31,8 @@ loss() {
     for r in "$@"; do
         [ -f "$runs/$r/metrics.jsonl" ] || { pending+=("$file <- $runs/$r/metrics.jsonl"); return 0; }
     done
-    ds plot "${@/#/$runs/}" --names "$(IFS=,; echo "$*")" --title "$title" --out "$out/$file" >/dev/null
+    ds plot "${@/#/$runs/}" --names "$(IFS=,; echo "$*")" --title "$title" ${smooth:+--smooth "$smooth"} \
+        --out "$out/$file" >/dev/null
 }
 
 # 1.1 the noising process (no model)
@@ -38,7 +40,7 @@ ds noise --index 0,1,2 --sigmas 0,0.2,0.4,0.5,0.6,0.8,1.0 --out "$out/noising.pn
 # 1.2 the single-step denoiser: outputs after epochs 1 and 5, loss; 1.2.2 the sigma sweep
 grid denoiser 1 denoiser_epoch1.png
 grid denoiser 5 denoiser_epoch5.png
-loss denoiser_loss.png "single-step denoiser (sigma 0.5), 5 epochs" denoiser
+smooth=10 loss denoiser_loss.png "single-step denoiser (sigma 0.5), 5 epochs" denoiser
 ds denoise --model mnist-denoiser --index 0,1 --out "$out/denoiser_ood.png"
 # 1.2.3 the pure-noise denoiser: loss, outputs after epochs 1 and 5, its samples
 grid pure-noise 1 pure_noise_epoch1.png
