@@ -47,8 +47,7 @@ PartAResult anagram(const RunContext& ctx, const AnagramRequest& r) {
         return cancelled(ss);
     }
     PartAResult res;
-    for (std::int64_t i = 0; i < out.size(0); ++i)
-        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    res.images = ss.images(out);
     // Row k: every sample seen through view k (in data space: abar = 1).
     const double centre = 0.5 * (ss.range.first + ss.range.second);
     std::vector<torch::Tensor> rows;

@@ -33,8 +33,7 @@ PartAResult hybrid(const RunContext& ctx, const HybridRequest& r) {
         return cancelled(ss);
     }
     PartAResult res;
-    for (std::int64_t i = 0; i < out.size(0); ++i)
-        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    res.images = ss.images(out);
     // What each reading looks like: low-pass ("from afar") and high-pass (+ mid-grey) of the result.
     const double mid = 0.5 * (ss.range.first + ss.range.second);
     auto low = lowpass(out, r.kernel, r.sigma);

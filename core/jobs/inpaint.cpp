@@ -50,8 +50,7 @@ PartAResult inpaint(const RunContext& ctx, const InpaintRequest& r) {
         return cancelled(ss);
     }
     PartAResult res;
-    for (std::int64_t i = 0; i < out.size(0); ++i)
-        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    res.images = ss.images(out);
     auto mask_shown = mask.expand({1, ss.shape[0], -1, -1}) * (ss.range.second - ss.range.first) + ss.range.first;
     auto masked = x0.narrow(0, 0, 1) * (1 - mask) + ss.range.first * mask;
     auto all = torch::cat({x0.narrow(0, 0, 1), mask_shown, masked, out}, 0);

@@ -47,8 +47,7 @@ PartAResult flow_sample_run(Session& ss, const Conditioning& cond, const Iterate
         return cancelled(ss);
     }
     PartAResult res;
-    for (std::int64_t i = 0; i < out.size(0); ++i)
-        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    res.images = ss.images(out);
     char g[32];
     std::snprintf(g, sizeof g, ", guidance %.3g", ss.guidance);
     res.figure = add_caption(ss.grid(out), "samples, " + prompt_label(r.sampler.prompt) +
@@ -100,8 +99,7 @@ PartAResult iterate(const RunContext& ctx, const IterateRequest& r) {
         return cancelled(ss);
     }
     PartAResult res;
-    for (std::int64_t i = 0; i < out.size(0); ++i)
-        res.images.push_back(io::tensor_to_image(out[i], ss.range.first, ss.range.second));
+    res.images = ss.images(out);
     if (!from_image) {
         char g[32];
         std::snprintf(g, sizeof g, ", guidance %.3g", ss.guidance);

@@ -63,6 +63,12 @@ Image Session::tile(const torch::Tensor& chw) const {
     return scale_nearest(io::tensor_to_image(chw, range.first, range.second), scale);
 }
 
+std::vector<Image> Session::images(const torch::Tensor& batch) const {
+    std::vector<Image> out;
+    for (std::int64_t i = 0; i < batch.size(0); ++i) out.push_back(io::tensor_to_image(batch[i], range.first, range.second));
+    return out;
+}
+
 Reporter Session::reporter(const Callbacks& callbacks, const std::string& phase, int total, int columns) const {
     return Reporter(callbacks, phase, total, [this, columns](const torch::Tensor& x) { return grid(x, columns); },
                     start);

@@ -46,6 +46,8 @@ struct Session {
     }
     Image grid(const torch::Tensor& x, int columns = 0) const;
     Image tile(const torch::Tensor& chw) const;
+    // Each sample of a batch [N, C, H, W] in the model's value range as an image.
+    std::vector<Image> images(const torch::Tensor& batch) const;
     double abar(std::int64_t t) const { return model->alpha_bars()[t].item<double>(); }
     // A reporter for `total` steps whose frames are grids of `columns` columns.
     Reporter reporter(const Callbacks& callbacks, const std::string& phase, int total, int columns) const;
