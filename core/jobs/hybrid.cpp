@@ -26,12 +26,7 @@ PartAResult hybrid(const RunContext& ctx, const HybridRequest& r) {
     HybridPredictor hybrid(*ss.model, far, near, r.kernel, r.sigma);
     auto rep = ss.reporter(r.callbacks, "hybrid", int(ss.timesteps.size()), std::min(n, kMaxColumns));
     auto o = make_options(ss, rep, r.cancel, 0);
-    torch::Tensor out;
-    try {
-        out = iterative_denoise(hybrid, ss.noise(n), {}, o);
-    } catch (const Cancelled&) {
-        return cancelled(ss);
-    }
+    const torch::Tensor out = iterative_denoise(hybrid, ss.noise(n), {}, o);
     PartAResult res;
     res.images = ss.images(out);
     // What each reading looks like: low-pass ("from afar") and high-pass (+ mid-grey) of the result.

@@ -43,12 +43,7 @@ PartAResult inpaint(const RunContext& ctx, const InpaintRequest& r) {
     auto o = make_options(ss, rep, r.cancel, r.i_start);
     auto eps = ss.noise(n);
     auto start = r.i_start == 0 ? eps : forward_at(*ss.model, x0, ss.timesteps[r.i_start], eps);
-    torch::Tensor out;
-    try {
-        out = inpaint(*ss.model, start, x0, mask, cond, o);
-    } catch (const Cancelled&) {
-        return cancelled(ss);
-    }
+    const torch::Tensor out = inpaint(*ss.model, start, x0, mask, cond, o);
     PartAResult res;
     res.images = ss.images(out);
     auto mask_shown = mask.expand({1, ss.shape[0], -1, -1}) * (ss.range.second - ss.range.first) + ss.range.first;

@@ -40,12 +40,7 @@ PartAResult flow_sample_run(Session& ss, const Conditioning& cond, const Iterate
     o.labels = cond.labels;
     o.cancel = &r.cancel;
     o.on_step = [&rep](const FlowStepInfo& s) { rep.step(s.step, s.total, s.t, *s.x, *s.x1_hat); };
-    torch::Tensor out;
-    try {
-        out = flow_sample(mnist->model(), ss.noise(n), o).to(torch::kFloat32);
-    } catch (const Cancelled&) {
-        return cancelled(ss);
-    }
+    const torch::Tensor out = flow_sample(mnist->model(), ss.noise(n), o).to(torch::kFloat32);
     PartAResult res;
     res.images = ss.images(out);
     char g[32];
@@ -92,12 +87,7 @@ PartAResult iterate(const RunContext& ctx, const IterateRequest& r) {
             traj_t.push_back(t_next);
         }
     };
-    torch::Tensor out;
-    try {
-        out = iterative_denoise(*ss.model, x, cond, o);
-    } catch (const Cancelled&) {
-        return cancelled(ss);
-    }
+    const torch::Tensor out = iterative_denoise(*ss.model, x, cond, o);
     PartAResult res;
     res.images = ss.images(out);
     if (!from_image) {

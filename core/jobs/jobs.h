@@ -2,7 +2,9 @@
 // The jobs behind the engine facade, one file per verb (core/jobs/*.cpp). Private to the engine:
 // core/jobs/engine.cpp validates the engine's own state and dispatches; each job validates its
 // request, loads through the context, runs the algorithms of core/diffusion and reports through
-// one Reporter (core/jobs/reporter.h).
+// one Reporter (core/jobs/reporter.h). A stop lands as Cancelled thrown by the sampler or a model
+// load; the facade turns it into Outcome::Cancelled for every Part A job (Engine::Impl::run_part_a),
+// so the jobs let it pass.
 #include "core/engine/part_a_requests.h"
 #include "core/engine/requests.h"
 #include "core/jobs/context.h"
