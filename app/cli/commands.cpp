@@ -361,11 +361,13 @@ sweep (0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0), the mean squared error of its output ag
 digit over the first 10*K test digits, and "mse_noisy" of the noisy input itself for scale.
   --per-class K   (20)   --guidance G (5)   --steps N   --seed N (0)   --threshold P (0.9)
   --no-frechet    skip the Fréchet distance
+  --posterior-variance   DDPM: sample with sigma_t = sqrt(beta_tilde_t) instead of sqrt(beta_t)
 )";
 
 int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     if (wants_help(a)) return std::cout << kEvalHelp, 0;
-    Args args(a, {"model", "classifier", "per-class", "guidance", "steps", "seed", "threshold"}, {"no-frechet"});
+    Args args(a, {"model", "classifier", "per-class", "guidance", "steps", "seed", "threshold"},
+              {"no-frechet", "posterior-variance"});
     if (!args.has("model")) throw UsageError("eval needs --model (and --classifier for generative models)");
     ds::EvalRequest r;
     r.model = args.str("model");
@@ -376,6 +378,7 @@ int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     r.seed = args.u64("seed", 0);
     r.threshold = args.number("threshold", r.threshold);
     r.frechet = !args.has("no-frechet");
+    r.posterior_variance = args.has("posterior-variance");
     ds::Engine engine(opt);
     ProgressPrinter progress;
     r.callbacks.on_log = [&](ds::LogLevel l, const std::string& m) { progress.clear(); log_line(l, m); };
@@ -393,6 +396,7 @@ int cmd_eval(const std::vector<std::string>& a, const ds::EngineOptions& opt) {
     nlohmann::json j = {{"model", r.model}, {"total", res.total}, {"threshold", r.threshold},
                         {"confident", res.confident}, {"confident_fraction", res.confident_fraction()},
                         {"mean_confidence", res.mean_confidence}, {"predicted", res.predicted}};
+    if (r.posterior_variance) j["posterior_variance"] = true;
     if (res.frechet >= 0) {
         j["frechet"] = res.frechet;
         j["frechet_real_digits"] = res.frechet_real;  // as many real test digits, for scale

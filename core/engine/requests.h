@@ -146,6 +146,7 @@ struct EvalRequest {
     double guidance = 5.0;
     int steps = 0;
     std::uint64_t seed = 0;
+    bool posterior_variance = false;// DDPM: sigma_t = sqrt(beta_tilde_t) instead of sqrt(beta_t)
     bool frechet = true;            // also the Fréchet distance of the classifier's penultimate
                                     // features against the data set's test split
     Callbacks callbacks;

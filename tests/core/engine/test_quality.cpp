@@ -80,6 +80,34 @@ TEST_CASE("eval scores time-conditioned models by classifier confidence", "[qual
     CHECK_THROWS_WITH(engine.evaluate(r), Catch::Contains("not a generative model"));
 }
 
+TEST_CASE("eval samples a DDPM with the posterior variance on request and refuses it for flow matching", "[quality]") {
+    auto tiny = [](ds::ModelKind kind, const std::string& name) {
+        auto spec = ds::models::ModelSpec::defaults(kind);
+        spec.hidden = 4;
+        if (spec.is_ddpm()) spec.timesteps = 20;
+        torch::manual_seed(0);
+        auto m = ds::models::build_model(spec);
+        const auto path = (std::filesystem::temp_directory_path() / name).string();
+        ds::models::save_model_file(path, m);
+        return path;
+    };
+    ds::Engine engine;
+    ds::EvalRequest r;
+    r.model = tiny(ds::ModelKind::TimeDdpm, "ds_eval_posterior_ddpm.safetensors");
+    r.classifier = kClassifier;
+    r.per_class = 2;
+    r.seed = 3;
+    r.frechet = false;
+    const auto beta = engine.evaluate(r);
+    r.posterior_variance = true;
+    const auto posterior = engine.evaluate(r);
+    CHECK(posterior.total == 20);
+    // Same seed, smaller noise at every step: different samples, so different confidences.
+    CHECK(posterior.mean_confidence != beta.mean_confidence);
+    r.model = tiny(ds::ModelKind::TimeFm, "ds_eval_posterior_fm.safetensors");
+    CHECK_THROWS_WITH(engine.evaluate(r), Catch::Contains("applies to DDPM"));
+}
+
 TEST_CASE("bundled time-conditioned models: most samples look like digits", "[quality][slow]") {
     // "Looks like a digit" = the scoring classifier's top probability >= 0.9. Real MNIST test
     // digits: see the baseline computed here.
