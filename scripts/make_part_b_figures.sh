@@ -65,9 +65,14 @@ for e in 1 5 10; do
 done
 loss time_fm10_loss.png "time-conditioned flow matching, 10 epochs" time-fm10
 loss class_fm10_loss.png "class-conditioned flow matching, 10 epochs" class-fm10
-# "Can we get rid of the learning-rate scheduler?": the constant-lr run beside the scheduled one
+# "Can we get rid of the learning-rate scheduler?": the constant-lr run (grids after epochs 1, 5,
+# 10 and its loss, beside the scheduled run's above; both curves in one plot when both folders
+# are there)
+for e in 1 5 10; do
+    grid class-fm10-constant-lr "$e" "class_fm10_constant_lr_epoch$(printf %03d "$e").png"
+done
+loss class_fm10_constant_lr_loss.png "class-conditioned flow matching, constant lr 2e-3, 10 epochs" class-fm10-constant-lr
 loss fm_no_scheduler_loss.png "class flow matching: ExponentialLR vs constant lr" class-fm10 class-fm10-constant-lr
-grid class-fm10-constant-lr 10 class_fm10_constant_lr_epoch010.png
 # Samples and sampling animations of the bundled models
 ds sample --model mnist-time-ddpm --count 40 --seed 1 --out "$out/time_ddpm_samples.png" >/dev/null
 ds sample --model mnist-time-ddpm --count 10 --seed 1 --out "$out/.gif_grid.png" \
