@@ -1,7 +1,9 @@
 #pragma once
-// The trainer's run, private to core/train: trainer.cpp holds the single-process path (recipe,
-// model, loss, checkpoints, grids, the step loop), trainer_distributed.cpp what data-parallel
-// runs add (local workers, the recipe and state from rank 0, fault injection for tests).
+// The trainer's run, private to core/train: recipe.cpp the request's defaults, checks and
+// recipe.json; run_setup.cpp the run folder, model and optimizer (new, resumed or warm-started);
+// trainer.cpp the loss and the step loop; run_outputs.cpp checkpoints, the weight average,
+// snapshots and grids; trainer_distributed.cpp what data-parallel runs add (local workers, the
+// recipe and state from rank 0, the synchronised step, fault injection for tests).
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -52,6 +54,7 @@ private:
     torch::Tensor batch_loss(const torch::Tensor& x, const torch::Tensor& labels);
     void update_ema();
     void save_checkpoint();
+    void open_metrics();
     void end_epoch(int epoch);
     void write_grid(int epoch) { write_grid(epoch, model_); }
     void write_grid(int epoch, models::LoadedModel& model);
@@ -63,6 +66,8 @@ private:
     void start_local_workers();
     void adopt_rank0_recipe();
     void sync_state();
+    bool data_parallel_step(const torch::Tensor& x, const torch::Tensor& labels, int epoch,
+                            std::int64_t b, const std::vector<torch::Tensor>& params, double& loss_value);
     void debug_fault() const;
     void log(LogLevel level, const std::string& msg) const {
         if (r_.callbacks.on_log) r_.callbacks.on_log(level, msg);
@@ -94,6 +99,7 @@ private:
     std::unique_ptr<LocalWorkers> workers_;  // --nproc: ranks 1..N-1 started by this process
     std::unique_ptr<Collective> coll_;       // world > 1
     std::int64_t batch_rows_ = 0;   // rows of the global batch the current step trains on
+    double grad_reduce_s_ = 0, step_collectives_s_ = 0;  // inside steps (not the set-up or epoch ends)
 };
 
 }  // namespace ds::train::detail

@@ -1,11 +1,14 @@
 // Data-parallel additions to a training run (docs/training.md#data-parallel): rank 0 starts the
 // local workers of --nproc and sends its recipe; every other rank adopts it and receives rank 0's
-// training state; a DistributedError gathers what the local workers said.
+// training state; each step runs with BatchNorm synchronised and one gradient all-reduce; a
+// DistributedError gathers what the local workers said.
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <thread>
 
 #include "core/engine/errors.h"
+#include "core/models/sync_batchnorm.h"
 #include "core/train/run.h"
 
 namespace ds::train::detail {
@@ -99,6 +102,56 @@ void Run::debug_fault() const {
     if (r_.debug_exit_at_step > 0 && prog_.step + 1 == r_.debug_exit_at_step) std::_Exit(9);
     if (r_.debug_hang_at_step > 0 && prog_.step + 1 == r_.debug_hang_at_step)
         std::this_thread::sleep_for(std::chrono::hours(24));
+}
+
+// One step of a data-parallel run, up to the optimizer: forward and backward on this rank's rows
+// of the global batch with BatchNorm synchronised, then one all-reduce of the gradients (each
+// rank's is its rows' share of the global mean) that carries the loss and the stop requests
+// along. Returns false when some rank was asked to stop: the step is undone (nothing applied,
+// the random stream and BatchNorm statistics rewound), so a stopped run saves what one process
+// would, and rank 0 has saved the checkpoint.
+bool Run::data_parallel_step(const torch::Tensor& x, const torch::Tensor& labels, int epoch,
+                             std::int64_t b, const std::vector<torch::Tensor>& params, double& loss_value) {
+    const double coll_before = coll_->seconds_in_collectives();
+    const auto rng_before = gen_.get_state();
+    std::vector<torch::Tensor> buffers_before;  // BatchNorm statistics this forward updates
+    for (auto& buf : model_.module().buffers(true)) buffers_before.push_back(buf.clone());
+    {
+        models::SyncBatchNormScope sync_bn([this, &epoch](std::vector<torch::Tensor>& t) {
+            coll_->allreduce_sum(t, "BatchNorm synchronisation in epoch " + std::to_string(epoch));
+        });
+        auto loss = batch_loss(x, labels);
+        loss.backward();
+        loss_value = loss.item<double>();
+    }
+    // Gradients summed over ranks (each is its rows' share of the global mean), with
+    // the loss and the stop requests riding along in the same all-reduce.
+    const auto tr = std::chrono::steady_clock::now();
+    std::vector<torch::Tensor> bucket;
+    for (auto& p : params) {
+        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+        bucket.push_back(p.grad());
+    }
+    auto tail = torch::tensor({float(loss_value), r_.cancel.now() ? 1.0f : 0.0f}, torch::kFloat32);
+    bucket.push_back(tail);
+    coll_->allreduce_sum(bucket, "gradient all-reduce at step " + std::to_string(prog_.step + 1));
+    grad_reduce_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - tr).count();
+    step_collectives_s_ += coll_->seconds_in_collectives() - coll_before;
+    loss_value = prog_.step + 1 == r_.debug_nan_at_step ? NAN : double(tail[0].item<float>());
+    if (tail[1].item<float>() > 0) {  // some rank was asked to stop: all stop before this step
+        gen_.set_state(rng_before);
+        {
+            torch::NoGradGuard no_grad;
+            auto now = model_.module().buffers(true);
+            for (size_t i = 0; i < now.size(); ++i) now[i].copy_(buffers_before[i]);
+        }
+        if (writer()) save_checkpoint();
+        log(LogLevel::Info, std::string(writer() ? "stopped; checkpoint saved" : "stopped (rank 0 saves the checkpoint)") +
+                                " at epoch " + std::to_string(epoch) + " batch " +
+                                std::to_string(b));
+        return false;
+    }
+    return true;
 }
 
 TrainResult Run::execute() {
