@@ -73,9 +73,6 @@ EvalResult evaluate(const RunContext& ctx, const EvalRequest& r) {
     auto clf = ctx.registry->load(r.classifier);
     if (clf.spec.kind != ModelKind::Classifier)
         throw InvalidRequest("'" + r.classifier + "' is not a classifier checkpoint");
-    if (r.posterior_variance && !model.spec.is_ddpm())
-        throw InvalidRequest("--posterior-variance applies to DDPM models; '" + r.model + "' is a " +
-                             to_string(model.spec.kind) + " model");
     const bool conditional = model.spec.is_class_conditioned();
     SampleRequest s;
     s.model = r.model;

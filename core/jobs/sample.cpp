@@ -26,6 +26,9 @@ SampleResult sample(const RunContext& ctx, const SampleRequest& r) {
     const auto& spec = model.spec;
     if (spec.kind == ModelKind::Classifier)
         throw InvalidRequest("'" + r.model + "' is a classifier; it cannot sample images");
+    if (r.posterior_variance && !spec.is_ddpm())  // a flag that would change nothing is refused
+        throw InvalidRequest("--posterior-variance applies to DDPM models; '" + r.model + "' is a " +
+                             to_string(spec.kind) + " model");
     if (!model.warning.empty() && r.callbacks.on_log) r.callbacks.on_log(LogLevel::Warning, model.warning);
 
     diffusion::GenerateOptions g;

@@ -80,7 +80,7 @@ TEST_CASE("eval scores time-conditioned models by classifier confidence", "[qual
     CHECK_THROWS_WITH(engine.evaluate(r), Catch::Contains("not a generative model"));
 }
 
-TEST_CASE("eval samples a DDPM with the posterior variance on request and refuses it for flow matching", "[quality]") {
+TEST_CASE("eval and sample take the posterior variance for a DDPM and refuse it for flow matching", "[quality]") {
     auto tiny = [](ds::ModelKind kind, const std::string& name) {
         auto spec = ds::models::ModelSpec::defaults(kind);
         spec.hidden = 4;
@@ -106,6 +106,14 @@ TEST_CASE("eval samples a DDPM with the posterior variance on request and refuse
     CHECK(posterior.mean_confidence != beta.mean_confidence);
     r.model = tiny(ds::ModelKind::TimeFm, "ds_eval_posterior_fm.safetensors");
     CHECK_THROWS_WITH(engine.evaluate(r), Catch::Contains("applies to DDPM"));
+    // Sampling refuses it too rather than ignoring it.
+    ds::SampleRequest s;
+    s.model = r.model;
+    s.count = 2;
+    s.posterior_variance = true;
+    CHECK_THROWS_WITH(engine.sample(s), Catch::Contains("applies to DDPM"));
+    s.posterior_variance = false;
+    CHECK(engine.sample(s).images.size() == 2);
 }
 
 TEST_CASE("bundled time-conditioned models: most samples look like digits", "[quality][slow]") {
