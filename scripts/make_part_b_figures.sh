@@ -73,6 +73,14 @@ for e in 1 5 10; do
 done
 loss class_fm10_constant_lr_loss.png "class-conditioned flow matching, constant lr 2e-3, 10 epochs" class-fm10-constant-lr
 loss fm_no_scheduler_loss.png "class flow matching: ExponentialLR vs constant lr" class-fm10 class-fm10-constant-lr
+# "More epochs" for the time-conditioned models (the bundled ones): 10 more epochs warm-started
+# from the course runs; grids after 5 and 10 of them (epochs 25/30 and 15/20 in all) and losses
+for e in 5 10; do
+    grid time-ddpm-more "$e" "time_ddpm_more_epoch$(printf %03d "$e").png"
+    grid time-fm-more "$e" "time_fm_more_epoch$(printf %03d "$e").png"
+done
+loss time_ddpm_more_loss.png "time-conditioned DDPM, 10 more epochs (lr 1e-4 to 1e-5)" time-ddpm-more
+loss time_fm_more_loss.png "time-conditioned flow matching, 10 more epochs (lr 1e-3 to 1e-4)" time-fm-more
 # Samples and sampling animations of the bundled models
 ds sample --model mnist-time-ddpm --count 40 --seed 1 --out "$out/time_ddpm_samples.png" >/dev/null
 ds sample --model mnist-time-ddpm --count 10 --seed 1 --out "$out/.gif_grid.png" \
