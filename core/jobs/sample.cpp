@@ -86,7 +86,7 @@ SampleResult sample(const RunContext& ctx, const SampleRequest& r) {
                                {"guidance", std::to_string(r.guidance)}});
     }
     nlohmann::json recipe = {{"format", "ds.recipe/1"}, {"technique", "part-b-sample"}, {"model", r.model},
-                             {"seed", r.seed}, {"steps", r.steps}, {"labels", result.labels}};
+                             {"seed", r.seed}, {"steps", r.steps}, {"count", n}, {"labels", result.labels}};
     if (spec.is_class_conditioned()) recipe["guidance"] = r.guidance;
     if (spec.is_ddpm()) recipe["posterior_variance"] = r.posterior_variance;
     // A bf16 result (--dtype bf16, or auto where bf16 measured faster) replays in bf16.

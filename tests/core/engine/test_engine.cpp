@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "core/engine/engine.h"
 #include "core/engine/recipe.h"
@@ -108,7 +109,8 @@ TEST_CASE("sampling reports progress and frames through one reporter and writes 
     CHECK(j["seed"] == 5);
     CHECK(j["steps"] == 8);
     CHECK(j["labels"].size() == 2);
-    CHECK_NOTHROW(ds::parse_recipe(res.recipe_json, "sample"));
+    CHECK(j["count"] == 2);  // the Studio restores its Samples field from it
+    CHECK(ds::parse_recipe(res.recipe_json, "sample").settings.count == std::optional<int>(2));
 }
 
 TEST_CASE("sampling cancels within one step", "[engine]") {
